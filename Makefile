@@ -1,0 +1,29 @@
+# Two commands on a fresh machine (Python 3.11, CPU):
+#   make demo   builds .venv (CPU torch first, then tabsynth) and releases the bundled patient table
+#   make test   builds .venv if missing and runs the test suite
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH := torch==2.13.0
+
+.PHONY: demo test bench clean
+
+$(BIN)/tabsynth: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(BIN)/tabsynth
+	$(BIN)/tabsynth demo --out tabsynth-demo
+
+test: $(BIN)/tabsynth
+	$(BIN)/python -m pytest -q
+
+bench: $(BIN)/tabsynth
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/copula_vs_sdv.py
+
+clean:
+	rm -rf $(VENV) tabsynth-demo .pytest_cache

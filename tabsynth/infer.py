@@ -1,0 +1,179 @@
+"""Schema inference: decide each column's kind, with the reason, and record observed facts."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from tabsynth import pii
+from tabsynth.errors import SchemaError
+from tabsynth.schema import Column, Facts, Schema
+
+DISCRETE_MAX_DISTINCT = 25
+CATEGORICAL_MAX_SHARE = 0.5  # a string column with more distinct values than this share is not categorical
+DATETIME_MIN_PARSED = 0.95
+MAX_DECIMALS = 6
+ID_NAME = re.compile(r"(^|[_\W])(id|key|uuid|guid|identifier)$|[a-z](Id|ID|Key)$|^(id|key)[_\W]", re.IGNORECASE)
+
+
+def infer_schema(frame: pd.DataFrame, user: Schema | None = None) -> Schema:
+    """Infer every column; columns named in `user` keep the user's decisions, with fresh observed facts."""
+    _check_column_names(frame)
+    if user is not None:
+        unknown = [n for n in user.names if n not in frame.columns]
+        if unknown:
+            raise SchemaError(*[f"column {n!r} is in the schema file but not in the table" for n in unknown])
+    columns = []
+    for name in frame.columns:
+        if user is not None and name in user.names:
+            columns.append(_refresh(user[name], frame[name]))
+        else:
+            columns.append(infer_column(str(name), frame[name]))
+    return Schema(tuple(columns))
+
+
+def _check_column_names(frame: pd.DataFrame) -> None:
+    names = [str(c) for c in frame.columns]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SchemaError(f"duplicate column name(s): {', '.join(map(repr, dupes))}")
+    if any(n.strip() == "" for n in names):
+        raise SchemaError("a column has an empty name")
+
+
+def infer_column(name: str, values: pd.Series) -> Column:
+    missing = float(values.isna().mean())
+    present = values.dropna()
+    base = dict(name=name, dtype=str(values.dtype), missing=round(missing, 6))
+    if present.empty:
+        return Column(kind="categorical", reason="all values are missing", observed=Facts(categories=()), **base)
+    kind, reason, extra = _decide_kind(name, values, present)
+    column = Column(kind=kind, reason=reason, **base, **extra)
+    return dataclasses.replace(column, observed=observe(column, values))
+
+
+def _decide_kind(name: str, values: pd.Series, present: pd.Series) -> tuple[str, str, dict]:
+    if pd.api.types.is_bool_dtype(values) or _is_bool_objects(present):
+        return "boolean", "values are true/false", {}
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(values):
+        return "datetime", f"stored as {values.dtype}", {}
+    match = pii.detect_pii(name, values)
+    if match is not None:
+        return "pii", match.reason, {"pii": match.kind}
+    id_reason = _id_reason(name, values, present)
+    if id_reason:
+        return "id", id_reason, {}
+    if pd.api.types.is_numeric_dtype(values):
+        return _numerical(present)
+    if _is_strings(present):
+        fmt = _datetime_format(present)
+        if fmt:
+            return "datetime", f"strings parse as dates with format {fmt}", {"datetime_format": fmt}
+        return "categorical", f"text with {present.nunique()} distinct values", {}
+    return "categorical", f"mixed values of {present.map(type).nunique()} types, kept as categories", {}
+
+
+def _numerical(present: pd.Series) -> tuple[str, str, dict]:
+    distinct = present.nunique()
+    decimals = _decimals(present.to_numpy(dtype=float))
+    discrete = distinct <= DISCRETE_MAX_DISTINCT
+    nature = "discrete" if discrete else "continuous"
+    kind_word = "integer" if decimals == 0 else "decimal"
+    reason = f"{kind_word} numbers, {distinct} distinct values ({nature})"
+    return "numerical", reason, {"discrete": discrete, "decimals": decimals}
+
+
+def _decimals(values: np.ndarray) -> int | None:
+    """Fewest decimals that represent every value exactly; None when more than MAX_DECIMALS are needed."""
+    finite = values[np.isfinite(values)]
+    for places in range(MAX_DECIMALS + 1):
+        scaled = finite * 10**places
+        if np.allclose(scaled, np.round(scaled), rtol=0, atol=1e-6 * max(1.0, 10**places / 1e6)):
+            return places
+    return None
+
+
+def _id_reason(name: str, values: pd.Series, present: pd.Series) -> str | None:
+    if values.isna().any() or present.nunique() != len(present) or len(present) < 2:
+        return None
+    if ID_NAME.search(name):
+        return f"name {name!r} suggests a key and every value is unique"
+    if pd.api.types.is_integer_dtype(values):
+        ordered = np.sort(present.to_numpy())
+        if np.all(np.diff(ordered) == 1):
+            return "consecutive integers, every value unique"
+    if _is_strings(present) and not present.str.contains(r"\s").any() and len(present) >= 20:
+        return "text codes without spaces, every value unique"
+    return None
+
+
+def _is_strings(present: pd.Series) -> bool:
+    return bool(present.map(lambda v: isinstance(v, str)).all())
+
+
+def _is_bool_objects(present: pd.Series) -> bool:
+    return present.dtype == object and bool(present.map(lambda v: isinstance(v, (bool, np.bool_))).all())
+
+
+def _datetime_format(present: pd.Series) -> str | None:
+    sample = present.sample(min(len(present), 500), random_state=0) if len(present) > 500 else present
+    fmt = pd.tseries.api.guess_datetime_format(str(sample.iloc[0]))
+    if fmt is None or not re.search(r"%[Yy]", fmt):
+        return None
+    parsed = _parse_datetimes(sample, fmt)
+    return fmt if parsed.notna().mean() >= DATETIME_MIN_PARSED else None
+
+
+def _parse_datetimes(values: pd.Series, fmt: str) -> pd.Series:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return pd.to_datetime(values, format=fmt, errors="coerce")
+        except (ValueError, TypeError):  # mixed timezone offsets
+            return pd.to_datetime(values, format=fmt, errors="coerce", utc=True)
+
+
+def observe(column: Column, values: pd.Series) -> Facts:
+    """Private facts of one column: bounds for numbers and dates, category list otherwise."""
+    present = values.dropna()
+    if present.empty or column.kind in ("pii", "id"):
+        return Facts()
+    if column.kind == "numerical":
+        finite = pd.to_numeric(present, errors="coerce")
+        finite = finite[np.isfinite(finite)]
+        return Facts(min=_scalar(finite.min()), max=_scalar(finite.max())) if len(finite) else Facts()
+    if column.kind == "datetime":
+        parsed = conform_datetime(column, present).dropna()
+        return Facts(min=parsed.min().isoformat(), max=parsed.max().isoformat()) if len(parsed) else Facts()
+    counts = present.value_counts()
+    return Facts(categories=tuple(_scalar(v) for v in counts.index))
+
+
+def _scalar(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+def conform_datetime(column: Column, values: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    return _parse_datetimes(values, column.datetime_format) if column.datetime_format else pd.to_datetime(
+        values, errors="coerce", utc=True
+    )
+
+
+def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """The table as the models see it: datetime strings parsed; everything else as read."""
+    out = frame.copy()
+    for column in schema.columns:
+        if column.kind == "datetime":
+            out[column.name] = conform_datetime(column, out[column.name])
+    return out
+
+
+def _refresh(user_column: Column, values: pd.Series) -> Column:
+    fresh = dataclasses.replace(user_column, missing=round(float(values.isna().mean()), 6))
+    return dataclasses.replace(fresh, observed=observe(fresh, values))

@@ -1,0 +1,70 @@
+"""Read CSV and Parquet tables, write synthetic tables."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+
+from tabsynth.errors import InputError
+
+# '?' marks missing values in several public tables (UCI Adult among them).
+EXTRA_NA_VALUES = ["?"]
+FORMATS = ("csv", "parquet")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file; every failure becomes one InputError line."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"input file not found: {path}")
+    if path.is_dir():
+        raise InputError(f"input path is a folder, not a file: {path}")
+    reader = _parquet if path.suffix.lower() in (".parquet", ".pq") else _csv
+    frame = reader(path)
+    if frame.shape[1] == 0:
+        raise InputError(f"{path.name}: the table has no columns")
+    if len(frame) == 0:
+        raise InputError(f"{path.name}: the table has no rows (header only)")
+    return frame
+
+
+def _csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, na_values=EXTRA_NA_VALUES, skipinitialspace=True, low_memory=False)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path.name}: the file is empty") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path.name}: not UTF-8 text (byte {exc.start}); re-save it as UTF-8") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path.name}: cannot parse as CSV: {first}") from None
+
+
+def _parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises many unrelated types for a corrupt file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path.name}: cannot read as Parquet: {first}") from None
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_table(frame: pd.DataFrame, path: Path, fmt: str, datetime_formats: dict[str, str]) -> None:
+    """Write into a staging folder (the caller's atomic rename publishes it)."""
+    if fmt == "parquet":
+        frame.to_parquet(path, index=False)
+        return
+    out = frame.copy()
+    for name, fmt_string in datetime_formats.items():
+        if name in out:
+            out[name] = out[name].dt.strftime(fmt_string)
+    out.to_csv(path, index=False)

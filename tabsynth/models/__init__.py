@@ -1,0 +1,1 @@
+"""Synthesizers behind one protocol; see `base.REGISTRY`."""

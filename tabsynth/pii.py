@@ -1,0 +1,440 @@
+"""PII detection for table columns, and generators of safe replacement values.
+
+Detection is rule based so every verdict can be explained: a rule weighs a hint in the column name and
+the share of sampled values matching a pattern, and `PiiMatch.reason` says which evidence fired.
+Generated values are fake by construction (reserved domains, fictional number ranges, test card prefixes).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+PII_KINDS: tuple[str, ...] = (
+    "person_name", "email", "phone", "national_id", "card_number", "iban", "street_address", "free_text",
+)
+
+_SAMPLE_SIZE = 2_000
+_MIN_SHARE = 0.8
+_MIN_SHARE_HINTED = 0.6
+
+
+@dataclass(frozen=True)
+class PiiMatch:
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Column:
+    name: str
+    text: pd.Series  # sampled, stripped, non-empty string values
+    hints: frozenset[str]
+
+
+# ---------------------------------------------------------------- name hints
+
+_NUMBER_SUFFIX = r"(?:_?(?:no|num|number|nr))?"
+_HINT_WORDS: dict[str, str] = {
+    "person_name": r"(?:first|last|given|family|full|middle|maiden|patient|customer|client|contact|person)?_?name"
+                   r"|surname|forename",
+    "email": r"e_?mail(?:_?address)?",
+    "phone": r"(?:tele)?phone|mobile|cell|tel|fax",
+    "national_id": r"ssn|social_?security|national_?id|nino|ni_?number|passport",
+    "card_number": r"(?:credit_?|debit_?)?card|pan|cc_?num|cc",
+    "iban": r"iban|account_?number|acct_?(?:no|num|number)|bank_?account",
+    "street_address": r"address|street|addr|address_?line_?\d",
+    "free_text": r"notes?|comments?|description|desc|text|remarks?|narrative|feedback|message",
+}
+_HINTS = {
+    kind: re.compile(rf"(?:^|_)(?:{words}){_NUMBER_SUFFIX}(?:_|$)") for kind, words in _HINT_WORDS.items()
+}
+# 'name' on its own is too vague: 'file_name' or 'host_name' is not a person.
+_NOT_PERSON_TOKENS = frozenset(
+    "file host user domain company product table column field brand app device server street city country "
+    "bank account display screen nick org business item event project model dataset class type key path".split()
+)
+
+
+def _normalise_name(name: str) -> str:
+    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(name))  # camelCase -> camel_Case
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def _name_hints(name: str) -> frozenset[str]:
+    normalised = _normalise_name(name)
+    hints = {kind for kind, pattern in _HINTS.items() if pattern.search(normalised)}
+    if _NOT_PERSON_TOKENS.intersection(normalised.split("_")):
+        hints.discard("person_name")
+    return frozenset(hints)
+
+
+# ---------------------------------------------------------------- value patterns
+
+_EMAIL = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
+_PHONE = r"(?:\+\d{1,3}[\s.\-]?)?(?:\(\d{1,4}\)[\s.\-]?)?\d+(?:[\s.\-]\d+)*"
+_PHONE_EXTENSION = r"\s*(?:x|ext\.?)\s*\d{1,5}$"
+# Dates, decimals, ZIP+4 codes and IPv4 addresses have the shape of a phone number but are not one.
+_NOT_PHONE = (
+    r"\d{4}[\-/.]\d{1,2}[\-/.]\d{1,2}|\d{1,2}[\-/.]\d{1,2}[\-/.]\d{2,4}|\d+\.\d+|\d{5}-\d{4}"
+    r"|\d{1,3}(?:\.\d{1,3}){3}"
+)
+_SSN = r"\d{3}[\- ]\d{2}[\- ]\d{4}"
+_NINO = r"[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]"
+_CARD = r"\d(?:[ \-]?\d){12,18}"
+_IBAN = r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}"
+_STREET_ABBREVIATIONS = (
+    "St", "Ave", "Rd", "Blvd", "Ln", "Dr", "Ct", "Pl", "Ter", "Cir", "Hwy", "Pkwy", "Sq", "Trl", "Aly",
+    "Close", "Mews", "Gardens", "Grove", "Row",
+)
+_TITLE = r"(?:(?:Dr|Mr|Mrs|Ms|Mx|Miss|Prof)\.?\s+)"
+_NAME_TOKEN = r"[A-Z][A-Za-z'\-]*\.?"
+# 'Last, First' order is allowed, as in 'Braund, Mr. Owen Harris'.
+_PERSON_NAME = rf"{_TITLE}?{_NAME_TOKEN},?(?:\s+{_NAME_TOKEN}){{0,3}}"
+
+
+@cache
+def _street_address_pattern() -> str:
+    """House number, 1-4 words, a street suffix, then optionally a unit, a direction and the rest after a comma."""
+    from faker.providers.address.en_US import Provider  # its suffixes are the USPS list
+
+    suffixes = "|".join(sorted({*Provider.street_suffixes, *_STREET_ABBREVIATIONS}, key=len, reverse=True))
+    return (
+        rf"(?is)\d+[A-Z]?(?:-\d+)?\s+(?:[\w'.\-]+\s+){{1,4}}(?:{suffixes})\.?"
+        r"(?:\s+(?:N|S|E|W|NE|NW|SE|SW)\.?)?(?:\s+(?:apt|suite|unit|ste|#)\.?\s*[\w\-]+)?(?:\s*[,\n].*)?"
+    )
+
+
+def _share(mask: pd.Series) -> float:
+    return float(mask.mean()) if len(mask) else 0.0
+
+
+def _verdict(
+    column: _Column, kind: str, share: float, what: str, thresholds: tuple[float, float] = (_MIN_SHARE, _MIN_SHARE_HINTED)
+) -> PiiMatch | None:
+    """A match when `share` reaches the threshold: (without, with) a name hint for `kind`."""
+    hinted = kind in column.hints
+    if share < thresholds[hinted]:
+        return None
+    evidence = f"{share:.0%} of values {what}"
+    if hinted:
+        return PiiMatch(kind, f"column name '{column.name}' and {evidence}")
+    return PiiMatch(kind, evidence[0].upper() + evidence[1:])
+
+
+def _passes_luhn(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def _passes_mod97(iban: str) -> bool:
+    rearranged = iban[4:] + iban[:4]
+    return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
+
+
+def _check_email(column: _Column) -> PiiMatch | None:
+    share = _share(column.text.str.fullmatch(_EMAIL))
+    return _verdict(column, "email", share, "look like e-mail addresses")
+
+
+def _check_iban(column: _Column) -> PiiMatch | None:
+    compact = column.text.str.replace(" ", "", regex=False).str.upper()
+    shaped = compact[compact.str.fullmatch(_IBAN)]
+    share = sum(map(_passes_mod97, shaped)) / len(column.text)
+    return _verdict(column, "iban", share, "are IBANs with a valid mod-97 check")
+
+
+def _check_card_number(column: _Column) -> PiiMatch | None:
+    shaped = column.text[column.text.str.fullmatch(_CARD)]
+    digits = shaped.str.replace(r"[ \-]", "", regex=True)
+    share = sum(map(_passes_luhn, digits)) / len(column.text)
+    return _verdict(column, "card_number", share, "are 13-19 digit numbers that pass the Luhn check")
+
+
+def _check_national_id(column: _Column) -> PiiMatch | None:
+    matches = column.text.str.fullmatch(_SSN) | column.text.str.fullmatch(_NINO)
+    if "national_id" in column.hints:  # plain 9 digits are an SSN only when the name says so
+        matches |= column.text.str.fullmatch(r"\d{9}")
+    share = _share(matches)
+    return _verdict(column, "national_id", share, "match a national ID format (US SSN NNN-NN-NNNN or UK NINO)")
+
+
+def _check_phone(column: _Column) -> PiiMatch | None:
+    text = column.text.str.replace(_PHONE_EXTENSION, "", regex=True)
+    n_digits = text.str.count(r"\d")
+    has_separator = text.str.contains(r"[\s.\-()+]")
+    matches = (
+        text.str.fullmatch(_PHONE)
+        & ~text.str.fullmatch(_NOT_PHONE)
+        & n_digits.between(7, 15)
+        & (has_separator | (n_digits >= 10))
+    )
+    return _verdict(column, "phone", _share(matches), "look like phone numbers")
+
+
+def _check_street_address(column: _Column) -> PiiMatch | None:
+    share = _share(column.text.str.fullmatch(_street_address_pattern()))
+    return _verdict(column, "street_address", share, "start with a house number and name a street")
+
+
+def _check_person_name(column: _Column) -> PiiMatch | None:
+    text = column.text
+    hinted = "person_name" in column.hints
+    distinct = text.nunique()
+    # A handful of names repeated over and over is a category unless the column name says otherwise.
+    if not hinted and distinct < 50 and distinct / len(text) < 0.3:
+        return None
+    shaped = text[text.str.fullmatch(_PERSON_NAME)].str.replace(f"^{_TITLE}", "", regex=True)
+    tokens = shaped.str.replace(",", "", regex=False).str.rstrip(".").str.split()
+    if not hinted:  # a lone word ('Jordan', 'Male') is a name only in a column called e.g. 'first_name'
+        tokens = tokens[tokens.str.len() >= 2]
+    names = _known_names()
+    known = tokens.str[0].isin(names) | tokens.str[-1].isin(names)
+    share = float(known.sum()) / len(text)
+    return _verdict(column, "person_name", share, "are capitalised names with a common first or last name", (0.7, 0.5))
+
+
+def _check_free_text(column: _Column) -> PiiMatch | None:
+    text = column.text
+    mean_words = float(text.str.split().str.len().mean())
+    mean_chars = float(text.str.len().mean())
+    distinct_ratio = text.nunique() / len(text)
+    if mean_words < 6 or mean_chars < 30 or distinct_ratio < 0.5:
+        return None
+    return PiiMatch(
+        "free_text",
+        f"Values average {mean_words:.0f} words and {mean_chars:.0f} characters, "
+        f"{distinct_ratio:.0%} distinct (free text may mention people)",
+    )
+
+
+_VALUE_CHECKS: tuple[Callable[[_Column], PiiMatch | None], ...] = (
+    _check_email, _check_iban, _check_card_number, _check_national_id,
+    _check_phone, _check_street_address, _check_person_name, _check_free_text,
+)
+
+
+# ---------------------------------------------------------------- detection
+
+def _sample(values: pd.Series) -> pd.Series:
+    non_null = values.dropna()
+    if len(non_null) > _SAMPLE_SIZE:
+        non_null = non_null.sample(n=_SAMPLE_SIZE, random_state=0)
+    return non_null
+
+
+def _detect_numeric(name: str, values: pd.Series, hints: frozenset[str]) -> PiiMatch | None:
+    """Numbers are PII only when the name says so and the digits fit (e.g. 9-digit ints named 'ssn')."""
+    if not pd.api.types.is_integer_dtype(values.dtype):
+        floats = values.to_numpy(dtype="float64")
+        if not np.all(np.isfinite(floats)) or not np.all(floats == np.round(floats)):
+            return None
+    digits = pd.Series(np.abs(values.to_numpy(dtype="int64")).astype(str))
+    n_digits = digits.str.len()
+    rules = {  # kind -> (which values fit, description); SSNs lose leading zeros when stored as ints
+        "national_id": (n_digits.between(8, 9), "have 8-9 digits like a US SSN"),
+        "phone": (n_digits.between(10, 15), "have 10-15 digits like a phone number"),
+        "card_number": (n_digits.between(13, 19) & digits.map(_passes_luhn), "are Luhn-valid card numbers"),
+    }
+    for kind, (fits, what) in rules.items():
+        share = _share(fits)
+        if kind in hints and share >= _MIN_SHARE:
+            return PiiMatch(kind, f"column name '{name}' and {share:.0%} of values {what}")
+    return None
+
+
+def detect_pii(name: str, values: pd.Series) -> PiiMatch | None:
+    """Return the PII kind of a column, or None, judged on a sample of its non-null values."""
+    sample, dtype = _sample(values), values.dtype
+    if sample.empty or pd.api.types.is_bool_dtype(dtype):
+        return None
+    hints = _name_hints(name)
+    if pd.api.types.is_numeric_dtype(dtype):
+        return _detect_numeric(name, sample, hints)
+    if not (dtype == object or isinstance(dtype, (pd.StringDtype, pd.CategoricalDtype))):
+        return None  # datetimes, periods, intervals...
+    text = sample.astype(str).str.strip()
+    text = text[text != ""]
+    if text.empty:
+        return None
+    column = _Column(str(name), text.reset_index(drop=True), hints)
+    for check in _VALUE_CHECKS:
+        match = check(column)
+        if match is not None:
+            return match
+    return None
+
+
+# ---------------------------------------------------------------- word lists (lazy: Faker is only read once)
+
+@cache
+def _first_and_last_names() -> tuple[np.ndarray, np.ndarray]:
+    from faker.providers.person.en_US import Provider
+
+    # Faker keeps names in a weighted dict or a plain tuple depending on its version; list() takes both.
+    first, last = (np.array(list(names), dtype=object) for names in (Provider.first_names, Provider.last_names))
+    return first, last
+
+
+@cache
+def _known_names() -> frozenset[str]:
+    first, last = _first_and_last_names()
+    return frozenset(first) | frozenset(last)
+
+
+@cache
+def _lorem_words() -> tuple[np.ndarray, np.ndarray]:
+    """(words, Capitalised words) from Faker's en_US lorem list."""
+    from faker.providers.lorem.en_US import Provider
+
+    words = list(Provider.word_list)
+    return np.array(words, dtype=object), np.array([w[0].upper() + w[1:] for w in words], dtype=object)
+
+
+# ---------------------------------------------------------------- fake values
+
+_EMAIL_DOMAINS = np.array(["example.com", "example.org", "example.net"], dtype=object)  # RFC 2606
+_ADDRESS_SUFFIXES = np.array(
+    ["Street", "Avenue", "Road", "Lane", "Drive", "Court", "Place", "Way", "Boulevard", "Terrace"], dtype=object
+)
+_CARD_PREFIX = (4, 0, 0, 0, 0, 0)  # Visa test range 4000 00..., never issued to card holders
+_IBAN_BANK_CODE = (0,) * 8  # German bank codes start with a clearing-area digit 1-8, so 0... is fictional
+_IBAN_DE00 = (1, 3, 1, 4, 0, 0)  # 'DE' + '00' with letters as numbers (D=13, E=14), for the ISO 13616 check
+_DIGIT_CHARS = np.array(list("0123456789"))
+_HEX_CHARS = np.array(list("0123456789ABCDEF"))
+
+
+def _pick(options: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    return options[rng.integers(0, len(options), n)]
+
+
+def _zero_padded(numbers: np.ndarray, width: int) -> np.ndarray:
+    return np.char.zfill(numbers.astype(str), width).astype(object)
+
+
+def _join_chars(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Rows of a (n, k) code matrix -> n strings of k characters taken from `table`."""
+    n, k = codes.shape
+    chars = np.ascontiguousarray(table[codes])
+    return chars.view(f"<U{k}").reshape(n).astype(object)
+
+
+def _fake_person_name(n: int, rng: np.random.Generator) -> np.ndarray:
+    first, last = _first_and_last_names()
+    return _pick(first, n, rng) + " " + _pick(last, n, rng)
+
+
+def _fake_email(n: int, rng: np.random.Generator) -> np.ndarray:
+    first, last = _first_and_last_names()
+    local = _pick(first, n, rng) + "." + _pick(last, n, rng) + rng.integers(1, 100, n).astype(str).astype(object)
+    return np.char.lower(local.astype(str)).astype(object) + "@" + _pick(_EMAIL_DOMAINS, n, rng)
+
+
+def _fake_phone(n: int, rng: np.random.Generator) -> np.ndarray:
+    area = rng.integers(200, 1000, n)
+    area[area % 100 == 11] += 1  # N11 codes are service numbers, not area codes
+    return "(" + area.astype(str).astype(object) + ") 555-01" + _zero_padded(rng.integers(0, 100, n), 2)
+
+
+def _fake_national_id(n: int, rng: np.random.Generator) -> np.ndarray:
+    area = rng.integers(900, 1000, n).astype(str).astype(object)  # SSN areas 900-999 are never issued
+    group = _zero_padded(rng.integers(1, 100, n), 2)
+    serial = _zero_padded(rng.integers(1, 10_000, n), 4)
+    return area + "-" + group + "-" + serial
+
+
+def _luhn_check_digits(body: np.ndarray) -> np.ndarray:
+    """Check digit for each row of a (n, k) digit matrix; the digit left of the check digit is doubled."""
+    from_right = body[:, ::-1].copy()
+    from_right[:, 0::2] *= 2
+    from_right[from_right > 9] -= 9
+    return (10 - from_right.sum(axis=1) % 10) % 10
+
+
+def _repeated(digits: tuple[int, ...], n: int) -> np.ndarray:
+    return np.broadcast_to(np.array(digits), (n, len(digits)))
+
+
+def _fake_card_number(n: int, rng: np.random.Generator) -> np.ndarray:
+    body = np.hstack([_repeated(_CARD_PREFIX, n), rng.integers(0, 10, (n, 15 - len(_CARD_PREFIX)))])
+    digits = np.hstack([body, _luhn_check_digits(body)[:, None]])
+    return _join_chars(_DIGIT_CHARS, digits)
+
+
+def _mod97(digits: np.ndarray) -> np.ndarray:
+    remainder = np.zeros(len(digits), dtype=np.int64)
+    for column in digits.T:
+        remainder = (remainder * 10 + column) % 97
+    return remainder
+
+
+def _fake_iban(n: int, rng: np.random.Generator) -> np.ndarray:
+    bban = np.hstack([_repeated(_IBAN_BANK_CODE, n), rng.integers(0, 10, (n, 10))])
+    check = 98 - _mod97(np.hstack([bban, _repeated(_IBAN_DE00, n)]))
+    return "DE" + _zero_padded(check, 2) + _join_chars(_DIGIT_CHARS, bban)
+
+
+def _fake_street_address(n: int, rng: np.random.Generator) -> np.ndarray:
+    _, last = _first_and_last_names()
+    number = rng.integers(1, 10_000, n).astype(str).astype(object)
+    return number + " " + _pick(last, n, rng) + " " + _pick(_ADDRESS_SUFFIXES, n, rng)
+
+
+def _fake_free_text(n: int, rng: np.random.Generator) -> np.ndarray:
+    """1-3 sentences of 6-12 lorem words, assembled without a Python loop over rows."""
+    words, capitalised = _lorem_words()
+    sentences_per_row = rng.integers(1, 4, n)
+    sentence_lengths = rng.integers(6, 13, int(sentences_per_row.sum()))
+    sentence_ends = np.cumsum(sentence_lengths) - 1
+    sentence_starts = sentence_ends - sentence_lengths + 1
+    word_ids = rng.integers(0, len(words), int(sentence_lengths.sum()))
+    tokens = words[word_ids]
+    tokens[sentence_starts] = capitalised[word_ids[sentence_starts]]
+    separators = np.full(len(tokens), " ", dtype=object)
+    separators[sentence_ends] = ". "
+    row_last_sentence = np.cumsum(sentences_per_row) - 1
+    separators[sentence_ends[row_last_sentence]] = "."
+    row_starts = sentence_starts[row_last_sentence - sentences_per_row + 1]
+    return np.add.reduceat(tokens + separators, row_starts)
+
+
+_GENERATORS: dict[str, Callable[[int, np.random.Generator], np.ndarray]] = {
+    "person_name": _fake_person_name, "email": _fake_email, "phone": _fake_phone,
+    "national_id": _fake_national_id, "card_number": _fake_card_number, "iban": _fake_iban,
+    "street_address": _fake_street_address, "free_text": _fake_free_text,
+}
+
+
+def fake_values(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n safe fake values (object array of str) of one PII kind, drawn only from `rng`."""
+    if kind not in _GENERATORS:
+        raise ValueError(f"unknown PII kind {kind!r}; expected one of {', '.join(PII_KINDS)}")
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    if n == 0:
+        return np.empty(0, dtype=object)
+    return np.asarray(_GENERATORS[kind](n, rng), dtype=object)
+
+
+def unique_keys(n: int, rng: np.random.Generator, *, integer: bool, width: int = 12) -> np.ndarray:
+    """n distinct keys: int64 1..n in random order, or strings of `width` uppercase hex characters."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    if integer:
+        return rng.permutation(n).astype(np.int64) + 1
+    if width < 8:
+        raise ValueError(f"width must be at least 8 hex characters, got {width}")
+    if n > 16**width:
+        raise ValueError(f"cannot make {n} distinct keys of {width} hex characters")
+    keys = _join_chars(_HEX_CHARS, rng.integers(0, 16, (n, width)))
+    while (duplicated := pd.Series(keys).duplicated().to_numpy()).any():  # redraw collisions until distinct
+        keys[duplicated] = _join_chars(_HEX_CHARS, rng.integers(0, 16, (int(duplicated.sum()), width)))
+    return keys

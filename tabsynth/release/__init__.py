@@ -1,0 +1,1 @@
+"""Policy, gate, report and manifest: what decides and documents a release."""

@@ -1,0 +1,186 @@
+"""Column and Schema value types, YAML round trip, and applying a schema to a raw table.
+
+Facts about a column come in two kinds, kept apart on purpose:
+`observed` facts (min, max, categories) are read from the private table; `declared` facts are
+public, written by the user. A DP model may only use declared facts or pay for its own.
+Inference lives in `tabsynth.infer`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import pydantic
+import yaml
+
+from tabsynth.errors import SchemaError
+from tabsynth.io.atomic import atomic_write_text
+
+SCHEMA_VERSION = 1
+Kind = Literal["numerical", "categorical", "boolean", "datetime", "id", "pii"]
+PiiHandling = Literal["fake", "drop"]
+MODELLED_KINDS = ("numerical", "categorical", "boolean", "datetime")
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Bounds and category list of one column; datetimes are ISO strings."""
+
+    min: float | int | str | None = None
+    max: float | int | str | None = None
+    categories: tuple[Any, ...] | None = None
+
+    def is_empty(self) -> bool:
+        return self.min is None and self.max is None and self.categories is None
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    dtype: str
+    reason: str = "declared in schema file"
+    missing: float = 0.0
+    discrete: bool = False
+    decimals: int | None = None
+    pii: str | None = None
+    handling: PiiHandling = "fake"
+    datetime_format: str | None = None
+    observed: Facts = field(default_factory=Facts)
+    declared: Facts = field(default_factory=Facts)
+
+    @property
+    def modelled(self) -> bool:
+        return self.kind in MODELLED_KINDS
+
+    def bounds(self) -> Facts:
+        """Declared facts where given, observed otherwise (for non-DP models only)."""
+        d, o = self.declared, self.observed
+        return Facts(
+            min=o.min if d.min is None else d.min,
+            max=o.max if d.max is None else d.max,
+            categories=o.categories if d.categories is None else d.categories,
+        )
+
+
+@dataclass(frozen=True)
+class Schema:
+    columns: tuple[Column, ...]
+    version: int = SCHEMA_VERSION
+
+    def __post_init__(self):
+        names = [c.name for c in self.columns]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise SchemaError(f"duplicate column name(s) in schema: {', '.join(map(repr, dupes))}")
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def __getitem__(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    def modelled(self) -> list[Column]:
+        return [c for c in self.columns if c.modelled]
+
+    def released(self) -> list[Column]:
+        """Columns present in a synthetic table: everything except PII set to be dropped."""
+        return [c for c in self.columns if not (c.kind == "pii" and c.handling == "drop")]
+
+    def replace(self, name: str, **changes) -> Schema:
+        cols = tuple(dataclasses.replace(c, **changes) if c.name == name else c for c in self.columns)
+        return Schema(cols, self.version)
+
+    def public(self) -> dict:
+        """The schema without observed (private) facts: safe to put in a manifest."""
+        data = self.to_dict()
+        for col in data["columns"]:
+            col.pop("observed", None)
+        return data
+
+    def to_dict(self) -> dict:
+        return {"version": self.version, "columns": [_column_to_dict(c) for c in self.columns]}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Schema:
+        try:
+            return _SCHEMA_ADAPTER.validate_python(data)
+        except pydantic.ValidationError as exc:
+            raise SchemaError(*_validation_lines(exc, data)) from None
+
+    def save(self, path: str | Path) -> None:
+        text = "# tabsynth schema: edit kinds, PII handling and declared (public) facts, then pass --schema\n"
+        text += yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        atomic_write_text(Path(path), text)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Schema:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SchemaError(f"schema file not found: {path}") from None
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise SchemaError(f"schema file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        return cls.from_dict(data)
+
+
+for _cls in (Facts, Column, Schema):
+    _cls.__pydantic_config__ = pydantic.ConfigDict(extra="forbid")
+_SCHEMA_ADAPTER = pydantic.TypeAdapter(Schema)
+
+
+def _column_to_dict(col: Column) -> dict:
+    out = {"name": col.name, "kind": col.kind, "dtype": col.dtype, "reason": col.reason, "missing": col.missing}
+    if col.kind == "numerical":
+        out.update(discrete=col.discrete, decimals=col.decimals)
+    if col.kind == "pii":
+        out.update(pii=col.pii, handling=col.handling)
+    if col.datetime_format:
+        out["datetime_format"] = col.datetime_format
+    for name in ("observed", "declared"):
+        facts = getattr(col, name)
+        if not facts.is_empty():
+            out[name] = {k: _plain(v) for k, v in dataclasses.asdict(facts).items() if v is not None}
+    return out
+
+
+def _plain(value):
+    """YAML-safe plain Python value (numpy scalars and tuples become int/float/list)."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value.item() if hasattr(value, "item") else value
+
+
+def _validation_lines(exc: pydantic.ValidationError, data: Any) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        where = "schema"
+        if len(loc) >= 2 and loc[0] == "columns" and isinstance(loc[1], int):
+            try:
+                where = f"column {data['columns'][loc[1]].get('name', loc[1])!r}"
+            except (KeyError, IndexError, TypeError, AttributeError):
+                where = f"column #{loc[1] + 1}"
+            loc = loc[2:]
+        field_name = ".".join(str(p) for p in loc if not str(p).startswith(("function", "union")))
+        lines.append(f"{where}: {field_name + ': ' if field_name else ''}{err['msg']}")
+    return lines
+
+
+def check_matches(schema: Schema, frame: pd.DataFrame) -> None:
+    """Every schema column must exist in the table, and the reverse."""
+    missing = [n for n in schema.names if n not in frame.columns]
+    extra = [str(n) for n in frame.columns if n not in schema.names]
+    problems = [f"column {n!r} is in the schema but not in the table" for n in missing]
+    problems += [f"column {n!r} is in the table but not in the schema" for n in extra]
+    if problems:
+        raise SchemaError(*problems)

@@ -1,0 +1,69 @@
+"""`check_synthesizer`: the model contract as one check every registered model must pass.
+
+After scikit-learn's `check_estimator`: a new model is done when this passes for it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tabsynth.infer import conform, infer_schema
+from tabsynth.models.base import create_model, load_model, save_model
+from tabsynth.schema import Schema
+
+
+def contract_table(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    """A small mixed table with every modelled kind, missing values and a dependence between columns."""
+    rng = np.random.default_rng(seed)
+    age = rng.integers(18, 90, n)
+    return pd.DataFrame({
+        "age": age,
+        "income": np.where(rng.random(n) < 0.1, np.nan, np.round(age * 900 + rng.normal(0, 5000, n), 2)),
+        "grade": rng.choice(["A", "B", "C", None], n, p=[0.5, 0.3, 0.15, 0.05]),
+        "smoker": rng.random(n) < 0.3,
+        "visits": rng.poisson(2, n),
+        "admitted": pd.Timestamp("2020-01-01", tz="Europe/Paris") + pd.to_timedelta(rng.integers(0, 900, n), "D"),
+    })
+
+
+def check_synthesizer(name: str, params: dict | None = None, table: pd.DataFrame | None = None) -> None:
+    """Raise AssertionError naming the broken promise, or return None."""
+    raw = contract_table() if table is None else table
+    schema = infer_schema(raw)
+    data = conform(raw, schema)
+    model = create_model(name, **(params or {}))
+    assert model.fit(data, schema, rng=1) is model, "fit must return self"
+    fitted = [k for k in vars(model) if k.endswith("_")]
+    assert fitted, "fitted attributes must end in '_'"
+    sample = model.sample(200, rng=2)
+    check_sample(sample, data, schema, 200)
+    assert model.sample(200, rng=2).equals(sample), "the same seed must give the same rows"
+    assert not model.sample(200, rng=3).equals(sample), "different seeds must give different rows"
+    assert len(model.sample(0, rng=2)) == 0, "sampling zero rows must give an empty table"
+    with tempfile.TemporaryDirectory() as folder:
+        save_model(model, schema, folder)
+        assert not list(Path(folder).glob("*.pkl")), "model folders hold no pickles"
+        loaded, loaded_schema = load_model(folder)
+        assert loaded_schema == schema, "the schema must survive save/load"
+        assert loaded.sample(200, rng=2).equals(sample), "a loaded model must sample the same rows"
+
+
+def check_sample(sample: pd.DataFrame, data: pd.DataFrame, schema: Schema, n: int) -> None:
+    modelled = schema.modelled()
+    assert list(sample.columns) == [c.name for c in modelled], "sample has exactly the modelled columns, in order"
+    assert len(sample) == n, f"asked for {n} rows, got {len(sample)}"
+    for column in modelled:
+        real, synth = data[column.name], sample[column.name]
+        assert str(synth.dtype) == str(real.dtype), f"{column.name}: dtype {synth.dtype} != {real.dtype}"
+        bounds = column.bounds()
+        if bounds.categories is not None:
+            outside = set(synth.dropna()) - set(bounds.categories)
+            assert not outside, f"{column.name}: values outside the categories: {sorted(map(str, outside))[:5]}"
+        elif column.kind == "numerical" and synth.notna().any():
+            assert synth.min() >= bounds.min and synth.max() <= bounds.max, f"{column.name}: outside bounds"
+        if column.missing == 0:
+            assert synth.notna().all(), f"{column.name}: missing values where the real column has none"

@@ -1,0 +1,41 @@
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+ADULT = SHARED / "adult.csv"
+
+
+@pytest.fixture(scope="session")
+def adult() -> pd.DataFrame:
+    from tabsynth.io.files import read_table
+
+    return read_table(ADULT)
+
+
+@pytest.fixture
+def people(tmp_path) -> Path:
+    """A small table with PII, keys and ordinary columns, written as CSV."""
+    import numpy as np
+    from faker import Faker
+
+    fake = Faker("en_US")
+    fake.seed_instance(7)
+    rng = np.random.default_rng(7)
+    n = 400
+    frame = pd.DataFrame({
+        "patient_id": [f"P{100000 + i}" for i in range(n)],
+        "name": [fake.name() for _ in range(n)],
+        "email": [fake.email() for _ in range(n)],
+        "phone": [fake.phone_number() for _ in range(n)],
+        "ssn": [fake.ssn() for _ in range(n)],
+        "address": [fake.street_address() for _ in range(n)],
+        "age": rng.integers(18, 95, n),
+        "weight_kg": np.round(rng.normal(75, 12, n), 1),
+        "ward": rng.choice(["cardiology", "oncology", "surgery", "icu"], n),
+        "admitted": pd.date_range("2023-01-01", periods=n, freq="13h").strftime("%Y-%m-%d %H:%M"),
+    })
+    path = tmp_path / "people.csv"
+    frame.to_csv(path, index=False)
+    return path
