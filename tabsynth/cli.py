@@ -14,7 +14,7 @@ from tabsynth import __version__
 from tabsynth.errors import TabsynthError
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-out_console = Console(highlight=False, soft_wrap=True)
+out_console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 DEMO_TABLE = Path(__file__).resolve().parent / "data" / "pbc.csv"
 
 
@@ -61,25 +61,29 @@ def inspect(data: Path, out: Path, schema_path: Path | None, overwrite: bool) ->
 
 def schema_table(schema, title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    for heading in ("column", "kind", "dtype", "missing", "facts", "why"):
-        table.add_column(heading, overflow="fold")
+    table.add_column("column", overflow="fold")
+    for heading in ("kind", "dtype", "missing"):
+        table.add_column(heading, no_wrap=True)
+    table.add_column("facts", overflow="fold")
+    table.add_column("why", overflow="fold", ratio=1)
     for col in schema.columns:
-        kind = f"pii: {col.pii} ({col.handling})" if col.kind == "pii" else col.kind
-        if col.kind == "numerical":
-            kind += " (discrete)" if col.discrete else " (continuous)"
+        kind = f"pii:{col.pii}" if col.kind == "pii" else col.kind
         table.add_row(col.name, kind, col.dtype, f"{col.missing:.1%}", _facts(col), col.reason)
     return table
 
 
 def _facts(col) -> str:
+    if col.kind == "pii":
+        return "replaced by fakes" if col.handling == "fake" else "dropped"
+    if col.kind == "id":
+        return "regenerated unique"
     facts = col.observed
     if facts.categories is not None:
         shown = ", ".join(map(str, facts.categories[:4]))
         more = f" +{len(facts.categories) - 4}" if len(facts.categories) > 4 else ""
         return f"{len(facts.categories)} values: {shown}{more}"
-    if facts.min is not None:
-        return f"{facts.min} … {facts.max}"
-    return ""
+    nature = ("discrete " if col.discrete else "continuous ") if col.kind == "numerical" else ""
+    return f"{nature}{facts.min} … {facts.max}" if facts.min is not None else ""
 
 
 @cli.command()
@@ -134,7 +138,7 @@ def _run_release(options) -> None:
 
     columns = (TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
+    with Progress(*columns, console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
         task = bar.add_task("starting", total=1.0)
         result = release(options, progress=lambda what, done: bar.update(task, description=what, completed=done))
     _print_gate(result)

@@ -53,6 +53,8 @@ def infer_column(name: str, values: pd.Series) -> Column:
         return Column(kind="categorical", reason="all values are missing", observed=Facts(categories=()), **base)
     kind, reason, extra = _decide_kind(name, values, present)
     column = Column(kind=kind, reason=reason, **base, **extra)
+    if column.datetime_format:  # text dates: the table the models see holds parsed datetimes
+        column = dataclasses.replace(column, dtype=str(conform_datetime(column, values).dtype))
     return dataclasses.replace(column, observed=observe(column, values))
 
 

@@ -8,6 +8,11 @@ ADULT = SHARED / "adult.csv"
 
 
 @pytest.fixture(scope="session")
+def adult_path() -> Path:
+    return ADULT
+
+
+@pytest.fixture(scope="session")
 def adult() -> pd.DataFrame:
     from tabsynth.io.files import read_table
 

@@ -34,7 +34,7 @@ def bin_codes(column: Column, real: pd.Series, synthetic: pd.Series) -> tuple[np
 
 def _numbers(values: pd.Series) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(values):
-        stamps = values.dt.tz_convert("UTC") if values.dt.tz is not None else values
+        stamps = values.dt.tz_convert("UTC").dt.tz_localize(None) if values.dt.tz is not None else values
         out = stamps.astype("datetime64[ns]").astype("int64").to_numpy(float)
         out[values.isna().to_numpy()] = np.nan
         return out

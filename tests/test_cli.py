@@ -1,0 +1,166 @@
+"""End to end through the command line, as a data steward runs it."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tabsynth.cli import main
+from tabsynth.io.files import read_table
+
+TABSYNTH = Path(sys.executable).with_name("tabsynth")
+
+
+def run(args: list[str], capsys) -> tuple[int, str, str]:
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_release_adult(tmp_path, capsys, adult, adult_path):
+    out = tmp_path / "rel"
+    code, stdout, _ = run(["release", adult_path, "--out", out, "--seed", "0"], capsys)
+    assert code == 0, stdout
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "report.html", "synthetic.parquet"]
+    synthetic = pd.read_parquet(out / "synthetic.parquet")
+    assert list(synthetic.columns) == list(adult.columns)
+    assert synthetic.dtypes.equals(adult.dtypes)
+    for column in adult.select_dtypes(object):
+        assert set(synthetic[column].dropna()) <= set(adult[column].dropna()), column
+    manifest = json.loads((out / "manifest.json").read_text())
+    metrics = {m["name"]: m["value"] for m in manifest["metrics"]}
+    assert metrics["exact_copy_excess"] <= 0.005
+    assert manifest["seed"] == {"value": 0, "reproducible": True, "note": manifest["seed"]["note"]}
+    assert manifest["input"]["rows"] == len(adult) and len(manifest["input"]["sha256"]) == 64
+    assert manifest["split"]["train_rows"] + manifest["split"]["holdout_rows"] == len(adult)
+    assert len(synthetic) == manifest["split"]["train_rows"]
+    assert {"numpy", "pandas", "copulas", "python"} <= set(manifest["versions"])
+    assert "PASS" in stdout and "released" in stdout
+
+
+def test_same_seed_gives_identical_files(tmp_path, capsys, people):
+    for name in ("a", "b"):
+        assert run(["release", people, "--out", tmp_path / name, "--seed", "5"], capsys)[0] == 0
+    assert (tmp_path / "a" / "synthetic.parquet").read_bytes() == (tmp_path / "b" / "synthetic.parquet").read_bytes()
+
+
+def test_unseeded_runs_differ_and_say_so(tmp_path, capsys, people):
+    for name in ("a", "b"):
+        assert run(["release", people, "--out", tmp_path / name], capsys)[0] == 0
+    first, second = (pd.read_parquet(tmp_path / n / "synthetic.parquet") for n in ("a", "b"))
+    assert not first.equals(second)
+    assert json.loads((tmp_path / "a" / "manifest.json").read_text())["seed"]["reproducible"] is False
+
+
+def test_pii_is_replaced_and_keys_regenerated(tmp_path, capsys, people):
+    out = tmp_path / "rel"
+    assert run(["release", people, "--out", out, "--seed", "1", "--format", "csv"], capsys)[0] == 0
+    real, synthetic = read_table(people), pd.read_csv(out / "synthetic.csv")
+    assert list(synthetic.columns) == list(real.columns)
+    for column in ("email", "phone", "ssn", "address", "patient_id"):
+        assert not set(synthetic[column]) & set(real[column]), column
+    assert synthetic["name"].isin(real["name"]).mean() < 0.05  # common names may coincide by chance
+    assert synthetic["patient_id"].is_unique
+    assert synthetic["email"].str.contains(r"@example\.(?:com|org|net)$").all()
+    assert pd.to_datetime(synthetic["admitted"], format="%Y-%m-%d %H:%M").notna().all()
+
+
+def test_dropped_pii_column_is_absent(tmp_path, capsys, people):
+    schema = tmp_path / "schema.yaml"
+    assert run(["inspect", people, "--out", schema], capsys)[0] == 0
+    text = schema.read_text()
+    schema.write_text(text.replace("pii: email\n  handling: fake", "pii: email\n  handling: drop"))
+    out = tmp_path / "rel"
+    assert run(["release", people, "--out", out, "--schema", schema, "--seed", "1"], capsys)[0] == 0
+    assert "email" not in pd.read_parquet(out / "synthetic.parquet").columns
+
+
+def test_inspect_prints_flags_and_writes_schema(tmp_path, capsys, people):
+    schema = tmp_path / "schema.yaml"
+    code, stdout, _ = run(["inspect", people, "--out", schema], capsys)
+    assert code == 0 and schema.exists()
+    for fragment in ("pii:email", "pii:person_name", "pii:phone", "pii:national_id", "patient_id"):
+        assert fragment in stdout
+    code, _, stderr = run(["inspect", people, "--out", schema], capsys)
+    assert code == 2 and "already exists" in stderr
+
+
+def test_blocked_release_writes_nothing(tmp_path, capsys, people):
+    policy = tmp_path / "impossible.yaml"
+    policy.write_text("name: impossible\nrules:\n  - {metric: mean_column_tvd, op: '<', threshold: 0}\n")
+    out = tmp_path / "rel"
+    code, _, stderr = run(["release", people, "--out", out, "--policy", policy], capsys)
+    assert code == 3
+    assert "release blocked by policy 'impossible': mean_column_tvd" in stderr
+    assert not out.exists()
+    assert (tmp_path / "rel.blocked.html").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+BAD_INPUTS = {
+    "missing file": (lambda d: d / "nope.csv", "input file not found"),
+    "empty file": (lambda d: write_bytes(d / "empty.csv", b""), "the file is empty"),
+    "header only": (lambda d: write_bytes(d / "header.csv", b"a,b,c\n"), "no rows"),
+    "not utf-8": (lambda d: write_bytes(d / "latin.csv", "name\nJosé\n".encode("latin-1")), "not UTF-8"),
+    "corrupt parquet": (lambda d: write_bytes(d / "bad.parquet", b"PAR1 not really"), "cannot read as Parquet"),
+    "folder": (lambda d: d, "is a folder"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_gets_one_line(tmp_path, capsys, case):
+    make, message = BAD_INPUTS[case]
+    out = tmp_path / "out"
+    code, _, stderr = run(["release", make(tmp_path), "--out", out], capsys)
+    assert code == 2
+    assert stderr.startswith("error: ") and message in stderr and len(stderr.strip().splitlines()) == 1
+    assert "Traceback" not in stderr and not out.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "gan9000"], "unknown model 'gan9000'"),
+    (["--rows", "0"], "--rows must be a positive number"),
+    (["--policy", "lenient"], "unknown policy 'lenient'"),
+    (["--schema", "missing.yaml"], "schema file not found"),
+])
+def test_bad_options_get_one_line(tmp_path, capsys, people, args, message):
+    out = tmp_path / "out"
+    code, _, stderr = run(["release", people, "--out", out, *args], capsys)
+    assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_existing_output_needs_overwrite(tmp_path, capsys, people):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    code, _, stderr = run(["release", people, "--out", out], capsys)
+    assert code == 2 and "already exists" in stderr and (out / "keep.txt").exists()
+    assert run(["release", people, "--out", out, "--overwrite"], capsys)[0] == 0
+    assert not (out / "keep.txt").exists() and (out / "synthetic.parquet").exists()
+
+
+def test_installed_command_demo_and_help(tmp_path):
+    env = {**os.environ, "COLUMNS": "120"}
+    result = subprocess.run([TABSYNTH, "demo", "--out", "demo"], cwd=tmp_path, capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "demo" / "synthetic.parquet").exists() and (tmp_path / "demo" / "report.html").exists()
+    result = subprocess.run([TABSYNTH, "release", "--help"], capture_output=True, text=True, env=env)
+    assert result.returncode == 0 and "--seed" in result.stdout and "blocked" in result.stdout
+    result = subprocess.run([TABSYNTH, "release", "nope.csv", "--out", "x"], cwd=tmp_path, capture_output=True,
+                            text=True, env=env)
+    assert result.returncode == 2 and result.stderr.strip() == "error: input file not found: nope.csv"

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from tabsynth.io.atomic import staged_directory
+from tabsynth.pipeline import split
+from tabsynth.release.gate import evaluate
+from tabsynth.release.policy import PolicyError, load_policy
+from tabsynth.testing import contract_table
+from tabsynth.validate.result import MetricResult
+
+
+def metric(name, value):
+    return MetricResult(name, value, "min", "test metric")
+
+
+def test_gate_collects_every_failure_and_fails_closed():
+    policy = load_policy("default")
+    verdict = evaluate(policy, [metric("exact_copy_excess", float("nan"))])
+    assert not verdict.passed
+    reasons = {o.metric: o.reason for o in verdict.failures()}
+    assert reasons == {"exact_copy_excess": "metric is not a finite number (fails closed)",
+                       "mean_column_tvd": "metric was not computed (fails closed)"}
+    assert evaluate(policy, [metric("exact_copy_excess", 0.0), metric("mean_column_tvd", 0.01)]).passed
+    assert not evaluate(policy, [metric("exact_copy_excess", 0.2), metric("mean_column_tvd", 0.01)]).passed
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("name: x\nrules: []\n", "rules"),
+    ("name: x\nrules:\n  - {metric: m, op: '~', threshold: 1}\n", "op"),
+    ("name: x\nholdout_share: 1.5\nrules:\n  - {metric: m, op: '<', threshold: 1}\n", "holdout_share"),
+])
+def test_bad_policies_are_refused(tmp_path, text, fragment):
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    with pytest.raises(PolicyError, match=fragment):
+        load_policy(path)
+
+
+def test_split_is_disjoint_and_sized():
+    table = contract_table(101).reset_index()
+    train, holdout = split(table, 0.2, np.random.default_rng(0))
+    assert len(holdout) == 20 and len(train) == 81
+    assert not set(train["index"]) & set(holdout["index"])
+    one_row_train, one_row_holdout = split(table.head(1), 0.2, np.random.default_rng(0))
+    assert len(one_row_train) == 1 and len(one_row_holdout) == 0
+
+
+def test_staged_directory_leaves_nothing_on_error(tmp_path):
+    out = tmp_path / "release"
+    with pytest.raises(RuntimeError):
+        with staged_directory(out) as staging:
+            (staging / "synthetic.parquet").write_text("half")
+            raise RuntimeError("killed mid-write")
+    assert list(tmp_path.iterdir()) == []
+    with staged_directory(out) as staging:
+        (staging / "synthetic.parquet").write_text("whole")
+    assert (out / "synthetic.parquet").read_text() == "whole"
