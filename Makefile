@@ -23,7 +23,7 @@ test: $(BIN)/tabsynth
 
 bench: $(BIN)/tabsynth
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	$(BIN)/python benchmarks/copula_vs_sdv.py
+	cd benchmarks && ../$(BIN)/python copula_vs_sdv.py && ../$(BIN)/python release_adult.py
 
 clean:
 	rm -rf $(VENV) tabsynth-demo .pytest_cache
