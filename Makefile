@@ -19,6 +19,7 @@ demo: $(BIN)/tabsynth
 	$(BIN)/tabsynth demo --out tabsynth-demo
 
 test: $(BIN)/tabsynth
+	$(BIN)/ruff check tabsynth tests benchmarks
 	$(BIN)/python -m pytest -q
 
 bench: $(BIN)/tabsynth

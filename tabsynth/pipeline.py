@@ -13,7 +13,7 @@ import pandas as pd
 from tabsynth import pii
 from tabsynth.errors import InputError, ReleaseBlocked
 from tabsynth.infer import conform, infer_schema
-from tabsynth.io.atomic import atomic_write_text, check_can_create, staged_directory
+from tabsynth.io.atomic import check_can_create, staged_directory
 from tabsynth.io.files import FORMATS, file_sha256, read_table, write_table
 from tabsynth.models.base import Synthesizer, create_model
 from tabsynth.release import manifest as manifest_lib

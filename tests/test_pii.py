@@ -72,13 +72,16 @@ def _phones(rng: np.random.Generator) -> list[str]:
 
 
 def _ssns(rng: np.random.Generator) -> list[str]:
-    return [f"{rng.integers(1, 900):03d}-{rng.integers(1, 100):02d}-{rng.integers(1, 10000):04d}" for _ in range(N_ROWS)]
+    def one() -> str:
+        return f"{rng.integers(1, 900):03d}-{rng.integers(1, 100):02d}-{rng.integers(1, 10000):04d}"
+
+    return [one() for _ in range(N_ROWS)]
 
 
 def _ninos(rng: np.random.Generator) -> list[str]:
-    letters = "ABCEGHJKLMNPRSTWXYZ"
+    letters = list("ABCEGHJKLMNPRSTWXYZ")
     return [
-        f"{rng.choice(list(letters))}{rng.choice(list(letters))}{rng.integers(0, 1_000_000):06d}{rng.choice(list('ABCD'))}"
+        f"{rng.choice(letters)}{rng.choice(letters)}{rng.integers(0, 1_000_000):06d}{rng.choice(list('ABCD'))}"
         for _ in range(N_ROWS)
     ]
 
@@ -103,7 +106,8 @@ def _ibans(rng: np.random.Generator) -> list[str]:
 def _addresses(faker: Faker, rng: np.random.Generator) -> list[str]:
     suffixes = ["St", "Street", "Ave", "Avenue", "Rd", "Road", "Blvd", "Lane", "Dr", "Way", "Court", "Place"]
     return [
-        f"{rng.integers(1, 9999)} {faker.last_name()} {rng.choice(suffixes)}" + (", Apt 4B" if rng.random() < 0.2 else "")
+        f"{rng.integers(1, 9999)} {faker.last_name()} {rng.choice(suffixes)}"
+        + (", Apt 4B" if rng.random() < 0.2 else "")
         for _ in range(N_ROWS)
     ]
 

@@ -68,8 +68,9 @@ def test_yaml_round_trip(tmp_path, adult):
 def test_edited_yaml_overrides_inference(tmp_path, adult):
     path = tmp_path / "schema.yaml"
     infer_schema(adult).save(path)
-    text = path.read_text().replace("kind: categorical\n  dtype: object\n  reason: text with 2 distinct values",
-                                    "kind: pii\n  pii: person_name\n  handling: drop\n  dtype: object\n  reason: edited", 1)
+    text = path.read_text().replace(
+        "kind: categorical\n  dtype: object\n  reason: text with 2 distinct values",
+        "kind: pii\n  pii: person_name\n  handling: drop\n  dtype: object\n  reason: edited", 1)
     text = text.replace("name: age\n  kind: numerical", "name: age\n  declared: {min: 0, max: 120}\n  kind: numerical")
     path.write_text(text)
     schema = infer_schema(adult, user=Schema.load(path))

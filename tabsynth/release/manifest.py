@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -17,7 +17,7 @@ VERSIONED_PACKAGES = ("numpy", "pandas", "scipy", "pyarrow", "copulas", "faker")
 def build(*, options, schema, policy, model, verdict, metrics, input_info, split_info, timings) -> dict:
     return {
         "tabsynth_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "released": verdict.passed,
         "input": input_info,
         "split": split_info,

@@ -14,7 +14,7 @@ def row_keys(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
     parts = [frame[c].astype(object).where(frame[c].notna(), "\x00NA").astype(str) for c in columns]
     if not parts:
         return pd.Series([""] * len(frame), index=frame.index)
-    return pd.Series(map("\x1f".join, zip(*parts)), index=frame.index)
+    return pd.Series(map("\x1f".join, zip(*parts, strict=True)), index=frame.index)
 
 
 def copy_rate(train: pd.DataFrame, other: pd.DataFrame, columns: list[str]) -> float:

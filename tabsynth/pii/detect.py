@@ -1,19 +1,16 @@
-"""PII detection for table columns, and generators of safe replacement values.
-
-Detection is rule based so every verdict can be explained: a rule weighs a hint in the column name and
-the share of sampled values matching a pattern, and `PiiMatch.reason` says which evidence fired.
-Generated values are fake by construction (reserved domains, fictional number ranges, test card prefixes).
-"""
+"""Which PII kind a column holds, if any, and why."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Callable
 
 import numpy as np
 import pandas as pd
+
+from tabsynth.pii.words import known_names
 
 PII_KINDS: tuple[str, ...] = (
     "person_name", "email", "phone", "national_id", "card_number", "iban", "street_address", "free_text",
@@ -115,7 +112,8 @@ def _share(mask: pd.Series) -> float:
 
 
 def _verdict(
-    column: _Column, kind: str, share: float, what: str, thresholds: tuple[float, float] = (_MIN_SHARE, _MIN_SHARE_HINTED)
+    column: _Column, kind: str, share: float, what: str,
+    thresholds: tuple[float, float] = (_MIN_SHARE, _MIN_SHARE_HINTED),
 ) -> PiiMatch | None:
     """A match when `share` reaches the threshold: (without, with) a name hint for `kind`."""
     hinted = kind in column.hints
@@ -196,7 +194,7 @@ def _check_person_name(column: _Column) -> PiiMatch | None:
     tokens = shaped.str.replace(",", "", regex=False).str.rstrip(".").str.split()
     if not hinted:  # a lone word ('Jordan', 'Male') is a name only in a column called e.g. 'first_name'
         tokens = tokens[tokens.str.len() >= 2]
-    names = _known_names()
+    names = known_names()
     known = tokens.str[0].isin(names) | tokens.str[-1].isin(names)
     share = float(known.sum()) / len(text)
     return _verdict(column, "person_name", share, "are capitalised names with a common first or last name", (0.7, 0.5))
@@ -259,7 +257,7 @@ def detect_pii(name: str, values: pd.Series) -> PiiMatch | None:
     hints = _name_hints(name)
     if pd.api.types.is_numeric_dtype(dtype):
         return _detect_numeric(name, sample, hints)
-    if not (dtype == object or isinstance(dtype, (pd.StringDtype, pd.CategoricalDtype))):
+    if not (pd.api.types.is_object_dtype(dtype) or isinstance(dtype, (pd.StringDtype, pd.CategoricalDtype))):
         return None  # datetimes, periods, intervals...
     text = sample.astype(str).str.strip()
     text = text[text != ""]
@@ -272,169 +270,3 @@ def detect_pii(name: str, values: pd.Series) -> PiiMatch | None:
             return match
     return None
 
-
-# ---------------------------------------------------------------- word lists (lazy: Faker is only read once)
-
-@cache
-def _first_and_last_names() -> tuple[np.ndarray, np.ndarray]:
-    from faker.providers.person.en_US import Provider
-
-    # Faker keeps names in a weighted dict or a plain tuple depending on its version; list() takes both.
-    first, last = (np.array(list(names), dtype=object) for names in (Provider.first_names, Provider.last_names))
-    return first, last
-
-
-@cache
-def _known_names() -> frozenset[str]:
-    first, last = _first_and_last_names()
-    return frozenset(first) | frozenset(last)
-
-
-@cache
-def _lorem_words() -> tuple[np.ndarray, np.ndarray]:
-    """(words, Capitalised words) from Faker's en_US lorem list."""
-    from faker.providers.lorem.en_US import Provider
-
-    words = list(Provider.word_list)
-    return np.array(words, dtype=object), np.array([w[0].upper() + w[1:] for w in words], dtype=object)
-
-
-# ---------------------------------------------------------------- fake values
-
-_EMAIL_DOMAINS = np.array(["example.com", "example.org", "example.net"], dtype=object)  # RFC 2606
-_ADDRESS_SUFFIXES = np.array(
-    ["Street", "Avenue", "Road", "Lane", "Drive", "Court", "Place", "Way", "Boulevard", "Terrace"], dtype=object
-)
-_CARD_PREFIX = (4, 0, 0, 0, 0, 0)  # Visa test range 4000 00..., never issued to card holders
-_IBAN_BANK_CODE = (0,) * 8  # German bank codes start with a clearing-area digit 1-8, so 0... is fictional
-_IBAN_DE00 = (1, 3, 1, 4, 0, 0)  # 'DE' + '00' with letters as numbers (D=13, E=14), for the ISO 13616 check
-_DIGIT_CHARS = np.array(list("0123456789"))
-_HEX_CHARS = np.array(list("0123456789ABCDEF"))
-
-
-def _pick(options: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    return options[rng.integers(0, len(options), n)]
-
-
-def _zero_padded(numbers: np.ndarray, width: int) -> np.ndarray:
-    return np.char.zfill(numbers.astype(str), width).astype(object)
-
-
-def _join_chars(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Rows of a (n, k) code matrix -> n strings of k characters taken from `table`."""
-    n, k = codes.shape
-    chars = np.ascontiguousarray(table[codes])
-    return chars.view(f"<U{k}").reshape(n).astype(object)
-
-
-def _fake_person_name(n: int, rng: np.random.Generator) -> np.ndarray:
-    first, last = _first_and_last_names()
-    return _pick(first, n, rng) + " " + _pick(last, n, rng)
-
-
-def _fake_email(n: int, rng: np.random.Generator) -> np.ndarray:
-    first, last = _first_and_last_names()
-    local = _pick(first, n, rng) + "." + _pick(last, n, rng) + rng.integers(1, 100, n).astype(str).astype(object)
-    return np.char.lower(local.astype(str)).astype(object) + "@" + _pick(_EMAIL_DOMAINS, n, rng)
-
-
-def _fake_phone(n: int, rng: np.random.Generator) -> np.ndarray:
-    area = rng.integers(200, 1000, n)
-    area[area % 100 == 11] += 1  # N11 codes are service numbers, not area codes
-    return "(" + area.astype(str).astype(object) + ") 555-01" + _zero_padded(rng.integers(0, 100, n), 2)
-
-
-def _fake_national_id(n: int, rng: np.random.Generator) -> np.ndarray:
-    area = rng.integers(900, 1000, n).astype(str).astype(object)  # SSN areas 900-999 are never issued
-    group = _zero_padded(rng.integers(1, 100, n), 2)
-    serial = _zero_padded(rng.integers(1, 10_000, n), 4)
-    return area + "-" + group + "-" + serial
-
-
-def _luhn_check_digits(body: np.ndarray) -> np.ndarray:
-    """Check digit for each row of a (n, k) digit matrix; the digit left of the check digit is doubled."""
-    from_right = body[:, ::-1].copy()
-    from_right[:, 0::2] *= 2
-    from_right[from_right > 9] -= 9
-    return (10 - from_right.sum(axis=1) % 10) % 10
-
-
-def _repeated(digits: tuple[int, ...], n: int) -> np.ndarray:
-    return np.broadcast_to(np.array(digits), (n, len(digits)))
-
-
-def _fake_card_number(n: int, rng: np.random.Generator) -> np.ndarray:
-    body = np.hstack([_repeated(_CARD_PREFIX, n), rng.integers(0, 10, (n, 15 - len(_CARD_PREFIX)))])
-    digits = np.hstack([body, _luhn_check_digits(body)[:, None]])
-    return _join_chars(_DIGIT_CHARS, digits)
-
-
-def _mod97(digits: np.ndarray) -> np.ndarray:
-    remainder = np.zeros(len(digits), dtype=np.int64)
-    for column in digits.T:
-        remainder = (remainder * 10 + column) % 97
-    return remainder
-
-
-def _fake_iban(n: int, rng: np.random.Generator) -> np.ndarray:
-    bban = np.hstack([_repeated(_IBAN_BANK_CODE, n), rng.integers(0, 10, (n, 10))])
-    check = 98 - _mod97(np.hstack([bban, _repeated(_IBAN_DE00, n)]))
-    return "DE" + _zero_padded(check, 2) + _join_chars(_DIGIT_CHARS, bban)
-
-
-def _fake_street_address(n: int, rng: np.random.Generator) -> np.ndarray:
-    _, last = _first_and_last_names()
-    number = rng.integers(1, 10_000, n).astype(str).astype(object)
-    return number + " " + _pick(last, n, rng) + " " + _pick(_ADDRESS_SUFFIXES, n, rng)
-
-
-def _fake_free_text(n: int, rng: np.random.Generator) -> np.ndarray:
-    """1-3 sentences of 6-12 lorem words, assembled without a Python loop over rows."""
-    words, capitalised = _lorem_words()
-    sentences_per_row = rng.integers(1, 4, n)
-    sentence_lengths = rng.integers(6, 13, int(sentences_per_row.sum()))
-    sentence_ends = np.cumsum(sentence_lengths) - 1
-    sentence_starts = sentence_ends - sentence_lengths + 1
-    word_ids = rng.integers(0, len(words), int(sentence_lengths.sum()))
-    tokens = words[word_ids]
-    tokens[sentence_starts] = capitalised[word_ids[sentence_starts]]
-    separators = np.full(len(tokens), " ", dtype=object)
-    separators[sentence_ends] = ". "
-    row_last_sentence = np.cumsum(sentences_per_row) - 1
-    separators[sentence_ends[row_last_sentence]] = "."
-    row_starts = sentence_starts[row_last_sentence - sentences_per_row + 1]
-    return np.add.reduceat(tokens + separators, row_starts)
-
-
-_GENERATORS: dict[str, Callable[[int, np.random.Generator], np.ndarray]] = {
-    "person_name": _fake_person_name, "email": _fake_email, "phone": _fake_phone,
-    "national_id": _fake_national_id, "card_number": _fake_card_number, "iban": _fake_iban,
-    "street_address": _fake_street_address, "free_text": _fake_free_text,
-}
-
-
-def fake_values(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
-    """n safe fake values (object array of str) of one PII kind, drawn only from `rng`."""
-    if kind not in _GENERATORS:
-        raise ValueError(f"unknown PII kind {kind!r}; expected one of {', '.join(PII_KINDS)}")
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
-    if n == 0:
-        return np.empty(0, dtype=object)
-    return np.asarray(_GENERATORS[kind](n, rng), dtype=object)
-
-
-def unique_keys(n: int, rng: np.random.Generator, *, integer: bool, width: int = 12) -> np.ndarray:
-    """n distinct keys: int64 1..n in random order, or strings of `width` uppercase hex characters."""
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
-    if integer:
-        return rng.permutation(n).astype(np.int64) + 1
-    if width < 8:
-        raise ValueError(f"width must be at least 8 hex characters, got {width}")
-    if n > 16**width:
-        raise ValueError(f"cannot make {n} distinct keys of {width} hex characters")
-    keys = _join_chars(_HEX_CHARS, rng.integers(0, 16, (n, width)))
-    while (duplicated := pd.Series(keys).duplicated().to_numpy()).any():  # redraw collisions until distinct
-        keys[duplicated] = _join_chars(_HEX_CHARS, rng.integers(0, 16, (int(duplicated.sum()), width)))
-    return keys

@@ -1,0 +1,149 @@
+"""Fake values that cannot be real: reserved domains, fictional number ranges, test card prefixes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from tabsynth.pii.detect import PII_KINDS
+from tabsynth.pii.words import first_and_last_names, lorem_words
+
+_EMAIL_DOMAINS = np.array(["example.com", "example.org", "example.net"], dtype=object)  # RFC 2606
+_ADDRESS_SUFFIXES = np.array(
+    ["Street", "Avenue", "Road", "Lane", "Drive", "Court", "Place", "Way", "Boulevard", "Terrace"], dtype=object
+)
+_CARD_PREFIX = (4, 0, 0, 0, 0, 0)  # Visa test range 4000 00..., never issued to card holders
+_IBAN_BANK_CODE = (0,) * 8  # German bank codes start with a clearing-area digit 1-8, so 0... is fictional
+_IBAN_DE00 = (1, 3, 1, 4, 0, 0)  # 'DE' + '00' with letters as numbers (D=13, E=14), for the ISO 13616 check
+_DIGIT_CHARS = np.array(list("0123456789"))
+_HEX_CHARS = np.array(list("0123456789ABCDEF"))
+
+
+def _pick(options: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    return options[rng.integers(0, len(options), n)]
+
+
+def _zero_padded(numbers: np.ndarray, width: int) -> np.ndarray:
+    return np.char.zfill(numbers.astype(str), width).astype(object)
+
+
+def _join_chars(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Rows of a (n, k) code matrix -> n strings of k characters taken from `table`."""
+    n, k = codes.shape
+    chars = np.ascontiguousarray(table[codes])
+    return chars.view(f"<U{k}").reshape(n).astype(object)
+
+
+def _fake_person_name(n: int, rng: np.random.Generator) -> np.ndarray:
+    first, last = first_and_last_names()
+    return _pick(first, n, rng) + " " + _pick(last, n, rng)
+
+
+def _fake_email(n: int, rng: np.random.Generator) -> np.ndarray:
+    first, last = first_and_last_names()
+    local = _pick(first, n, rng) + "." + _pick(last, n, rng) + rng.integers(1, 100, n).astype(str).astype(object)
+    return np.char.lower(local.astype(str)).astype(object) + "@" + _pick(_EMAIL_DOMAINS, n, rng)
+
+
+def _fake_phone(n: int, rng: np.random.Generator) -> np.ndarray:
+    area = rng.integers(200, 1000, n)
+    area[area % 100 == 11] += 1  # N11 codes are service numbers, not area codes
+    return "(" + area.astype(str).astype(object) + ") 555-01" + _zero_padded(rng.integers(0, 100, n), 2)
+
+
+def _fake_national_id(n: int, rng: np.random.Generator) -> np.ndarray:
+    area = rng.integers(900, 1000, n).astype(str).astype(object)  # SSN areas 900-999 are never issued
+    group = _zero_padded(rng.integers(1, 100, n), 2)
+    serial = _zero_padded(rng.integers(1, 10_000, n), 4)
+    return area + "-" + group + "-" + serial
+
+
+def _luhn_check_digits(body: np.ndarray) -> np.ndarray:
+    """Check digit for each row of a (n, k) digit matrix; the digit left of the check digit is doubled."""
+    from_right = body[:, ::-1].copy()
+    from_right[:, 0::2] *= 2
+    from_right[from_right > 9] -= 9
+    return (10 - from_right.sum(axis=1) % 10) % 10
+
+
+def _repeated(digits: tuple[int, ...], n: int) -> np.ndarray:
+    return np.broadcast_to(np.array(digits), (n, len(digits)))
+
+
+def _fake_card_number(n: int, rng: np.random.Generator) -> np.ndarray:
+    body = np.hstack([_repeated(_CARD_PREFIX, n), rng.integers(0, 10, (n, 15 - len(_CARD_PREFIX)))])
+    digits = np.hstack([body, _luhn_check_digits(body)[:, None]])
+    return _join_chars(_DIGIT_CHARS, digits)
+
+
+def _mod97(digits: np.ndarray) -> np.ndarray:
+    remainder = np.zeros(len(digits), dtype=np.int64)
+    for column in digits.T:
+        remainder = (remainder * 10 + column) % 97
+    return remainder
+
+
+def _fake_iban(n: int, rng: np.random.Generator) -> np.ndarray:
+    bban = np.hstack([_repeated(_IBAN_BANK_CODE, n), rng.integers(0, 10, (n, 10))])
+    check = 98 - _mod97(np.hstack([bban, _repeated(_IBAN_DE00, n)]))
+    return "DE" + _zero_padded(check, 2) + _join_chars(_DIGIT_CHARS, bban)
+
+
+def _fake_street_address(n: int, rng: np.random.Generator) -> np.ndarray:
+    _, last = first_and_last_names()
+    number = rng.integers(1, 10_000, n).astype(str).astype(object)
+    return number + " " + _pick(last, n, rng) + " " + _pick(_ADDRESS_SUFFIXES, n, rng)
+
+
+def _fake_free_text(n: int, rng: np.random.Generator) -> np.ndarray:
+    """1-3 sentences of 6-12 lorem words, assembled without a Python loop over rows."""
+    words, capitalised = lorem_words()
+    sentences_per_row = rng.integers(1, 4, n)
+    sentence_lengths = rng.integers(6, 13, int(sentences_per_row.sum()))
+    sentence_ends = np.cumsum(sentence_lengths) - 1
+    sentence_starts = sentence_ends - sentence_lengths + 1
+    word_ids = rng.integers(0, len(words), int(sentence_lengths.sum()))
+    tokens = words[word_ids]
+    tokens[sentence_starts] = capitalised[word_ids[sentence_starts]]
+    separators = np.full(len(tokens), " ", dtype=object)
+    separators[sentence_ends] = ". "
+    row_last_sentence = np.cumsum(sentences_per_row) - 1
+    separators[sentence_ends[row_last_sentence]] = "."
+    row_starts = sentence_starts[row_last_sentence - sentences_per_row + 1]
+    return np.add.reduceat(tokens + separators, row_starts)
+
+
+_GENERATORS: dict[str, Callable[[int, np.random.Generator], np.ndarray]] = {
+    "person_name": _fake_person_name, "email": _fake_email, "phone": _fake_phone,
+    "national_id": _fake_national_id, "card_number": _fake_card_number, "iban": _fake_iban,
+    "street_address": _fake_street_address, "free_text": _fake_free_text,
+}
+
+
+def fake_values(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n safe fake values (object array of str) of one PII kind, drawn only from `rng`."""
+    if kind not in _GENERATORS:
+        raise ValueError(f"unknown PII kind {kind!r}; expected one of {', '.join(PII_KINDS)}")
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    if n == 0:
+        return np.empty(0, dtype=object)
+    return np.asarray(_GENERATORS[kind](n, rng), dtype=object)
+
+
+def unique_keys(n: int, rng: np.random.Generator, *, integer: bool, width: int = 12) -> np.ndarray:
+    """n distinct keys: int64 1..n in random order, or strings of `width` uppercase hex characters."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    if integer:
+        return rng.permutation(n).astype(np.int64) + 1
+    if width < 8:
+        raise ValueError(f"width must be at least 8 hex characters, got {width}")
+    if n > 16**width:
+        raise ValueError(f"cannot make {n} distinct keys of {width} hex characters")
+    keys = _join_chars(_HEX_CHARS, rng.integers(0, 16, (n, width)))
+    while (duplicated := pd.Series(keys).duplicated().to_numpy()).any():  # redraw collisions until distinct
+        keys[duplicated] = _join_chars(_HEX_CHARS, rng.integers(0, 16, (int(duplicated.sum()), width)))
+    return keys
