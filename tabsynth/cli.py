@@ -95,7 +95,8 @@ def _facts(col) -> str:
 @click.option("--seed", type=int, help="Make the run reproducible (recorded in the manifest). "
               "Without it, randomness comes from the operating system.")
 @click.option("--policy", default="default", show_default=True, help="Policy name in policies/ or a YAML path.")
-@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True,
+              help="File format of the synthetic table.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing release folder (atomically).")
 def release(data: Path, out: Path, model: str, rows: int | None, schema_path: Path | None, seed: int | None,
             policy: str, fmt: str, overwrite: bool) -> None:
@@ -161,8 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     try:
         cli.main(args=args, prog_name="tabsynth", standalone_mode=False)
-    except click.exceptions.Abort:
-        err_console.print("error: interrupted")
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        err_console.print("error: interrupted; nothing was released")
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()

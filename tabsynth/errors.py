@@ -19,6 +19,10 @@ class SchemaError(TabsynthError):
     """A schema file is invalid or does not match the table."""
 
 
+class PolicyError(TabsynthError):
+    """A release policy is missing or invalid."""
+
+
 class ModelError(TabsynthError):
     """Unknown model, bad model parameters, or a model folder that cannot be trusted."""
 

@@ -14,7 +14,10 @@ from tabsynth.errors import SchemaError
 from tabsynth.schema import Column, Facts, Schema
 
 DISCRETE_MAX_DISTINCT = 25
-CATEGORICAL_MAX_SHARE = 0.5  # a string column with more distinct values than this share is not categorical
+# Text with more distinct values than this share of its rows is mostly unique: modelling it as categories
+# would copy individual values into the synthetic table, so it is treated as an identifier instead.
+CATEGORICAL_MAX_SHARE = 0.5
+MIN_ROWS_FOR_UNIQUENESS = 20
 DATETIME_MIN_PARSED = 0.95
 MAX_DECIMALS = 6
 ID_NAME = re.compile(r"(^|[_\W])(id|key|uuid|guid|identifier)$|[a-z](Id|ID|Key)$|^(id|key)[_\W]", re.IGNORECASE)
@@ -75,7 +78,11 @@ def _decide_kind(name: str, values: pd.Series, present: pd.Series) -> tuple[str,
         fmt = _datetime_format(present)
         if fmt:
             return "datetime", f"strings parse as dates with format {fmt}", {"datetime_format": fmt}
-        return "categorical", f"text with {present.nunique()} distinct values", {}
+        distinct = present.nunique()
+        if distinct > CATEGORICAL_MAX_SHARE * len(present) and distinct >= MIN_ROWS_FOR_UNIQUENESS:
+            return "id", (f"text with {distinct} distinct values in {len(present)} rows is mostly unique: "
+                          "regenerated, not modelled (set kind: categorical to model it)"), {}
+        return "categorical", f"text with {distinct} distinct values", {}
     return "categorical", f"mixed values of {present.map(type).nunique()} types, kept as categories", {}
 
 
@@ -100,15 +107,17 @@ def _decimals(values: np.ndarray) -> int | None:
 
 
 def _id_reason(name: str, values: pd.Series, present: pd.Series) -> str | None:
-    if values.isna().any() or present.nunique() != len(present) or len(present) < 2:
+    if present.nunique() != len(present) or len(present) < 2:
         return None
     if ID_NAME.search(name):
-        return f"name {name!r} suggests a key and every value is unique"
+        return f"name {name!r} suggests a key and every present value is unique"
+    if values.isna().any():
+        return None
     if pd.api.types.is_integer_dtype(values):
         ordered = np.sort(present.to_numpy())
         if np.all(np.diff(ordered) == 1):
             return "consecutive integers, every value unique"
-    if _is_strings(present) and not present.str.contains(r"\s").any() and len(present) >= 20:
+    if _is_strings(present) and not present.str.contains(r"\s").any() and len(present) >= MIN_ROWS_FOR_UNIQUENESS:
         return "text codes without spaces, every value unique"
     return None
 

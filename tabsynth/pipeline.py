@@ -130,8 +130,9 @@ def add_identifiers(modelled: pd.DataFrame, schema: Schema, n: int, rng: np.rand
     columns = {}
     for column in schema.released():
         if column.kind == "id":
-            integer = pd.api.types.is_integer_dtype(column.dtype) or pd.api.types.is_float_dtype(column.dtype)
-            columns[column.name] = pii.unique_keys(n, rng, integer=integer)
+            numeric = pd.api.types.is_numeric_dtype(pd.api.types.pandas_dtype(column.dtype))
+            keys = pii.unique_keys(n, rng, integer=numeric)
+            columns[column.name] = keys.astype(column.dtype) if numeric else keys
         elif column.kind == "pii":
             columns[column.name] = pii.fake_values(column.pii, n, rng)
         else:

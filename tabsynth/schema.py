@@ -19,6 +19,7 @@ import yaml
 
 from tabsynth.errors import SchemaError
 from tabsynth.io.atomic import atomic_write_text
+from tabsynth.io.files import read_yaml
 
 SCHEMA_VERSION = 1
 Kind = Literal["numerical", "categorical", "boolean", "datetime", "id", "pii"]
@@ -123,14 +124,7 @@ class Schema:
 
     @classmethod
     def load(cls, path: str | Path) -> Schema:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise SchemaError(f"schema file not found: {path}") from None
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise SchemaError(f"schema file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(read_yaml(Path(path), "schema", SchemaError))
 
 
 for _cls in (Facts, Column, Schema):

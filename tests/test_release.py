@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 
+from tabsynth.errors import PolicyError
 from tabsynth.io.atomic import staged_directory
 from tabsynth.pipeline import split
 from tabsynth.release.gate import evaluate
-from tabsynth.release.policy import PolicyError, load_policy
+from tabsynth.release.policy import load_policy
 from tabsynth.testing import contract_table
 from tabsynth.validate.result import MetricResult
 
@@ -55,3 +56,16 @@ def test_staged_directory_leaves_nothing_on_error(tmp_path):
     with staged_directory(out) as staging:
         (staging / "synthetic.parquet").write_text("whole")
     assert (out / "synthetic.parquet").read_text() == "whole"
+
+
+def test_regenerated_keys_keep_their_dtype():
+    import pandas as pd
+
+    from tabsynth.infer import infer_schema
+    from tabsynth.pipeline import add_identifiers
+
+    frame = pd.DataFrame({"visit_id": [1.0, 2.0, 4.0, 8.0], "code": ["A", "B", "A", "B"]})
+    schema = infer_schema(frame)
+    out = add_identifiers(frame[["code"]], schema, 4, np.random.default_rng(0))
+    assert out["visit_id"].dtype == frame["visit_id"].dtype and out["visit_id"].is_unique
+    assert list(out.columns) == ["visit_id", "code"]

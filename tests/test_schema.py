@@ -104,3 +104,11 @@ def test_schema_naming_a_missing_column_is_refused(adult):
 def test_public_schema_has_no_observed_facts(adult):
     public = infer_schema(adult).public()
     assert all("observed" not in c for c in public["columns"])
+
+
+def test_mostly_unique_text_is_not_modelled_as_categories():
+    values = [f"visit note {i}" for i in range(90)] + ["visit note 1"] * 10
+    frame = pd.DataFrame({"label": values, "record_key": [float(i) if i % 7 else np.nan for i in range(100)]})
+    schema = infer_schema(frame)
+    assert schema["label"].kind == "id" and "mostly unique" in schema["label"].reason
+    assert schema["record_key"].kind == "id" and "every present value is unique" in schema["record_key"].reason

@@ -6,8 +6,9 @@ import hashlib
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
-from tabsynth.errors import InputError
+from tabsynth.errors import InputError, TabsynthError
 
 # '?' marks missing values in several public tables (UCI Adult among them).
 EXTRA_NA_VALUES = ["?"]
@@ -48,6 +49,16 @@ def _parquet(path: Path) -> pd.DataFrame:
     except Exception as exc:  # pyarrow raises many unrelated types for a corrupt file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path.name}: cannot read as Parquet: {first}") from None
+
+
+def read_yaml(path: Path, what: str, error: type[TabsynthError]):
+    """Parse a YAML file safely (no object tags); a missing or malformed file is one `error` line."""
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{what} file not found: {path}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise error(f"{what} file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
 
 
 def file_sha256(path: str | Path) -> str:

@@ -7,16 +7,12 @@ from pathlib import Path
 from typing import Literal
 
 import pydantic
-import yaml
 
-from tabsynth.errors import TabsynthError
+from tabsynth.errors import PolicyError
+from tabsynth.io.files import read_yaml
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq}
-
-
-class PolicyError(TabsynthError):
-    """A policy file is missing or invalid."""
 
 
 class Rule(pydantic.BaseModel):
@@ -50,12 +46,7 @@ def load_policy(name_or_path: str | Path) -> Policy:
         if not path.is_file():
             raise PolicyError(f"unknown policy {str(name_or_path)!r}; choose one of: {', '.join(available_policies())}"
                               " or give a path to a .yaml file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PolicyError(f"policy file not found: {path}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"policy file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    data = read_yaml(path, "policy", PolicyError)
     try:
         return Policy.model_validate(data)
     except pydantic.ValidationError as exc:
