@@ -132,12 +132,19 @@ def add_identifiers(modelled: pd.DataFrame, schema: Schema, n: int, rng: np.rand
         if column.kind == "id":
             numeric = pd.api.types.is_numeric_dtype(pd.api.types.pandas_dtype(column.dtype))
             keys = pii.unique_keys(n, rng, integer=numeric)
-            columns[column.name] = keys.astype(column.dtype) if numeric else keys
+            columns[column.name] = keys.astype(column.dtype) if numeric else _with_missing(keys, column.missing, rng)
         elif column.kind == "pii":
-            columns[column.name] = pii.fake_values(column.pii, n, rng)
+            columns[column.name] = _with_missing(pii.fake_values(column.pii, n, rng), column.missing, rng)
         else:
             columns[column.name] = modelled[column.name].reset_index(drop=True)
     return pd.DataFrame(columns, index=pd.RangeIndex(n))
+
+
+def _with_missing(values: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
+    """Blank out about `share` of the values, as the real column is blank."""
+    out = values.astype(object)
+    out[rng.random(len(out)) < share] = None
+    return out
 
 
 def _publish(options, manifest, train, synthetic, schema) -> Path:

@@ -25,6 +25,13 @@ SCHEMA_VERSION = 1
 Kind = Literal["numerical", "categorical", "boolean", "datetime", "id", "pii"]
 PiiHandling = Literal["fake", "drop"]
 MODELLED_KINDS = ("numerical", "categorical", "boolean", "datetime")
+SCHEMA_FILE_HEADER = """\
+# tabsynth schema. Edit it, then pass it back with --schema; your entries override inference.
+#   kind:      numerical | categorical | boolean | datetime | id (regenerated unique) | pii (never modelled)
+#   handling:  for pii columns, fake (fake values of the same kind) or drop (left out of the release)
+#   declared:  public facts you vouch for, e.g. {min: 0, max: 120} or {categories: [a, b, c]}
+#   observed:  read from the private table; refreshed from the data on every run, shown for review
+"""
 
 
 @dataclass(frozen=True)
@@ -118,7 +125,7 @@ class Schema:
             raise SchemaError(*_validation_lines(exc, data)) from None
 
     def save(self, path: str | Path) -> None:
-        text = "# tabsynth schema: edit kinds, PII handling and declared (public) facts, then pass --schema\n"
+        text = SCHEMA_FILE_HEADER
         text += yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
         atomic_write_text(Path(path), text)
 

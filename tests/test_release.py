@@ -69,3 +69,17 @@ def test_regenerated_keys_keep_their_dtype():
     out = add_identifiers(frame[["code"]], schema, 4, np.random.default_rng(0))
     assert out["visit_id"].dtype == frame["visit_id"].dtype and out["visit_id"].is_unique
     assert list(out.columns) == ["visit_id", "code"]
+
+
+def test_fake_pii_keeps_the_missing_share():
+    import pandas as pd
+
+    from tabsynth.infer import infer_schema
+    from tabsynth.pipeline import add_identifiers
+
+    emails = [f"person{i}@mail.com" if i % 4 else None for i in range(400)]
+    frame = pd.DataFrame({"email": emails, "x": np.arange(400) % 7})
+    schema = infer_schema(frame)
+    assert schema["email"].pii == "email"
+    out = add_identifiers(frame[["x"]], schema, 4000, np.random.default_rng(0))
+    assert abs(out["email"].isna().mean() - 0.25) < 0.03
