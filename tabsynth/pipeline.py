@@ -93,8 +93,19 @@ def _preflight(options: ReleaseOptions):
         raise InputError(f"unknown format {options.fmt!r}; choose one of: {', '.join(FORMATS)}")
     if options.rows is not None and options.rows < 1:
         raise InputError(f"--rows must be a positive number, got {options.rows}")
-    check_can_create(Path(options.out), overwrite=options.overwrite)
+    _check_output(Path(options.out), Path(options.data), options.overwrite)
     return load_policy(options.policy), create_model(options.model, **options.model_params)
+
+
+def _check_output(out: Path, data: Path, overwrite: bool) -> None:
+    """--overwrite replaces an earlier release, never some other folder (such as the one holding the data)."""
+    check_can_create(out, overwrite=overwrite)
+    if not out.exists():
+        return
+    if out.resolve() in data.resolve().parents:
+        raise InputError(f"the input file is inside the output folder {out}; choose another --out")
+    if any(out.iterdir()) and not (out / "manifest.json").is_file():
+        raise InputError(f"{out} is not a tabsynth release folder (no manifest.json); refusing to replace it")
 
 
 def _user_schema(path: Path | None) -> Schema | None:

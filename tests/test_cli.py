@@ -145,12 +145,23 @@ def test_bad_options_get_one_line(tmp_path, capsys, people, args, message):
 
 def test_existing_output_needs_overwrite(tmp_path, capsys, people):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
+    assert run(["release", people, "--out", out, "--seed", "1"], capsys)[0] == 0
     code, _, stderr = run(["release", people, "--out", out], capsys)
-    assert code == 2 and "already exists" in stderr and (out / "keep.txt").exists()
+    assert code == 2 and "already exists" in stderr
+    before = (out / "manifest.json").read_text()
     assert run(["release", people, "--out", out, "--overwrite"], capsys)[0] == 0
-    assert not (out / "keep.txt").exists() and (out / "synthetic.parquet").exists()
+    assert (out / "manifest.json").read_text() != before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "people.csv"]
+
+
+def test_overwrite_never_replaces_other_folders(tmp_path, capsys, people):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    code, _, stderr = run(["release", people, "--out", mine, "--overwrite"], capsys)
+    assert code == 2 and "not a tabsynth release folder" in stderr and (mine / "keep.txt").exists()
+    code, _, stderr = run(["release", people, "--out", tmp_path, "--overwrite"], capsys)
+    assert code == 2 and "input file is inside the output folder" in stderr and people.exists()
 
 
 def test_installed_command_demo_and_help(tmp_path):
