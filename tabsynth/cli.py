@@ -97,7 +97,8 @@ def _facts(col) -> str:
 @click.option("--policy", default="default", show_default=True, help="Policy name in policies/ or a YAML path.")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True,
               help="File format of the synthetic table.")
-@click.option("--overwrite", is_flag=True, help="Replace an earlier release folder (atomically); other folders are never replaced.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an earlier release folder (atomically); other folders are never replaced.")
 def release(data: Path, out: Path, model: str, rows: int | None, schema_path: Path | None, seed: int | None,
             policy: str, fmt: str, overwrite: bool) -> None:
     """Fit a model on DATA (CSV or Parquet), sample, validate, and write OUT if the policy's gate passes.
