@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pandas as pd
@@ -44,7 +45,7 @@ class ReleaseOptions:
 
 @dataclass
 class ReleaseResult:
-    out: Path | None
+    out: Path
     verdict: Verdict
     manifest: dict
     synthetic: pd.DataFrame
@@ -53,11 +54,11 @@ class ReleaseResult:
 def release(options: ReleaseOptions, progress: Progress | None = None) -> ReleaseResult:
     """Run every stage; publish the folder only if the gate passes, else raise ReleaseBlocked."""
     say = progress or (lambda *_: None)
-    policy, model = _preflight(options)
+    policy, model, user_schema = _preflight(options)
     say("reading table", 0.02)
     raw = read_table(options.data)
     say("inferring schema", 0.08)
-    schema = infer_schema(raw, user=_user_schema(options.schema))
+    schema = infer_schema(raw, user=user_schema)
     table = conform(raw, schema)
     rng = np.random.default_rng(options.seed)  # OS entropy unless the user asked for a seed
     train, holdout = split(table, policy.holdout_share, rng)
@@ -80,9 +81,9 @@ def release(options: ReleaseOptions, progress: Progress | None = None) -> Releas
         timings={"fit_seconds": fit_seconds, "sample_seconds": sample_seconds, "rows": len(synthetic)},
     )
     say("writing release", 0.85)
-    out = _publish(options, manifest, train, synthetic, schema) if verdict.passed else None
     if not verdict.passed:
         _block(options, manifest, train, synthetic, schema, verdict)
+    out = _publish(options, manifest, train, synthetic, schema)
     say("done", 1.0)
     return ReleaseResult(out, verdict, manifest, synthetic)
 
@@ -94,7 +95,8 @@ def _preflight(options: ReleaseOptions):
     if options.rows is not None and options.rows < 1:
         raise InputError(f"--rows must be a positive number, got {options.rows}")
     _check_output(Path(options.out), Path(options.data), options.overwrite)
-    return load_policy(options.policy), create_model(options.model, **options.model_params)
+    user_schema = None if options.schema is None else Schema.load(options.schema)
+    return load_policy(options.policy), create_model(options.model, **options.model_params), user_schema
 
 
 def _check_output(out: Path, data: Path, overwrite: bool) -> None:
@@ -106,10 +108,6 @@ def _check_output(out: Path, data: Path, overwrite: bool) -> None:
         raise InputError(f"the input file is inside the output folder {out}; choose another --out")
     if any(out.iterdir()) and not (out / "manifest.json").is_file():
         raise InputError(f"{out} is not a tabsynth release folder (no manifest.json); refusing to replace it")
-
-
-def _user_schema(path: Path | None) -> Schema | None:
-    return None if path is None else Schema.load(path)
 
 
 def split(table: pd.DataFrame, holdout_share: float, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -169,7 +167,7 @@ def _publish(options, manifest, train, synthetic, schema) -> Path:
     return Path(options.out)
 
 
-def _block(options, manifest, train, synthetic, schema, verdict: Verdict) -> None:
+def _block(options, manifest, train, synthetic, schema, verdict: Verdict) -> NoReturn:
     """Nothing is released; the reviewer still gets the report explaining why, beside the output path."""
     report_path = Path(options.out).with_name(Path(options.out).name + ".blocked.html")
     write_report(report_path, manifest, train, synthetic, schema)
