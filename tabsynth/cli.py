@@ -166,8 +166,12 @@ def main(argv: list[str] | None = None) -> None:
     except (click.exceptions.Abort, KeyboardInterrupt):
         err_console.print("error: interrupted; nothing was released")
         sys.exit(130)
+    except click.UsageError as exc:
+        where = f"{exc.ctx.command_path} --help" if exc.ctx else "tabsynth --help"
+        err_console.print(f"error: {exc.format_message()} (see `{where}`)", markup=False)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        err_console.print(f"error: {exc.format_message()}", markup=False)
         sys.exit(exc.exit_code)
     except TabsynthError as exc:
         if debug:

@@ -143,6 +143,17 @@ def test_bad_options_get_one_line(tmp_path, capsys, people, args, message):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("args, message", [
+    (["release", "x.csv", "--out", "o", "--rows", "many"], "'many' is not a valid integer"),
+    (["release", "x.csv"], "Missing option '--out'"),
+    (["release", "x.csv", "--out", "o", "--format", "xml"], "'xml' is not one of"),
+    (["bake"], "No such command 'bake'"),
+])
+def test_usage_errors_get_one_line(capsys, args, message):
+    code, _, stderr = run(args, capsys)
+    assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1
+
+
 def test_existing_output_needs_overwrite(tmp_path, capsys, people):
     out = tmp_path / "out"
     assert run(["release", people, "--out", out, "--seed", "1"], capsys)[0] == 0

@@ -38,6 +38,8 @@ def _csv(path: Path) -> pd.DataFrame:
         raise InputError(f"{path.name}: the file is empty") from None
     except UnicodeDecodeError as exc:
         raise InputError(f"{path.name}: not UTF-8 text (byte {exc.start}); re-save it as UTF-8") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     except (pd.errors.ParserError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path.name}: cannot parse as CSV: {first}") from None
