@@ -32,3 +32,11 @@ def test_exact_copies_against_the_holdout_baseline():
     assert copy_rate(train, synthetic, ["a", "b"]) == 0.5  # missing equals missing
     results = {m.name: m.value for m in exact_copies(train, holdout, synthetic, infer_schema(train))}
     assert results["holdout_copy_rate"] == 0.5 and results["exact_copy_excess"] == 0.0
+
+
+def test_wide_tables_use_a_bounded_number_of_pairs():
+    from tabsynth.validate.fidelity import MAX_PAIRS, column_pairs
+
+    pairs, total = column_pairs([f"c{i}" for i in range(100)])
+    assert total == 4950 and len(pairs) == MAX_PAIRS == len(set(pairs))
+    assert column_pairs(["a", "b", "c"]) == ([("a", "b"), ("a", "c"), ("b", "c")], 3)
