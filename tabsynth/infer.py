@@ -101,7 +101,7 @@ def _decimals(values: np.ndarray) -> int | None:
     finite = values[np.isfinite(values)]
     for places in range(MAX_DECIMALS + 1):
         scaled = finite * 10**places
-        if np.allclose(scaled, np.round(scaled), rtol=0, atol=1e-6 * max(1.0, 10**places / 1e6)):
+        if np.allclose(scaled, np.round(scaled), rtol=1e-9, atol=0):
             return places
     return None
 

@@ -231,10 +231,9 @@ def _sample(values: pd.Series) -> pd.Series:
 
 def _detect_numeric(name: str, values: pd.Series, hints: frozenset[str]) -> PiiMatch | None:
     """Numbers are PII only when the name says so and the digits fit (e.g. 9-digit ints named 'ssn')."""
-    if not pd.api.types.is_integer_dtype(values.dtype):
-        floats = values.to_numpy(dtype="float64")
-        if not np.all(np.isfinite(floats)) or not np.all(floats == np.round(floats)):
-            return None
+    floats = values.to_numpy(dtype="float64")
+    if not np.all(np.isfinite(floats)) or not np.all(floats == np.round(floats)) or np.abs(floats).max() >= 1e19:
+        return None  # fractions, or more digits than any id we know (and than int64 holds)
     digits = pd.Series(np.abs(values.to_numpy(dtype="int64")).astype(str))
     n_digits = digits.str.len()
     rules = {  # kind -> (which values fit, description); SSNs lose leading zeros when stored as ints

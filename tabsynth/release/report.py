@@ -235,6 +235,12 @@ def _histogram(ax, column: Column, real: pd.Series, synthetic: pd.Series) -> Non
     if not len(real_num):
         ax.text(0.5, 0.5, "no real values", ha="center", va="center", transform=ax.transAxes, fontsize=8)
         return
+    with np.errstate(over="ignore"):
+        overflows = not np.isfinite(real_num.max() - real_num.min())
+    if overflows:  # a range wider than float64 holds (values near ±1.8e308): draw in units of the largest value
+        scale = np.abs(real_num).max()
+        real_num, synth_num = real_num / scale, synth_num / scale
+        ax.set_xlabel(f"× {scale:.3g}", fontsize=7)
     edges = _bin_edges(real_num, column)
     # Real filled, synthetic as a line on top: both stay visible where they coincide.
     ax.stairs(_density(real_num, edges), edges, label="real (train)", color=REAL_COLOR, fill=True, alpha=0.35)
@@ -249,13 +255,19 @@ def _histogram(ax, column: Column, real: pd.Series, synthetic: pd.Series) -> Non
 
 def _bin_edges(values: np.ndarray, column: Column) -> np.ndarray:
     bins = min(MAX_HIST_BINS, max(5, int(np.sqrt(len(values)))))
-    if column.kind == "numerical" and column.decimals == 0:
+    low, high = float(values.min()), float(values.max())
+    if column.kind == "numerical" and column.decimals == 0 and high - low < 2**52:
         # Integers get bins of a whole-number width centred on the values, so no bin holds more
         # distinct values than its neighbour (that shows as false stripes).
-        low, high = values.min(), values.max()
         width = max(1.0, np.ceil((high - low + 1) / bins))
-        return np.arange(low - 0.5, high + width, width)
-    return np.histogram_bin_edges(values, bins=bins)
+        edges = low - 0.5 + width * np.arange(int(np.ceil((high - low + 1) / width)) + 1)
+    else:
+        edges = np.linspace(low, high, bins + 1)
+    edges = np.unique(edges)
+    if len(edges) < 2:  # one value, or values so large that their spread is lost to float rounding
+        step = max(1.0, abs(low) * 1e-9)
+        edges = np.array([low - step, high + step])
+    return edges
 
 
 def _density(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
