@@ -176,6 +176,14 @@ def conform_datetime(column: Column, values: pd.Series) -> pd.Series:
     )
 
 
+def utc_nanoseconds(values: pd.Series) -> np.ndarray:
+    """Datetimes as float nanoseconds since 1970 in UTC (naive ones taken as UTC); NaN where missing."""
+    stamps = pd.to_datetime(values, errors="coerce", utc=True).dt.tz_localize(None)
+    out = stamps.astype("datetime64[ns]").astype("int64").to_numpy(float)
+    out[stamps.isna().to_numpy()] = np.nan
+    return out
+
+
 def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """The table as the models see it: datetime strings parsed; everything else as read."""
     out = frame.copy()

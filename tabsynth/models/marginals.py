@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from tabsynth.infer import utc_nanoseconds
 from tabsynth.schema import Column
 
 DEFAULT_KNOTS = 1000
@@ -104,11 +105,8 @@ def _order_key(column: Column, values: pd.Series) -> np.ndarray:
 
 def _as_numbers(column: Column, present: pd.Series) -> tuple[np.ndarray, str | None]:
     if column.kind == "datetime":
-        stamps = pd.to_datetime(present)
-        tz = str(stamps.dt.tz) if stamps.dt.tz is not None else None
-        if tz is not None:
-            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-        return stamps.astype("datetime64[ns]").astype("int64").to_numpy(float), tz
+        tz = pd.to_datetime(present).dt.tz
+        return utc_nanoseconds(present), None if tz is None else str(tz)
     numbers = pd.to_numeric(present, errors="coerce").to_numpy(float)
     finite = np.isfinite(numbers)
     if not finite.all():

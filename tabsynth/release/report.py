@@ -20,9 +20,11 @@ import pandas as pd
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
+from tabsynth.infer import utc_nanoseconds
 from tabsynth.io.atomic import atomic_write_text
 from tabsynth.schema import Column, Schema
 
+NANOSECONDS_PER_DAY = 86_400 * 10**9
 MAX_PLOTS = 40
 TOP_CATEGORIES = 15
 MAX_HIST_BINS = 30
@@ -224,8 +226,7 @@ def _column_plot(column: Column, real: pd.Series, synthetic: pd.Series) -> Plot:
 def as_numbers(values: pd.Series, kind: str) -> np.ndarray:
     """Floats for plotting: datetimes become days since 1970 (matplotlib's date numbers), in UTC."""
     if kind == "datetime":
-        stamps = pd.to_datetime(values, errors="coerce", utc=True).dt.tz_localize(None)
-        return ((stamps - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)).to_numpy(float)
+        return utc_nanoseconds(values) / NANOSECONDS_PER_DAY
     return pd.to_numeric(values, errors="coerce").to_numpy(float)
 
 

@@ -12,6 +12,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from tabsynth.infer import utc_nanoseconds
 from tabsynth.schema import Column, Schema
 from tabsynth.validate.result import MetricResult
 
@@ -35,10 +36,7 @@ def bin_codes(column: Column, real: pd.Series, synthetic: pd.Series) -> tuple[np
 
 def _numbers(values: pd.Series) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(values):
-        stamps = values.dt.tz_convert("UTC").dt.tz_localize(None) if values.dt.tz is not None else values
-        out = stamps.astype("datetime64[ns]").astype("int64").to_numpy(float)
-        out[values.isna().to_numpy()] = np.nan
-        return out
+        return utc_nanoseconds(values)
     return pd.to_numeric(values, errors="coerce").to_numpy(float)
 
 
@@ -99,8 +97,8 @@ def column_pairs(names: list[str]) -> tuple[list[tuple[str, str]], int]:
 
 
 def _pair_tvd(real_codes: dict, synth_codes: dict, a: str, b: str) -> float:
-    width_source = np.concatenate([real_codes[a], real_codes[b], synth_codes[a], synth_codes[b]])
-    width = int(width_source.max(initial=0)) - OTHER + 1
+    """TVD of the joint codes a * width + b, where width exceeds every code of column b."""
+    width = int(max(real_codes[b].max(initial=0), synth_codes[b].max(initial=0))) - OTHER + 1
     real = (real_codes[a] - OTHER) * width + (real_codes[b] - OTHER)
     synth = (synth_codes[a] - OTHER) * width + (synth_codes[b] - OTHER)
     return tvd(real, synth)
