@@ -15,7 +15,7 @@ import pandas as pd
 
 from tabsynth.infer import conform, infer_schema
 from tabsynth.io.files import read_table
-from tabsynth.pipeline import split
+from tabsynth.stages import split
 
 ROOT = Path(__file__).resolve().parents[1]
 ADULT = ROOT.parent / "shared" / "datasets" / "adult.csv"

@@ -1,4 +1,4 @@
-"""Wires the stages: read → schema → split → fit → sample → validate → gate → release."""
+"""Wires the stages: preflight → (ledger debit) → read → schema → split → fit → sample → validate → gate → release."""
 
 from __future__ import annotations
 
@@ -6,26 +6,26 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
 
 import numpy as np
 import pandas as pd
 
-from tabsynth import pii
-from tabsynth.errors import InputError, ReleaseBlocked
+from tabsynth.errors import InputError
 from tabsynth.infer import conform, infer_schema
-from tabsynth.io.atomic import check_can_create, staged_directory
-from tabsynth.io.files import FORMATS, file_sha256, read_table, write_table
-from tabsynth.models.base import Synthesizer, create_model
+from tabsynth.io.atomic import check_can_create
+from tabsynth.io.files import FORMATS, check_input_path, file_sha256, read_table
+from tabsynth.models.base import create_model, is_private
+from tabsynth.privacy import spending
 from tabsynth.release import manifest as manifest_lib
 from tabsynth.release.gate import Verdict, evaluate
-from tabsynth.release.policy import load_policy
-from tabsynth.release.report import write_report
+from tabsynth.release.policy import Policy, load_policy
+from tabsynth.release.publish import block, publish
 from tabsynth.schema import Schema
-from tabsynth.validate.fidelity import column_distances
-from tabsynth.validate.risk import exact_copies
+from tabsynth.stages import add_identifiers, sample_modelled, split
+from tabsynth.validate.checks import CheckOptions, run_checks
+from tabsynth.validate.result import MetricResult
 
-SAMPLE_CHUNK = 100_000
+MIN_ROWS = 10
 Progress = Callable[[str, float], None]  # (what is happening, share of the whole job done)
 
 
@@ -41,6 +41,13 @@ class ReleaseOptions:
     fmt: str = "parquet"
     overwrite: bool = False
     model_params: dict = field(default_factory=dict)
+    epsilon: float | None = None
+    delta: float | None = None
+    target: str | None = None
+    sensitive: tuple[str, ...] = ()
+    constraints: Path | None = None
+    source_id: str | None = None
+    ledger: str | None = None
 
 
 @dataclass
@@ -51,55 +58,82 @@ class ReleaseResult:
     synthetic: pd.DataFrame
 
 
+@dataclass(frozen=True)
+class Plan:
+    """Everything decided before the data is read."""
+
+    policy: Policy
+    model: object
+    user_schema: Schema | None
+    constraints: tuple
+    request: spending.Request | None
+    target: str | None
+    sensitive: tuple[str, ...]
+
+
 def release(options: ReleaseOptions, progress: Progress | None = None) -> ReleaseResult:
     """Run every stage; publish the folder only if the gate passes, else raise ReleaseBlocked."""
     say = progress or (lambda *_: None)
-    policy, model, user_schema = _preflight(options)
+    plan = preflight(options)
     say("reading table", 0.02)
     raw = read_table(options.data)
-    say("inferring schema", 0.08)
-    schema = infer_schema(raw, user=user_schema)
-    table = conform(raw, schema)
+    schema = infer_schema(raw, user=plan.user_schema)
+    check_fit_for_release(raw, schema, Path(options.data).name)
+    check_named_columns(plan, schema)
+    budget, ledger_record = _debit(options, plan, say)
     rng = np.random.default_rng(options.seed)  # OS entropy unless the user asked for a seed
-    train, holdout = split(table, policy.holdout_share, rng)
-    say(f"fitting {options.model} on {len(train):,} rows", 0.12)
+    train, holdout = split(conform(raw, schema), plan.policy.holdout_share, rng)
+    say(f"fitting {options.model}", 0.1)
     started = time.perf_counter()
-    model.fit(train, schema, rng=rng)
-    fit_seconds = time.perf_counter() - started
-    n_rows = len(train) if options.rows is None else options.rows
-    started = time.perf_counter()
-    synthetic = synthesize(model, schema, n_rows, rng, lambda done: say("sampling", 0.5 + 0.2 * done))
-    sample_seconds = time.perf_counter() - started
+    plan.model.fit(train, schema, budget=budget, rng=rng)
+    timings = {"fit_seconds": time.perf_counter() - started}
+    synthetic, sampling = _synthesize(options, plan, schema, train, rng, say)
+    timings["sample_seconds"] = sampling.pop("seconds")
     say("validating", 0.72)
-    metrics = exact_copies(train, holdout, synthetic, schema) + column_distances(train, synthetic, schema)
-    verdict = evaluate(policy, metrics)
+    metrics = run_checks(train, holdout, synthetic, schema, _check_options(options, plan, schema))
+    verdict = evaluate(plan.policy, metrics)
     manifest = manifest_lib.build(
-        options=options, schema=schema, policy=policy, model=model, verdict=verdict, metrics=metrics,
-        input_info={"path": str(options.data), "sha256": file_sha256(options.data), "rows": len(raw),
-                    "columns": raw.shape[1], "format": Path(options.data).suffix.lstrip(".").lower()},
-        split_info={"train_rows": len(train), "holdout_rows": len(holdout), "holdout_share": policy.holdout_share},
-        timings={"fit_seconds": fit_seconds, "sample_seconds": sample_seconds, "rows": len(synthetic)},
-    )
+        options=options, schema=schema, policy=plan.policy, model=plan.model, verdict=verdict, metrics=metrics,
+        input_info=_input_info(options, raw, plan), split_info=_split_info(plan, train, holdout),
+        timings=timings, sampling=sampling, ledger=ledger_record)
     say("writing release", 0.85)
     if not verdict.passed:
-        _block(options, manifest, train, synthetic, schema, verdict)
-    out = _publish(options, manifest, train, synthetic, schema)
+        block(options, manifest, train, synthetic, schema, verdict)
+    out = publish(options, manifest, train, synthetic, schema)
     say("done", 1.0)
     return ReleaseResult(out, verdict, manifest, synthetic)
 
 
-def _preflight(options: ReleaseOptions):
+def _debit(options: ReleaseOptions, plan: Plan, say):
+    """Bad input costs nothing; from here on the debit is committed, so a failed or killed fit still counts."""
+    if plan.request is None:
+        return None, None
+    say("debiting the privacy ledger", 0.05)
+    return spending.charge(plan.request, source=spending.source_identity(options.data, options.source_id),
+                           policy=plan.policy, model=options.model, seed=options.seed, ledger_url=options.ledger,
+                           note=f"release to {options.out}")
+
+
+def preflight(options: ReleaseOptions) -> Plan:
     """Every check that needs no data, before any work: bad options fail in a second, not after fitting."""
+    from tabsynth.validate.constraints import load_constraints
+
     if options.fmt not in FORMATS:
         raise InputError(f"unknown format {options.fmt!r}; choose one of: {', '.join(FORMATS)}")
     if options.rows is not None and options.rows < 1:
         raise InputError(f"--rows must be a positive number, got {options.rows}")
-    _check_output(Path(options.out), Path(options.data), options.overwrite)
-    user_schema = None if options.schema is None else Schema.load(options.schema)
-    return load_policy(options.policy), create_model(options.model, **options.model_params), user_schema
+    check_output(Path(options.out), Path(options.data), options.overwrite)
+    check_input_path(options.data)
+    policy = load_policy(options.policy)
+    model = create_model(options.model, **options.model_params)
+    request = spending.plan(is_private(model), policy, options.epsilon, options.delta, options.model)
+    return Plan(policy=policy, model=model, user_schema=None if options.schema is None else Schema.load(options.schema),
+                constraints=tuple(load_constraints(options.constraints)) if options.constraints else (),
+                request=request, target=options.target or policy.target,
+                sensitive=tuple(options.sensitive) or policy.sensitive)
 
 
-def _check_output(out: Path, data: Path, overwrite: bool) -> None:
+def check_output(out: Path, data: Path, overwrite: bool) -> None:
     """--overwrite replaces an earlier release, never some other folder (such as the one holding the data)."""
     check_can_create(out, overwrite=overwrite)
     if not out.exists():
@@ -110,66 +144,78 @@ def _check_output(out: Path, data: Path, overwrite: bool) -> None:
         raise InputError(f"{out} is not a tabsynth release folder (no manifest.json); refusing to replace it")
 
 
-def split(table: pd.DataFrame, holdout_share: float, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Random train/holdout split; the holdout never trains and is the chance baseline for risk checks."""
-    order = rng.permutation(len(table))
-    n_holdout = int(round(len(table) * holdout_share)) if len(table) >= 2 else 0
-    n_holdout = min(n_holdout, len(table) - 1)
-    holdout = table.iloc[np.sort(order[:n_holdout])].reset_index(drop=True)
-    train = table.iloc[np.sort(order[n_holdout:])].reset_index(drop=True)
-    return train, holdout
+def check_fit_for_release(raw: pd.DataFrame, schema: Schema, name: str) -> None:
+    """Tables too small to fit and keep a holdout, or with nothing to model, stop here with a clear line."""
+    if len(raw) < MIN_ROWS:
+        raise InputError(f"{name}: the table has {len(raw)} row{'s' if len(raw) != 1 else ''}; at least {MIN_ROWS} "
+                         "are needed to fit a model and keep a holdout for the privacy checks")
+    if not schema.modelled():
+        raise InputError(f"{name}: no columns to model (every column is PII or an identifier); "
+                         "mark some as numerical or categorical in the schema")
 
 
-def synthesize(model: Synthesizer, schema: Schema, n: int, rng: np.random.Generator,
-               progress: Callable[[float], None] | None = None) -> pd.DataFrame:
-    """Sample in chunks, then add identifier and PII columns that the model never saw."""
-    chunks, done = [], 0
-    while done < n or not chunks:
-        size = min(SAMPLE_CHUNK, n - done)
-        chunks.append(model.sample(size, rng=rng))
-        done += size
-        if progress:
-            progress(done / max(n, 1))
-    modelled = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
-    return add_identifiers(modelled, schema, n, rng)
+def check_named_columns(plan: Plan, schema: Schema) -> None:
+    """The target and sensitive columns must be modelled columns of this table."""
+    modelled = {c.name for c in schema.modelled()}
+    named = ([("--target", plan.target)] if plan.target else []) + [("--sensitive", s) for s in plan.sensitive]
+    problems = [f"{flag} {name!r} is not a modelled column of this table" for flag, name in named
+                if name not in modelled]
+    if problems:
+        raise InputError(*problems)
 
 
-def add_identifiers(modelled: pd.DataFrame, schema: Schema, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    """Keys regenerated unique, PII replaced by fakes of the same kind or dropped; columns in table order."""
-    columns = {}
-    for column in schema.released():
-        if column.kind == "id":
-            numeric = pd.api.types.is_numeric_dtype(pd.api.types.pandas_dtype(column.dtype))
-            keys = pii.unique_keys(n, rng, integer=numeric)
-            columns[column.name] = keys.astype(column.dtype) if numeric else _with_missing(keys, column.missing, rng)
-        elif column.kind == "pii":
-            columns[column.name] = _with_missing(pii.fake_values(column.pii, n, rng), column.missing, rng)
-        else:
-            columns[column.name] = modelled[column.name].reset_index(drop=True)
-    return pd.DataFrame(columns, index=pd.RangeIndex(n))
+def _synthesize(options, plan: Plan, schema: Schema, train: pd.DataFrame, rng, say) -> tuple[pd.DataFrame, dict]:
+    from tabsynth.validate.constraints import valid_rows
+
+    private = plan.request is not None
+    n = options.rows or (plan.model.rows_ if private else len(train))
+    facts = _constraint_facts(schema, private)
+    real = None if private else train
+
+    def keep(frame):
+        return valid_rows(frame, facts, list(plan.constraints), real=real)
+
+    started = time.perf_counter()
+    modelled, rejected = sample_modelled(plan.model, n, rng, keep, lambda done: say("sampling", 0.5 + 0.2 * done))
+    synthetic = add_identifiers(modelled, schema, n, rng)
+    info = {"rows": n, "rows_source": "--rows" if options.rows else ("noisy total" if private else "training rows"),
+            "rejected_by_constraints": int(rejected), "seconds": time.perf_counter() - started}
+    return synthetic, info
 
 
-def _with_missing(values: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
-    """Blank out about `share` of the values, as the real column is blank."""
-    out = values.astype(object)
-    out[rng.random(len(out)) < share] = None
-    return out
+def _constraint_facts(schema: Schema, private: bool) -> Schema:
+    """DP releases enforce declared facts only: rejecting rows outside the private min/max would leak them."""
+    return Schema.from_dict(schema.public()) if private else schema
 
 
-def _publish(options, manifest, train, synthetic, schema) -> Path:
-    data_name = f"synthetic.{options.fmt}"
-    formats = {c.name: c.datetime_format for c in schema.columns if c.datetime_format}
-    with staged_directory(Path(options.out), overwrite=options.overwrite) as staging:
-        write_table(synthetic, staging / data_name, options.fmt, formats)
-        manifest["outputs"] = {data_name: {"sha256": file_sha256(staging / data_name), "rows": len(synthetic)}}
-        manifest_lib.write(staging / "manifest.json", manifest)
-        write_report(staging / "report.html", manifest, train, synthetic, schema)
-    return Path(options.out)
+def _check_options(options, plan: Plan, schema: Schema) -> CheckOptions:
+    private = plan.request is not None
+    return CheckOptions(target=plan.target, sensitive=plan.sensitive, constraints=plan.constraints,
+                        constraint_facts=_constraint_facts(schema, private), learn_combinations=not private,
+                        random_state=0 if options.seed is None else options.seed,
+                        extra=privacy_metrics(plan.model))
 
 
-def _block(options, manifest, train, synthetic, schema, verdict: Verdict) -> NoReturn:
-    """Nothing is released; the reviewer still gets the report explaining why, beside the output path."""
-    report_path = Path(options.out).with_name(Path(options.out).name + ".blocked.html")
-    write_report(report_path, manifest, train, synthetic, schema)
-    lines = [f"release blocked by policy {manifest['policy']['name']!r}: {o.line()}" for o in verdict.failures()]
-    raise ReleaseBlocked(*lines, f"nothing was released; see the report at {report_path}", report_path=report_path)
+def privacy_metrics(model) -> list[MetricResult]:
+    """The ε and δ the model spent (NaN for a model that is not differentially private: a DP rule then fails)."""
+    spent = getattr(model, "privacy_", None) if is_private(model) else None
+    note = "" if spent else " (the model is not differentially private)"
+    return [MetricResult(name, float(spent[key]) if spent else float("nan"), "min", text + note,
+                         reads_private_rows=False)
+            for name, key, text in (("dp_epsilon", "epsilon", "epsilon spent by the model"),
+                                    ("dp_delta", "delta", "delta spent by the model"))]
+
+
+def _input_info(options, raw: pd.DataFrame, plan: Plan) -> dict:
+    info = {"path": str(options.data), "sha256": file_sha256(options.data), "columns": raw.shape[1],
+            "format": Path(options.data).suffix.lstrip(".").lower()}
+    if plan.request is None:
+        info["rows"] = len(raw)  # a DP release never states the true row count
+    return info
+
+
+def _split_info(plan: Plan, train: pd.DataFrame, holdout: pd.DataFrame) -> dict:
+    info = {"holdout_share": plan.policy.holdout_share}
+    if plan.request is None:
+        info.update(train_rows=len(train), holdout_rows=len(holdout))
+    return info

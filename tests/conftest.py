@@ -44,3 +44,28 @@ def people(tmp_path) -> Path:
     path = tmp_path / "people.csv"
     frame.to_csv(path, index=False)
     return path
+
+
+@pytest.fixture
+def tabsynth_cli(capsys):
+    """Run the command line in-process: returns (exit code, stdout, stderr)."""
+    from tabsynth.cli import main
+
+    def run(*args) -> tuple[int, str, str]:
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code or 0
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+@pytest.fixture(autouse=True)
+def ledger_url(tmp_path, monkeypatch) -> str:
+    """Every test gets its own SQLite ledger, so releases never touch ~/.tabsynth."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    monkeypatch.setenv("TABSYNTH_LEDGER", url)
+    return url

@@ -3,9 +3,9 @@ import pytest
 
 from tabsynth.errors import PolicyError
 from tabsynth.io.atomic import staged_directory
-from tabsynth.pipeline import split
 from tabsynth.release.gate import evaluate
 from tabsynth.release.policy import load_policy
+from tabsynth.stages import split
 from tabsynth.testing import contract_table
 from tabsynth.validate.result import MetricResult
 
@@ -62,7 +62,7 @@ def test_regenerated_keys_keep_their_dtype():
     import pandas as pd
 
     from tabsynth.infer import infer_schema
-    from tabsynth.pipeline import add_identifiers
+    from tabsynth.stages import add_identifiers
 
     frame = pd.DataFrame({"visit_id": [1.0, 2.0, 4.0, 8.0], "code": ["A", "B", "A", "B"]})
     schema = infer_schema(frame)
@@ -75,7 +75,7 @@ def test_fake_pii_keeps_the_missing_share():
     import pandas as pd
 
     from tabsynth.infer import infer_schema
-    from tabsynth.pipeline import add_identifiers
+    from tabsynth.stages import add_identifiers
 
     emails = [f"person{i}@mail.com" if i % 4 else None for i in range(400)]
     frame = pd.DataFrame({"email": emails, "x": np.arange(400) % 7})

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from tabsynth.infer import conform, infer_schema
-from tabsynth.release.report import category_shares, correlation_difference, fmt, render_report, write_report
+from tabsynth.release.report import association_heatmaps, category_shares, fmt, render_report, write_report
 from tabsynth.validate.fidelity import column_distances
 
 ADULT_CSV = Path("/work/shared/datasets/adult.csv")
@@ -222,13 +222,10 @@ def test_category_shares_counts_missing_and_other():
     assert category_shares(many, many).index[-1] == "(other)"
 
 
-def test_correlation_difference_detects_broken_link():
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=500)
-    real = pd.DataFrame({"x": x, "y": 2 * x + rng.normal(scale=0.1, size=500)})
-    diff = correlation_difference(real, shuffled(real), ["x", "y"])
-    assert diff.loc["x", "x"] == pytest.approx(0.0)
-    assert diff.loc["x", "y"] > 0.9
+def test_association_heatmaps_need_two_columns(mixed):
+    real, synthetic, schema = mixed
+    assert association_heatmaps(real, synthetic, schema.modelled()[:1]) is None
+    assert base64.b64decode(association_heatmaps(real, synthetic, schema.modelled())).startswith(PNG_MAGIC)
 
 
 # ---------------------------------------------------------------- real data
@@ -245,8 +242,7 @@ def test_adult_report(adult):
     real, synthetic, schema = adult
     manifest = make_manifest(real, synthetic, schema)
     html = render_report(manifest, real, synthetic, schema)
-    numerical = [c for c in schema.modelled() if c.kind == "numerical"]
-    assert len(images(html)) == len(schema.modelled()) + (1 if len(numerical) >= 2 else 0)
+    assert len(images(html)) == len(schema.modelled()) + 1
     assert "native-country" in html and "(missing)" not in html  # labels live inside the PNGs only
 
 
@@ -258,3 +254,66 @@ def test_many_columns_are_capped(adult):
     html = render_report({}, wide_real, wide_synth, wide_schema)
     assert len(images(html)) == 40 + 1
     assert "5 more modelled columns left out" in html
+
+
+# ---------------------------------------------------------------- DP budget and a real browser
+
+def dp_manifest(real, synthetic, schema) -> dict:
+    manifest = make_manifest(real, synthetic, schema)
+    manifest["model"]["differentially_private"] = True
+    manifest["privacy"] = {
+        "differentially_private": True, "epsilon": 0.9987, "delta": 1e-9, "accounting": "zCDP, tight conversion",
+        "measurements": [{"what": ["age"], "sigma": 12.5, "rho": 0.0032}, {"what": ["age", "city"], "sigma": 8.25,
+                                                                           "rho": 0.0073}],
+        "noise": {"note": "operating-system entropy"},
+        "ledger": {"source": "sha256:abc", "source_spent": {"epsilon": 2.0, "delta": 2e-9},
+                   "source_cap": {"epsilon": 3.0, "delta": 1e-5}}}
+    return manifest
+
+
+def test_dp_budget_is_shown(mixed):
+    real, synthetic, schema = mixed
+    html = render_report(dp_manifest(real, synthetic, schema), real, synthetic, schema)
+    privacy = html[html.find("Privacy summary"):html.find("Column fidelity")]
+    for fragment in ("0.9987", "1e-09", "zCDP, tight conversion", "2 noisy measurements", "age, city", "8.25",
+                     "sha256:abc", "spent so far ε 2"):
+        assert fragment in privacy, fragment
+    assert "not covered by the differential-privacy guarantee" in html
+
+
+def _chromium() -> str | None:
+    import os
+    import shutil
+
+    found = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+    if found is None and os.environ.get("CI"):
+        pytest.fail("headless Chromium is required in CI (apt-get install chromium)")
+    return found
+
+
+def _pixels_near(image: np.ndarray, hex_color: str, tolerance: int = 30) -> int:
+    rgb = np.array([int(hex_color[i:i + 2], 16) for i in (1, 3, 5)])
+    return int((np.abs(image[..., :3].astype(int) - rgb).max(axis=-1) < tolerance).sum())
+
+
+def test_report_in_headless_chromium(tmp_path, mixed):
+    import subprocess
+
+    from matplotlib.image import imread
+
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no Chromium on this machine")
+    real, synthetic, schema = mixed
+    page = tmp_path / "report.html"
+    write_report(page, dp_manifest(real, synthetic, schema), real, synthetic, schema)
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+             "--disable-background-networking", "--disable-component-update", f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert dom.count("<img") == len(schema.modelled()) + 1 and "Release gate" in dom and "PASS" in dom
+    shot = tmp_path / "shot.png"
+    subprocess.run([*flags, "--window-size=1200,5000", f"--screenshot={shot}", page.as_uri()], capture_output=True,
+                   timeout=120)
+    image = (imread(shot) * 255).astype(np.uint8)
+    assert _pixels_near(image, "#1e7b34") > 200, "the green PASS badges of the gate table are drawn"
+    assert _pixels_near(image, "#dd6b20") > 200, "the orange synthetic lines and bars of the plots are drawn"

@@ -41,6 +41,23 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it replaces `path` in one rename, on error it is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
 def check_can_create(out_dir: Path, *, overwrite: bool) -> None:
     """Fail early, before any work, if the output folder exists and may not be replaced."""
     if out_dir.exists() and not overwrite:
@@ -59,7 +76,8 @@ def staged_directory(out_dir: Path, *, overwrite: bool = False) -> Iterator[Path
     out_dir = out_dir.resolve()
     check_can_create(out_dir, overwrite=overwrite)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".staging", dir=out_dir.parent))
+    _remove_abandoned(out_dir)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.{os.getpid()}.", suffix=".staging", dir=out_dir.parent))
     os.chmod(staging, 0o777 & ~_UMASK)
     try:
         yield staging
@@ -67,6 +85,24 @@ def staged_directory(out_dir: Path, *, overwrite: bool = False) -> Iterator[Path
         _swap_into_place(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_abandoned(out_dir: Path) -> None:
+    """Staging folders left by a killed run (its process is gone) are debris, never a release: remove them."""
+    for path in out_dir.parent.glob(f".{out_dir.name}.*.staging"):
+        pid = path.name[len(out_dir.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _swap_into_place(staging: Path, out_dir: Path) -> None:

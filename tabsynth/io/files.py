@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from pathlib import Path
 
@@ -17,11 +18,7 @@ FORMATS = ("csv", "parquet")
 
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV or Parquet file; every failure becomes one InputError line."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"input file not found: {path}")
-    if path.is_dir():
-        raise InputError(f"input path is a folder, not a file: {path}")
+    path = check_input_path(path)
     reader = _parquet if path.suffix.lower() in (".parquet", ".pq") else _csv
     frame = reader(path)
     if frame.shape[1] == 0:
@@ -31,9 +28,24 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def check_input_path(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"input file not found: {path}")
+    if path.is_dir():
+        raise InputError(f"input path is a folder, not a file: {path}")
+    return path
+
+
 def _csv(path: Path) -> pd.DataFrame:
+    header = _header(path)
+    delimiter = _delimiter(header)
+    names = next(csv.reader([header], delimiter=delimiter), [])
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InputError(f"{path.name}: duplicate column name(s) {', '.join(map(repr, dupes))}; rename them first")
     try:
-        return pd.read_csv(path, na_values=EXTRA_NA_VALUES, skipinitialspace=True, low_memory=False)
+        return pd.read_csv(path, sep=delimiter, na_values=EXTRA_NA_VALUES, skipinitialspace=True, low_memory=False)
     except pd.errors.EmptyDataError:
         raise InputError(f"{path.name}: the file is empty") from None
     except UnicodeDecodeError as exc:
@@ -43,6 +55,26 @@ def _csv(path: Path) -> pd.DataFrame:
     except (pd.errors.ParserError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path.name}: cannot parse as CSV: {first}") from None
+
+
+def _header(path: Path) -> str:
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            return handle.readline().rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path.name}: not UTF-8 text (byte {exc.start}); re-save it as UTF-8") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _delimiter(header: str) -> str:
+    """Comma, unless the header has none and another common delimiter splits it (European CSV, TSV)."""
+    if "," in header:
+        return ","
+    for candidate in (";", "\t", "|"):
+        if candidate in header:
+            return candidate
+    return ","
 
 
 def _parquet(path: Path) -> pd.DataFrame:

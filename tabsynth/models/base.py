@@ -40,6 +40,9 @@ def register(name: str, target: str) -> None:
 
 
 register("copula", "tabsynth.models.sdv.copula:GaussianCopula")
+register("ctgan", "tabsynth.models.sdv.ctgan:CTGAN")
+register("tvae", "tabsynth.models.sdv.ctgan:TVAE")
+register("dp-marginal", "tabsynth.models.dp_marginal:DPMarginal")
 
 
 @runtime_checkable
@@ -83,10 +86,20 @@ def save_model(model: Synthesizer, schema: Schema, folder: str | Path) -> None:
     atomic_write_bytes(folder / ARRAYS_FILE, payload)
     document = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "tabsynth_version": __version__,
-        "model": model.name, "params": model.get_params(), "schema": schema.to_dict(), "state": state,
+        "model": model.name, "params": model.get_params(), "schema": _saved_schema(model, schema), "state": state,
         "arrays": {ARRAYS_FILE: hashlib.sha256(payload).hexdigest()},
     }
     atomic_write_text(folder / MODEL_FILE, json.dumps(document, indent=1, allow_nan=False))
+
+
+def is_private(model_or_class) -> bool:
+    """True for differentially private models: they may only see public facts and must pay for the rest."""
+    return bool(getattr(model_or_class, "differentially_private", False))
+
+
+def _saved_schema(model: Synthesizer, schema: Schema) -> dict:
+    """A DP model's folder must not carry facts read from the private table (min, max, category lists)."""
+    return schema.public() if is_private(model) else schema.to_dict()
 
 
 def load_model(folder: str | Path) -> tuple[Synthesizer, Schema]:

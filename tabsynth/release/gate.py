@@ -18,6 +18,8 @@ class RuleOutcome:
     reason: str
 
     def line(self) -> str:
+        if self.op == "runs":
+            return self.reason
         shown = "no value" if self.value is None else f"{self.value:.4g}"
         return f"{self.metric} = {shown}, policy requires {self.op} {self.threshold:g}: {self.reason}"
 
@@ -35,9 +37,16 @@ class Verdict:
 
 
 def evaluate(policy: Policy, metrics: list[MetricResult]) -> Verdict:
+    """Every rule, plus one failing outcome per check that crashed: an incomplete validation never passes."""
     by_name = {m.name: m for m in metrics}
     outcomes = tuple(_judge(rule, by_name.get(rule.metric)) for rule in policy.rules)
+    outcomes += tuple(_crashed(m) for m in metrics if "error" in m.details)
     return Verdict(passed=all(o.passed for o in outcomes), rules=outcomes)
+
+
+def _crashed(metric: MetricResult) -> RuleOutcome:
+    return RuleOutcome(metric=metric.name, op="runs", threshold=0.0, value=None, passed=False,
+                       reason=f"{metric.description} ({metric.details['error']}); fails closed")
 
 
 def _judge(rule: Rule, metric: MetricResult | None) -> RuleOutcome:

@@ -10,27 +10,42 @@ from pathlib import Path
 
 from tabsynth import __version__
 from tabsynth.io.atomic import atomic_write_text
+from tabsynth.models.base import is_private
 
-VERSIONED_PACKAGES = ("numpy", "pandas", "scipy", "pyarrow", "copulas", "faker")
+VERSIONED_PACKAGES = ("numpy", "pandas", "scipy", "pyarrow", "scikit-learn", "torch", "opacus", "copulas", "ctgan",
+                      "great_expectations", "faker")
 
 
-def build(*, options, schema, policy, model, verdict, metrics, input_info, split_info, timings) -> dict:
+def build(*, options, schema, policy, model, verdict, metrics, input_info, split_info, timings, sampling,
+          ledger=None) -> dict:
     return {
         "tabsynth_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "released": verdict.passed,
         "input": input_info,
         "split": split_info,
-        "model": {"name": model.name, "params": model.get_params(), "differentially_private": False,
+        "model": {"name": model.name, "params": model.get_params(), "differentially_private": is_private(model),
                   "fit_seconds": round(timings["fit_seconds"], 3)},
-        "sampling": {"rows": timings["rows"], "seconds": round(timings["sample_seconds"], 3)},
+        "privacy": privacy_record(model, ledger),
+        "sampling": {**sampling, "seconds": round(timings["sample_seconds"], 3)},
         "seed": seed_record(options.seed),
-        "policy": {"name": policy.name, "description": policy.description.strip()},
+        "policy": {"name": policy.name, "description": policy.description.strip(),
+                   "review_required": policy.review.required, "rules": [r.model_dump() for r in policy.rules]},
         "gate": verdict.to_dict(),
         "metrics": [m.to_dict() for m in metrics],
+        "checks_reading_private_rows": sorted(m.name for m in metrics if m.reads_private_rows),
         "schema": schema.public(),
         "versions": versions(),
     }
+
+
+def privacy_record(model, ledger: dict | None) -> dict:
+    """ε/δ spent and how (every measurement's noise scale), or a plain statement that the model is not DP."""
+    if not is_private(model):
+        return {"differentially_private": False,
+                "note": "the model is not differentially private; its protection is the gate's risk checks only"}
+    return {"differentially_private": True, **getattr(model, "privacy_", {}), "ledger": ledger,
+            "note": "the true row count of the private table is withheld; the synthetic row count is a noisy total"}
 
 
 def seed_record(seed: int | None) -> dict:

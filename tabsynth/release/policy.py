@@ -1,8 +1,11 @@
-"""Release policies: YAML files of rules `{metric, op, threshold}` that the gate evaluates."""
+"""Release policies: YAML files of rules `{metric, op, threshold}` that the gate evaluates, plus the
+privacy requirements (DP, ε caps, the ledger's per-source cap) and whether a reviewer must sign off."""
 
 from __future__ import annotations
 
+import difflib
 import operator
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -13,24 +16,63 @@ from tabsynth.io.files import read_yaml
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq}
+METRICS = (
+    "dp_epsilon", "dp_delta",
+    "exact_copy_rate", "holdout_copy_rate", "exact_copy_excess", "dcr_share", "nndr_p5", "mia_auc",
+    "singling_out_risk", "linkability_risk", "attribute_inference_risk",
+    "mean_column_tvd", "mean_pair_tvd", "mean_wasserstein", "correlation_difference",
+    "category_coverage", "range_coverage",
+    "tstr_score", "trtr_score", "tstr_ratio", "augmented_score",
+    "max_subgroup_share_gap", "max_subgroup_target_gap",
+    "constraint_violations", "constraint_valid_share",
+)
+PER_COLUMN_METRIC = re.compile(r"^(tvd|wasserstein|subgroup_share_gap|subgroup_target_gap):.+$")
 
 
-class Rule(pydantic.BaseModel):
+class _Strict(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+
+class Rule(_Strict):
     metric: str
     op: Literal["<", "<=", ">", ">=", "=="]
     threshold: float
     why: str = ""
 
+    @pydantic.field_validator("metric")
+    @classmethod
+    def _known_metric(cls, name: str) -> str:
+        if name in METRICS or PER_COLUMN_METRIC.match(name):
+            return name
+        guess = difflib.get_close_matches(name, METRICS, n=1)
+        raise ValueError(f"unknown metric {name!r}" + (f" (did you mean {guess[0]!r}?)" if guess else ""))
+
     def holds(self, value: float) -> bool:
         return OPERATORS[self.op](value, self.threshold)
 
 
-class Policy(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+class Privacy(_Strict):
+    """What the policy demands of the model, and the ledger's cap for the source table across releases."""
+
+    require_dp: bool = False
+    max_epsilon: float | None = pydantic.Field(None, gt=0)
+    max_delta: float | None = pydantic.Field(None, gt=0, lt=1)
+    source_epsilon_cap: float = pydantic.Field(10.0, gt=0)
+    source_delta_cap: float = pydantic.Field(1e-5, gt=0, lt=1)
+
+
+class Review(_Strict):
+    required: bool = False
+
+
+class Policy(_Strict):
     name: str
     description: str = ""
     holdout_share: float = pydantic.Field(0.2, gt=0.0, lt=1.0)
+    target: str | None = None
+    sensitive: tuple[str, ...] = ()
+    privacy: Privacy = Privacy()
+    review: Review = Review()
     rules: tuple[Rule, ...] = pydantic.Field(min_length=1)
 
 
@@ -50,5 +92,10 @@ def load_policy(name_or_path: str | Path) -> Policy:
     try:
         return Policy.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise PolicyError(*[f"policy {path.name}: {'.'.join(map(str, e['loc']))}: {e['msg']}"
-                            for e in exc.errors()]) from None
+        raise PolicyError(*[_error_line(path, e) for e in exc.errors()]) from None
+
+
+def _error_line(path: Path, error: dict) -> str:
+    where = ".".join(map(str, error["loc"]))
+    message = error["msg"].removeprefix("Value error, ")
+    return f"policy {path.name}: {where}: {message}"

@@ -23,9 +23,11 @@ from matplotlib.figure import Figure
 from tabsynth.infer import utc_nanoseconds
 from tabsynth.io.atomic import atomic_write_text
 from tabsynth.schema import Column, Schema
+from tabsynth.validate.fidelity import association_matrix
 
 NANOSECONDS_PER_DAY = 86_400 * 10**9
 MAX_PLOTS = 40
+MAX_HEATMAP_COLUMNS = 25
 TOP_CATEGORIES = 15
 MAX_HIST_BINS = 30
 FIGSIZE = (4.0, 2.6)
@@ -54,7 +56,7 @@ def render_report(manifest: dict, real: pd.DataFrame, synthetic: pd.DataFrame, s
         "plots_left_out": max(0, len(plotted) - MAX_PLOTS),
         "not_plotted": [c.name for c in schema.modelled() if c not in plotted],
         "top_categories": TOP_CATEGORIES,
-        "heatmap": _correlation_heatmap(real, synthetic, [c for c in plotted[:MAX_PLOTS] if c.kind == "numerical"]),
+        "heatmap": association_heatmaps(real, synthetic, plotted[:MAX_HEATMAP_COLUMNS]),
         "schema_rows": [_schema_row(c) for c in schema.columns],
         "footer": _footer(manifest),
     }
@@ -155,10 +157,26 @@ def _privacy(manifest: dict, schema: Schema) -> dict:
         "seed_note": seed.get("note") or "no seed recorded",
         "reproducible": _yes_no(seed.get("reproducible")),
         "dp": _yes_no(model.get("differentially_private")),
+        "budget": _budget(_section(manifest, "privacy")),
         "pii": pii,
         "ids": [c.name for c in schema.columns if c.kind == "id"],
         "private_checks": len(private_checks),
     }
+
+
+def _budget(privacy: dict) -> dict | None:
+    """ε/δ spent, how it was accounted, each measurement's noise scale, and the source's ledger balance."""
+    if not privacy.get("differentially_private"):
+        return None
+    ledger = _section(privacy, "ledger")
+    spent, cap = _section(ledger, "source_spent"), _section(ledger, "source_cap")
+    measurements = [{"what": ", ".join(map(str, m.get("what", []))), "sigma": fmt(m.get("sigma")),
+                     "rho": fmt(m.get("rho"))} for m in _items(privacy, "measurements")]
+    return {"epsilon": fmt(privacy.get("epsilon")), "delta": fmt(privacy.get("delta")),
+            "accounting": privacy.get("accounting", "not recorded"), "measurements": measurements,
+            "noise": _section(privacy, "noise").get("note", ""), "source": ledger.get("source"),
+            "source_spent": f"ε {fmt(spent.get('epsilon'))}, δ {fmt(spent.get('delta'))}" if spent else None,
+            "source_cap": f"ε {fmt(cap.get('epsilon'))}, δ {fmt(cap.get('delta'))}" if cap else None}
 
 
 def _fidelity(manifest: dict, schema: Schema) -> dict:
@@ -317,28 +335,28 @@ def _category_bars(ax, real: pd.Series, synthetic: pd.Series) -> None:
     ax.legend(fontsize=6, frameon=False, loc="lower right")
 
 
-def correlation_difference(real: pd.DataFrame, synthetic: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    """|Pearson(real) - Pearson(synthetic)| over the named numerical columns (NaN where undefined)."""
-    def corr(frame: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame({n: as_numbers(frame[n], "numerical") for n in names}).corr()
-    return (corr(real) - corr(synthetic)).abs()
-
-
-def _correlation_heatmap(real: pd.DataFrame, synthetic: pd.DataFrame, columns: list[Column]) -> str | None:
+def association_heatmaps(real: pd.DataFrame, synthetic: pd.DataFrame, columns: list[Column]) -> str | None:
+    """Association matrices of the real and synthetic tables (Spearman, Cramér's V, η) and their difference."""
     if len(columns) < 2:
         return None
-    names = [c.name for c in columns]
-    diff = correlation_difference(real, synthetic, names)
-    side = min(9.0, 2.8 + 0.28 * len(names))
-    fig, ax = _new_axes((side + 1.0, side))
-    image = ax.imshow(np.ma.masked_invalid(diff.to_numpy()), vmin=0.0, vmax=1.0, cmap="Reds")
-    labels = [_label(n, 16) for n in names]
-    size = 7 if len(names) <= 12 else 5
-    ax.set_xticks(range(len(names)), labels, rotation=60, ha="right", fontsize=size)
-    ax.set_yticks(range(len(names)), labels, fontsize=size)
-    if len(names) <= 12:
-        _annotate(ax, diff.to_numpy())
-    fig.colorbar(image, ax=ax, shrink=0.8).ax.tick_params(labelsize=7)
+    schema = Schema(tuple(columns))
+    real_matrix = association_matrix(real, schema).to_numpy()
+    synth_matrix = association_matrix(synthetic, schema).to_numpy()
+    panels = (("real (train)", real_matrix, -1.0, "RdBu_r"), ("synthetic", synth_matrix, -1.0, "RdBu_r"),
+              ("|real − synthetic|", np.abs(real_matrix - synth_matrix), 0.0, "Reds"))
+    side = min(5.0, 1.6 + 0.22 * len(columns))
+    fig = Figure(figsize=(3 * side + 1.0, side + 0.8), dpi=DPI, layout="constrained")
+    labels = [_label(c.name, 16) for c in columns]
+    size = 7 if len(columns) <= 12 else 5
+    for index, (title, matrix, low, cmap) in enumerate(panels):
+        ax = fig.add_subplot(1, 3, index + 1)
+        image = ax.imshow(np.ma.masked_invalid(matrix), vmin=low, vmax=1.0, cmap=cmap)
+        ax.set_title(title, fontsize=8)
+        ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=size)
+        ax.set_yticks(range(len(labels)), labels if index == 0 else [], fontsize=size)
+        if index == 2 and len(columns) <= 12:
+            _annotate(ax, matrix)
+        fig.colorbar(image, ax=ax, shrink=0.7).ax.tick_params(labelsize=6)
     return _png(fig)
 
 

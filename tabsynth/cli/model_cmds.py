@@ -1,0 +1,93 @@
+"""Commands on model folders: fit, sample, models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import yaml
+
+from tabsynth.cli.app import cli, out_console, progress_bar
+from tabsynth.errors import InputError
+
+PATH = click.Path(path_type=Path)
+
+
+def parse_params(pairs: tuple[str, ...]) -> dict:
+    """`--param epochs=50 --param batch_size=500` → {"epochs": 50, "batch_size": 500} (YAML scalars)."""
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--param {pair!r}: expected NAME=VALUE, e.g. --param epochs=50")
+        try:
+            params[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise InputError(f"--param {pair!r}: cannot read the value {value!r}") from None
+    return params
+
+
+@cli.command()
+@click.argument("data", type=PATH)
+@click.option("--out", type=PATH, required=True, help="Model folder to create (model.json + arrays, no pickle).")
+@click.option("--model", default="copula", show_default=True, help="Synthesizer name (see `tabsynth models`).")
+@click.option("--param", "params", multiple=True, help="Model parameter NAME=VALUE (repeatable), e.g. epochs=100.")
+@click.option("--schema", "schema_path", type=PATH, help="Edited schema.yaml to use.")
+@click.option("--seed", type=int, help="Make the fit reproducible.")
+@click.option("--epsilon", type=float, help="DP models: epsilon to spend [default: the policy's cap, else 1].")
+@click.option("--delta", type=float, help="DP models: delta to spend [default: 1e-9].")
+@click.option("--policy", default="default", show_default=True, help="Policy whose privacy caps apply.")
+@click.option("--source-id", help="Name this source in the privacy ledger [default: the file's SHA-256].")
+@click.option("--ledger", help="Ledger database URL [default: $TABSYNTH_LEDGER or ~/.tabsynth/ledger.db].")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier model folder.")
+def fit(data, out, model, params, schema_path, seed, epsilon, delta, policy, source_id, ledger, overwrite) -> None:
+    """Fit a model on every row of DATA and save it to a model folder for `tabsynth sample`.
+
+    The folder holds the schema, the parameters and the fitted state as JSON and numpy arrays; it loads
+    without running code. A non-DP model folder carries information about the real rows: keep it as
+    private as the data. Nothing here is gated; use `tabsynth release` to publish.
+    """
+    from tabsynth.modelling import FitOptions, fit_folder
+
+    options = FitOptions(data=data, out=out, model=model, schema=schema_path, seed=seed, epsilon=epsilon,
+                         delta=delta, policy=policy, source_id=source_id, ledger=ledger, overwrite=overwrite,
+                         model_params=parse_params(params))
+    with progress_bar() as progress:
+        summary = fit_folder(options, progress)
+    spent = summary["privacy"]
+    if spent:
+        out_console.print(f"privacy: epsilon {spent['epsilon']:.4g}, delta {spent['delta']:.3g} spent")
+    out_console.print(f"model {model!r} saved to {out}/")
+
+
+@cli.command()
+@click.argument("model_dir", type=PATH)
+@click.option("--out", type=PATH, required=True, help="Output file: .parquet or .csv.")
+@click.option("--rows", type=int, help="Rows to sample [default for DP models: their noisy row count].")
+@click.option("--where", help="Only rows meeting a condition, e.g. \"age >= 65 and sex == 'Female'\" "
+              "or \"diagnosis in ['E10', 'E11']\".")
+@click.option("--rebalance", help="Give one category a share of the rows, e.g. is_fraud=0.3 or income='>50K'=0.5.")
+@click.option("--seed", type=int, help="Make the sample reproducible.")
+@click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
+def sample(model_dir, out, rows, where, rebalance, seed, overwrite) -> None:
+    """Sample rows from a model folder saved by `tabsynth fit` (not gated: validate before sharing)."""
+    from tabsynth.modelling import SampleOptions, sample_file
+
+    options = SampleOptions(model_dir=model_dir, out=out, rows=rows, where=where, rebalance=rebalance, seed=seed,
+                            overwrite=overwrite)
+    with progress_bar("sampling") as progress:
+        written = sample_file(options, progress)
+    out_console.print(f"wrote {written:,} rows to {out}")
+
+
+@cli.command()
+def models() -> None:
+    """List the synthesizers that --model accepts."""
+    from tabsynth.models.base import REGISTRY, is_private, model_class
+
+    for name in sorted(REGISTRY):
+        try:
+            private = "differentially private" if is_private(model_class(name)) else ""
+        except ImportError as exc:
+            private = f"(unavailable: {exc})"
+        out_console.print(f"{name:12s} {private}")

@@ -1,0 +1,162 @@
+"""Commands that read a real table: inspect, release, validate, demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from tabsynth.cli.app import DEMO_TABLE, cli, out_console, print_gate, progress_bar
+
+PATH = click.Path(path_type=Path)
+
+
+def check_options(command):
+    """Options shared by `release` and `validate`: the policy and what its checks need."""
+    for decorator in reversed((
+        click.option("--policy", default="default", show_default=True,
+                     help="Policy name in policies/ (default, internal-analytics, fraud-model-training, "
+                          "strict-external-sharing) or a path to a policy YAML."),
+        click.option("--target", help="Label column for train-synthetic-test-real (overrides the policy's)."),
+        click.option("--sensitive", multiple=True, help="Column whose subgroups are checked for bias (repeatable)."),
+        click.option("--constraints", "constraints", type=PATH,
+                     help="YAML of user constraints (e.g. `admitted <= discharged`) the synthetic rows must meet."),
+        click.option("--schema", "schema_path", type=PATH, help="Edited schema.yaml to use."),
+    )):
+        command = decorator(command)
+    return command
+
+
+@cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path), default=Path("schema.yaml"), show_default=True,
+              help="Where to write the inferred schema (YAML).")
+@click.option("--schema", "schema_path", type=click.Path(path_type=Path),
+              help="An edited schema to start from: its decisions override inference.")
+@click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
+def inspect(data: Path, out: Path, schema_path: Path | None, overwrite: bool) -> None:
+    """Infer DATA's schema (types, keys, PII, missing values), print it, and save it as YAML."""
+    from tabsynth.errors import InputError
+    from tabsynth.infer import infer_schema
+    from tabsynth.io.files import read_table
+    from tabsynth.schema import Schema
+
+    if out.exists() and not overwrite and out != schema_path:
+        raise InputError(f"{out} already exists (use --overwrite, or --out for another file)")
+    frame = read_table(data)
+    schema = infer_schema(frame, user=Schema.load(schema_path) if schema_path else None)
+    out_console.print(schema_table(schema, title=f"{data.name}: {len(frame):,} rows, {frame.shape[1]} columns"))
+    schema.save(out)
+    flagged = [c.name for c in schema.columns if c.kind in ("pii", "id")]
+    out_console.print(f"PII and identifier columns: {', '.join(flagged) if flagged else 'none found'}")
+    out_console.print(f"schema written to {out}; edit it and pass it back with --schema")
+
+
+def schema_table(schema, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("column", overflow="fold")
+    for heading in ("kind", "dtype", "missing"):
+        table.add_column(heading, no_wrap=True)
+    table.add_column("facts", overflow="fold")
+    table.add_column("why", overflow="fold", ratio=1)
+    for col in schema.columns:
+        kind = f"pii:{col.pii}" if col.kind == "pii" else col.kind
+        table.add_row(col.name, kind, col.dtype, f"{col.missing:.1%}", _facts(col), col.reason)
+    return table
+
+
+def _facts(col) -> str:
+    if col.kind == "pii":
+        return "replaced by fakes" if col.handling == "fake" else "dropped"
+    if col.kind == "id":
+        return "regenerated unique"
+    facts = col.observed
+    if facts.categories is not None:
+        shown = ", ".join(map(str, facts.categories[:4]))
+        more = f" +{len(facts.categories) - 4}" if len(facts.categories) > 4 else ""
+        return f"{len(facts.categories)} values: {shown}{more}"
+    nature = ("discrete " if col.discrete else "continuous ") if col.kind == "numerical" else ""
+    return f"{nature}{facts.min} … {facts.max}" if facts.min is not None else ""
+
+
+@cli.command()
+@click.argument("data", type=PATH)
+@click.option("--out", type=PATH, required=True, help="Release folder to create.")
+@click.option("--model", default="copula", show_default=True, help="Synthesizer name (see `tabsynth models`).")
+@click.option("--epsilon", type=float, help="DP models: epsilon to spend [default: the policy's cap, else 1].")
+@click.option("--delta", type=float, help="DP models: delta to spend [default: 1e-9].")
+@click.option("--rows", type=int, help="Rows to synthesize [default: the training rows; a noisy count for DP models].")
+@click.option("--seed", type=int, help="Make the run reproducible (recorded in the manifest). "
+              "Without it, randomness comes from the operating system.")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True,
+              help="File format of the synthetic table.")
+@click.option("--source-id", help="Name this source in the privacy ledger [default: the file's SHA-256].")
+@click.option("--ledger", help="Ledger database URL [default: $TABSYNTH_LEDGER or ~/.tabsynth/ledger.db].")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an earlier release folder (atomically); other folders are never replaced.")
+@check_options
+def release(data: Path, out: Path, model: str, epsilon, delta, rows, seed, fmt, source_id, ledger, overwrite,
+            policy, target, sensitive, constraints, schema_path) -> None:
+    """Fit a model on DATA (CSV or Parquet), sample, validate, and write OUT if the policy's gate passes.
+
+    OUT gets synthetic.parquet (or .csv), manifest.json and report.html, all at once or not at all.
+    A blocked release (exit code 3) writes nothing to OUT; its report goes to OUT.blocked.html.
+    A DP model debits the privacy ledger for the source before it is fitted; the debit stands even if
+    the release is later blocked.
+    """
+    from tabsynth.pipeline import ReleaseOptions
+
+    _run_release(ReleaseOptions(
+        data=data, out=out, model=model, rows=rows, schema=schema_path, seed=seed, policy=policy, fmt=fmt,
+        overwrite=overwrite, epsilon=epsilon, delta=delta, target=target, sensitive=tuple(sensitive),
+        constraints=constraints, source_id=source_id, ledger=ledger))
+
+
+@cli.command()
+@click.argument("real", type=PATH)
+@click.argument("synthetic", type=PATH)
+@click.option("--holdout", type=PATH, help="Real rows the generator never saw: needed for the membership, "
+              "distance and inference checks (without it they cannot run, and rules on them fail).")
+@click.option("--report", type=PATH, help="Write the HTML report here.")
+@check_options
+def validate(real: Path, synthetic: Path, holdout, report, policy, target, sensitive, constraints,
+             schema_path) -> None:
+    """Gate SYNTHETIC, a table made elsewhere, against REAL (its training rows) under a policy.
+
+    Exit code 0 when every rule passes, 3 when any fails (each failure is named). Writes no data.
+    """
+    from tabsynth.release.external import ValidateOptions, validate_tables
+
+    options = ValidateOptions(real=real, synthetic=synthetic, policy=policy, holdout=holdout, schema=schema_path,
+                              target=target, sensitive=tuple(sensitive), constraints=constraints, report=report)
+    verdict, manifest = validate_tables(options)
+    print_gate(verdict, manifest["policy"]["name"])
+    out_console.print(f"{synthetic} passes policy {manifest['policy']['name']!r}")
+
+
+@cli.command()
+@click.option("--out", type=PATH, default=Path("tabsynth-demo"), show_default=True,
+              help="Release folder (replaced if it exists).")
+@click.option("--seed", type=int, help="Make the run reproducible.")
+def demo(out: Path, seed: int | None) -> None:
+    """Release a synthetic copy of the bundled Mayo Clinic PBC patient table (418 patients)."""
+    from tabsynth.pipeline import ReleaseOptions
+
+    out_console.print(f"demo table: {DEMO_TABLE.name} (Mayo Clinic primary biliary cholangitis trial, "
+                      "from R's survival package; see tabsynth/data/README.md)")
+    _run_release(ReleaseOptions(data=DEMO_TABLE, out=out, seed=seed, overwrite=True))
+
+
+def _run_release(options) -> None:
+    from tabsynth.pipeline import release as run_release
+
+    with progress_bar() as progress:
+        result = run_release(options, progress=progress)
+    print_gate(result.verdict, result.manifest["policy"]["name"])
+    privacy = result.manifest.get("privacy", {})
+    if privacy.get("differentially_private"):
+        out_console.print(f"privacy: epsilon {privacy['epsilon']:.4g}, delta {privacy['delta']:.3g} spent; "
+                          f"ledger source {privacy['ledger']['source']}")
+    out_console.print(f"released {len(result.synthetic):,} synthetic rows to {result.out}/ "
+                      f"(synthetic.{options.fmt}, manifest.json, report.html)")

@@ -1,0 +1,122 @@
+"""`tabsynth fit` and `tabsynth sample`: a model folder as the unit of work, outside the release gate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tabsynth.errors import InputError
+from tabsynth.infer import conform, infer_schema
+from tabsynth.io.atomic import atomic_file, check_can_create, staged_directory
+from tabsynth.io.files import FORMATS, read_table, write_table
+from tabsynth.models.base import MODEL_FILE, create_model, is_private, load_model, save_model
+from tabsynth.pipeline import check_fit_for_release
+from tabsynth.privacy import spending
+from tabsynth.release.policy import load_policy
+from tabsynth.schema import Schema
+from tabsynth.stages import add_identifiers, sample_modelled
+
+
+@dataclass
+class FitOptions:
+    data: Path
+    out: Path
+    model: str = "copula"
+    schema: Path | None = None
+    seed: int | None = None
+    epsilon: float | None = None
+    delta: float | None = None
+    policy: str = "default"
+    source_id: str | None = None
+    ledger: str | None = None
+    overwrite: bool = False
+    model_params: dict = field(default_factory=dict)
+
+
+def fit_folder(options: FitOptions, progress=None) -> dict:
+    """Fit on every row of DATA and save the model folder atomically; DP fits debit the ledger first."""
+    say = progress or (lambda *_: None)
+    _check_model_folder(Path(options.out), options.overwrite)
+    policy = load_policy(options.policy)
+    model = create_model(options.model, **options.model_params)
+    request = spending.plan(is_private(model), policy, options.epsilon, options.delta, options.model)
+    user_schema = Schema.load(options.schema) if options.schema else None
+    say("reading table", 0.02)
+    raw = read_table(options.data)
+    schema = infer_schema(raw, user=user_schema)
+    check_fit_for_release(raw, schema, Path(options.data).name)
+    budget, ledger = None, None
+    if request is not None:
+        budget, ledger = spending.charge(request, source=spending.source_identity(options.data, options.source_id),
+                                         policy=policy, model=options.model, seed=options.seed,
+                                         ledger_url=options.ledger, note=f"fit to {options.out}")
+    say(f"fitting {options.model}", 0.1)
+    model.fit(conform(raw, schema), schema, budget=budget, rng=np.random.default_rng(options.seed))
+    with staged_directory(Path(options.out), overwrite=options.overwrite) as staging:
+        save_model(model, schema, staging)
+    say("done", 1.0)
+    return {"model": options.model, "out": str(options.out), "privacy": getattr(model, "privacy_", None),
+            "ledger": ledger}
+
+
+def _check_model_folder(out: Path, overwrite: bool) -> None:
+    check_can_create(out, overwrite=overwrite)
+    if out.exists() and any(out.iterdir()) and not (out / MODEL_FILE).is_file():
+        raise InputError(f"{out} is not a tabsynth model folder (no {MODEL_FILE}); refusing to replace it")
+
+
+@dataclass
+class SampleOptions:
+    model_dir: Path
+    out: Path
+    rows: int | None = None
+    where: str | None = None
+    rebalance: str | None = None
+    seed: int | None = None
+    overwrite: bool = False
+
+
+def sample_file(options: SampleOptions, progress=None) -> int:
+    """Sample a saved model into one file (format from its suffix), written atomically; returns the row count."""
+    out = Path(options.out)
+    fmt = out.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise InputError(f"--out must end in .{' or .'.join(FORMATS)}, got {out.name!r}")
+    if out.exists() and not options.overwrite:
+        raise InputError(f"{out} already exists (use --overwrite)")
+    if options.where and options.rebalance:
+        raise InputError("use --where or --rebalance, not both")
+    model, schema = load_model(options.model_dir)
+    n = _rows(options.rows, model)
+    rng = np.random.default_rng(options.seed)
+    modelled = _draw(model, schema, n, options, rng, progress)
+    synthetic = add_identifiers(modelled, schema, n, rng)
+    formats = {c.name: c.datetime_format for c in schema.columns if c.datetime_format}
+    with atomic_file(out) as partial:
+        write_table(synthetic, partial, fmt, formats)
+    return len(synthetic)
+
+
+def _rows(rows: int | None, model) -> int:
+    if rows is not None:
+        if rows < 1:
+            raise InputError(f"--rows must be a positive number, got {rows}")
+        return rows
+    if is_private(model):
+        return int(model.rows_)  # the noisy total: the true count is not known to a DP model
+    raise InputError("give --rows (a non-DP model folder does not record how many rows it was fitted on)")
+
+
+def _draw(model, schema: Schema, n: int, options: SampleOptions, rng, progress):
+    from tabsynth import sampling
+    from tabsynth.conditions import parse_condition
+
+    if options.rebalance:
+        column, value, share = sampling.parse_rebalance(options.rebalance, schema)
+        return sampling.rebalance(model, n, column, value, share, rng)
+    if options.where:
+        return sampling.sample_where(model, n, parse_condition(options.where, schema), rng)
+    update = (lambda done: progress("sampling", done)) if progress else None
+    return sample_modelled(model, n, rng, progress=update)[0]

@@ -1,0 +1,72 @@
+"""Deciding what a DP fit may spend, and debiting the ledger for it before a single row is read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tabsynth.errors import InputError, PolicyError
+from tabsynth.io.files import file_sha256
+from tabsynth.privacy.budget import Budget
+from tabsynth.privacy.ledger import Ledger
+from tabsynth.privacy.mechanisms import RandomSource
+from tabsynth.release.policy import Policy
+
+DEFAULT_EPSILON = 1.0
+DEFAULT_DELTA = 1e-9
+NOISE_STREAM = 0xD1FF  # any fixed number apart from the pipeline's own streams
+
+
+@dataclass(frozen=True)
+class Request:
+    """The (ε, δ) one fit asks for, checked against the policy's per-release limits."""
+
+    epsilon: float
+    delta: float
+
+
+def plan(private: bool, policy: Policy, epsilon: float | None, delta: float | None, model: str) -> Request | None:
+    """None for a non-DP model; otherwise the request, or one clear error before any work."""
+    if not private:
+        if policy.privacy.require_dp:
+            raise PolicyError(f"policy {policy.name!r} requires a differentially private model; {model!r} is not "
+                              "(choose --model dp-marginal)")
+        if epsilon is not None or delta is not None:
+            raise InputError(f"model {model!r} is not differentially private; --epsilon/--delta apply to DP models")
+        return None
+    limits = policy.privacy
+    request = Request(epsilon=epsilon if epsilon is not None else (limits.max_epsilon or DEFAULT_EPSILON),
+                      delta=delta if delta is not None else min(DEFAULT_DELTA, limits.max_delta or 1.0))
+    if limits.max_epsilon is not None and request.epsilon > limits.max_epsilon:
+        raise PolicyError(f"policy {policy.name!r} allows at most epsilon {limits.max_epsilon:g} per release; "
+                          f"asked for {request.epsilon:g}")
+    if limits.max_delta is not None and request.delta > limits.max_delta:
+        raise PolicyError(f"policy {policy.name!r} allows at most delta {limits.max_delta:g} per release; "
+                          f"asked for {request.delta:g}")
+    Budget(request.epsilon, request.delta, RandomSource.seeded(0))  # validates the numbers, spends nothing
+    return request
+
+
+def source_identity(data_path, given: str | None) -> str:
+    """The name the ledger charges: the user's --source-id, else the file's content hash (a copy is the same source)."""
+    return given if given else f"sha256:{file_sha256(data_path)}"
+
+
+def noise_seed(seed: int) -> int:
+    """A seed for DP noise derived from the user's seed, so noise and the split never share one stream."""
+    return int(np.random.SeedSequence([seed, NOISE_STREAM]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def charge(request: Request, *, source: str, policy: Policy, model: str, seed: int | None,
+           ledger_url: str | None, note: str = "") -> tuple[Budget, dict]:
+    """Debit the ledger (committed before the fit starts, so a killed fit still counts) and hand out the budget."""
+    ledger = Ledger(ledger_url)
+    entry = ledger.debit(source, request.epsilon, request.delta, cap_epsilon=policy.privacy.source_epsilon_cap,
+                         cap_delta=policy.privacy.source_delta_cap, model=model, note=note)
+    spent_epsilon, spent_delta = ledger.spent(source)
+    noise = RandomSource.system() if seed is None else RandomSource.seeded(noise_seed(seed))
+    record = {"ledger": ledger.url, "source": source, "entry": entry.entry,
+              "source_spent": {"epsilon": spent_epsilon, "delta": spent_delta},
+              "source_cap": {"epsilon": policy.privacy.source_epsilon_cap, "delta": policy.privacy.source_delta_cap}}
+    return Budget(request.epsilon, request.delta, noise), record

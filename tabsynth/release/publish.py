@@ -1,0 +1,50 @@
+"""Publishing a release folder all at once, or writing only the blocked report beside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NoReturn
+
+import pandas as pd
+
+from tabsynth.errors import ReleaseBlocked
+from tabsynth.io.atomic import staged_directory
+from tabsynth.io.files import file_sha256, write_table
+from tabsynth.release import manifest as manifest_lib
+from tabsynth.release.gate import Verdict
+from tabsynth.release.report import write_report
+from tabsynth.schema import Schema
+
+MANIFEST = "manifest.json"
+REPORT = "report.html"
+
+
+def publish(options, manifest: dict, train: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) -> Path:
+    """Data, report and manifest appear together (staged, then renamed into place) or not at all."""
+    data_name = f"synthetic.{options.fmt}"
+    formats = {c.name: c.datetime_format for c in schema.columns if c.datetime_format}
+    with staged_directory(Path(options.out), overwrite=options.overwrite) as staging:
+        write_table(synthetic, staging / data_name, options.fmt, formats)
+        manifest["outputs"] = {data_name: {"sha256": file_sha256(staging / data_name), "rows": len(synthetic)}}
+        write_report(staging / REPORT, manifest, train, synthetic, schema)
+        manifest["outputs"][REPORT] = {"sha256": file_sha256(staging / REPORT)}
+        manifest_lib.write(staging / MANIFEST, manifest)
+    return Path(options.out)
+
+
+def block(options, manifest: dict, train: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema,
+          verdict: Verdict) -> NoReturn:
+    """Nothing is released; the reviewer still gets the report explaining why, beside the output path."""
+    report_path = blocked_report_path(Path(options.out))
+    write_report(report_path, manifest, train, synthetic, schema)
+    raise_blocked(manifest["policy"]["name"], verdict, report_path)
+
+
+def blocked_report_path(out: Path) -> Path:
+    return out.with_name(out.name + ".blocked.html")
+
+
+def raise_blocked(policy_name: str, verdict: Verdict, report_path: Path | None, what: str = "release") -> NoReturn:
+    lines = [f"{what} blocked by policy {policy_name!r}: {o.line()}" for o in verdict.failures()]
+    where = f"; see the report at {report_path}" if report_path else ""
+    raise ReleaseBlocked(*lines, f"nothing was released{where}", report_path=report_path)

@@ -1,0 +1,101 @@
+"""After the gate: verify a release folder's hashes, record a reviewer's sign-off, export the data file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tabsynth import __version__
+from tabsynth.errors import InputError, TabsynthError
+from tabsynth.io.atomic import atomic_file, atomic_write_text
+from tabsynth.io.files import file_sha256
+from tabsynth.release.publish import MANIFEST
+
+APPROVALS = "approvals.json"
+
+
+class VerificationError(TabsynthError):
+    """A release folder's files do not match its manifest, or it lacks a required sign-off."""
+
+
+def read_manifest(folder: Path) -> dict:
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise InputError(f"{folder} is not a tabsynth release folder (no {MANIFEST})")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise VerificationError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("outputs"), dict):
+        raise VerificationError(f"{path}: not a release manifest (no outputs listed)")
+    return manifest
+
+
+def verify(folder: Path) -> dict:
+    """Every output the manifest lists exists with its recorded SHA-256, and nothing else was added."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    problems = []
+    for name, info in manifest["outputs"].items():
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{name}: listed in the manifest but missing")
+        elif file_sha256(path) != info.get("sha256"):
+            problems.append(f"{name}: contents changed since release (SHA-256 differs from the manifest)")
+    known = set(manifest["outputs"]) | {MANIFEST, APPROVALS}
+    problems += [f"{p.name}: not part of the release (not in the manifest)"
+                 for p in sorted(folder.iterdir()) if p.name not in known]
+    if problems:
+        raise VerificationError(*problems)
+    return manifest
+
+
+def approve(folder: Path, reviewer: str, note: str = "") -> dict:
+    """Append a sign-off bound to the manifest's hash: editing the manifest later voids it."""
+    folder = Path(folder)
+    verify(folder)
+    if not reviewer.strip():
+        raise InputError("--reviewer must name the person signing off")
+    approval = {"reviewer": reviewer.strip(), "note": note,
+                "approved_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "manifest_sha256": file_sha256(folder / MANIFEST), "tabsynth_version": __version__}
+    atomic_write_text(folder / APPROVALS, json.dumps(approvals(folder) + [approval], indent=2) + "\n")
+    return approval
+
+
+def approvals(folder: Path) -> list[dict]:
+    path = Path(folder) / APPROVALS
+    if not path.is_file():
+        return []
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise VerificationError(f"{path}: not valid JSON; the sign-offs cannot be trusted") from None
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+def valid_approvals(folder: Path) -> list[dict]:
+    current = file_sha256(Path(folder) / MANIFEST)
+    return [a for a in approvals(folder) if a.get("manifest_sha256") == current]
+
+
+def export(folder: Path, dest: Path, *, overwrite: bool = False) -> Path:
+    """Copy the synthetic data file out, after verifying it and, where the policy asks, its sign-off."""
+    folder = Path(folder)
+    manifest = verify(folder)
+    if manifest.get("policy", {}).get("review_required") and not valid_approvals(folder):
+        raise VerificationError(f"policy {manifest['policy'].get('name')!r} requires a reviewer's sign-off before "
+                                f"export; run `tabsynth approve {folder} --reviewer NAME`")
+    data = [name for name in manifest["outputs"] if name.startswith("synthetic.")]
+    if len(data) != 1:
+        raise VerificationError(f"{folder}: expected one synthetic data file in the manifest, found {len(data)}")
+    target = Path(dest) / data[0] if Path(dest).is_dir() else Path(dest)
+    if target.exists() and not overwrite:
+        raise InputError(f"{target} already exists (use --overwrite)")
+    with atomic_file(target) as partial:
+        shutil.copyfile(folder / data[0], partial)
+        if file_sha256(partial) != manifest["outputs"][data[0]]["sha256"]:
+            raise VerificationError(f"{data[0]} changed while it was copied; nothing was exported")
+    return target

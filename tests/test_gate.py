@@ -1,0 +1,102 @@
+"""The gate as a compliance reviewer relies on it: every failing rule named, nothing written, fail closed."""
+
+import numpy as np
+import pytest
+
+from tabsynth.errors import ReleaseBlocked
+from tabsynth.pipeline import ReleaseOptions, release
+from tabsynth.release.gate import evaluate
+from tabsynth.release.policy import load_policy
+from tabsynth.validate.checks import run_one
+
+
+@pytest.fixture(scope="module")
+def adult_files(tmp_path_factory, adult):
+    folder = tmp_path_factory.mktemp("adult")
+    rows = adult.sample(3000, random_state=0).reset_index(drop=True)
+    rows.iloc[:2400].to_csv(folder / "train.csv", index=False)
+    rows.iloc[2400:].to_csv(folder / "holdout.csv", index=False)
+    return folder
+
+
+def test_validate_a_copy_of_the_training_rows_is_blocked(adult_files, tabsynth_cli, tmp_path):
+    train, holdout = adult_files / "train.csv", adult_files / "holdout.csv"
+    report = tmp_path / "check.html"
+    code, _, stderr = tabsynth_cli("validate", train, train, "--holdout", holdout, "--policy",
+                                   "strict-external-sharing", "--report", report)
+    assert code == 3
+    failed = {line.split(": ")[2].split(" ")[0] for line in stderr.splitlines() if "blocked by policy" in line}
+    assert {"dp_epsilon", "exact_copy_rate", "dcr_share", "mia_auc", "attribute_inference_risk"} <= failed
+    assert "nothing was released" in stderr
+    assert report.is_file() and [p.name for p in tmp_path.iterdir()] == ["check.html"]
+
+
+def test_validate_without_holdout_fails_closed(adult_files, tabsynth_cli):
+    train = adult_files / "train.csv"
+    code, _, stderr = tabsynth_cli("validate", train, adult_files / "holdout.csv", "--policy", "internal-analytics")
+    assert code == 3 and "dcr_share = no value" in stderr and "fails closed" in stderr
+
+
+def test_validate_passes_an_honest_table(adult_files, tabsynth_cli, tmp_path):
+    policy = tmp_path / "fidelity.yaml"
+    policy.write_text("name: fidelity\nrules:\n  - {metric: mean_column_tvd, op: '<=', threshold: 0.05}\n"
+                      "  - {metric: dcr_share, op: '<=', threshold: 0.6}\n")
+    code, stdout, stderr = tabsynth_cli("validate", adult_files / "train.csv", adult_files / "holdout.csv",
+                                        "--holdout", adult_files / "holdout.csv", "--policy", policy)
+    # the holdout itself is a perfect "synthetic" table: real rows the model never saw
+    assert code == 0, stderr
+    assert "passes policy 'fidelity'" in stdout
+
+
+def test_a_crashing_check_blocks(tmp_path, people):
+    """A date as the prediction target makes the utility check raise: the release is blocked, not crashed."""
+    out = tmp_path / "rel"
+    with pytest.raises(ReleaseBlocked) as blocked:
+        release(ReleaseOptions(data=people, out=out, target="admitted", seed=0))
+    assert any("the utility check failed to run" in line for line in blocked.value.problems)
+    assert not out.exists() and (tmp_path / "rel.blocked.html").is_file()
+
+
+def test_crashes_and_nans_fail_closed():
+    policy = load_policy("default")
+    crashed = run_one("boom", lambda: [1 / 0])
+    verdict = evaluate(policy, crashed)
+    assert not verdict.passed
+    assert any("ZeroDivisionError" in o.line() for o in verdict.failures())
+    nan = [m for m in crashed if m.name.startswith("check_error")]
+    assert nan and np.isnan(nan[0].value)
+
+
+def test_every_failure_is_collected(tmp_path, people):
+    policy = tmp_path / "hard.yaml"
+    policy.write_text("name: hard\nrules:\n  - {metric: mean_column_tvd, op: '<', threshold: 0}\n"
+                      "  - {metric: mean_pair_tvd, op: '<', threshold: 0}\n"
+                      "  - {metric: category_coverage, op: '>', threshold: 1}\n")
+    with pytest.raises(ReleaseBlocked) as blocked:
+        release(ReleaseOptions(data=people, out=tmp_path / "rel", policy=str(policy), seed=0))
+    named = " ".join(blocked.value.problems)
+    assert all(name in named for name in ("mean_column_tvd", "mean_pair_tvd", "category_coverage"))
+    assert blocked.value.exit_code == 3
+
+
+def test_policy_typos_are_caught(tmp_path):
+    from tabsynth.errors import PolicyError
+
+    path = tmp_path / "typo.yaml"
+    path.write_text("name: t\nrules:\n  - {metric: mia_acu, op: '<=', threshold: 0.6}\n")
+    with pytest.raises(PolicyError, match="did you mean 'mia_auc'"):
+        load_policy(path)
+    path.write_text("name: t\nprivacy: {require_dp: true, cap: 3}\n"
+                    "rules:\n  - {metric: mia_auc, op: '<=', threshold: 1}\n")
+    with pytest.raises(PolicyError, match="privacy.cap"):
+        load_policy(path)
+
+
+def test_shipped_policies_load():
+    for name in ("default", "strict-external-sharing", "internal-analytics", "fraud-model-training"):
+        policy = load_policy(name)
+        assert policy.rules and policy.description
+    assert load_policy("strict-external-sharing").privacy.require_dp
+    assert load_policy("strict-external-sharing").review.required
+
+

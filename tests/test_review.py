@@ -1,0 +1,80 @@
+"""After the gate: verify hashes, sign off, export — through the command line."""
+
+import json
+
+import pytest
+
+
+@pytest.fixture
+def released(tmp_path, tabsynth_cli, people):
+    out = tmp_path / "rel"
+    code, _, stderr = tabsynth_cli("release", people, "--out", out, "--seed", "1", "--format", "csv")
+    assert code == 0, stderr
+    return out
+
+
+@pytest.fixture
+def review_policy(tmp_path):
+    path = tmp_path / "reviewed.yaml"
+    path.write_text("name: reviewed\nreview: {required: true}\n"
+                    "rules:\n  - {metric: exact_copy_excess, op: '<=', threshold: 0.005}\n")
+    return path
+
+
+def test_manifest_lists_every_output_with_its_hash(released, tabsynth_cli):
+    manifest = json.loads((released / "manifest.json").read_text())
+    assert set(manifest["outputs"]) == {"synthetic.csv", "report.html"}
+    assert "exact_copy_rate" in manifest["checks_reading_private_rows"]
+    code, stdout, _ = tabsynth_cli("verify", released)
+    assert code == 0 and "every file matches its manifest" in stdout
+
+
+@pytest.mark.parametrize("tamper, message", [
+    (lambda d: (d / "synthetic.csv").write_text("x\n1\n"), "synthetic.csv: contents changed"),
+    (lambda d: (d / "report.html").unlink(), "report.html: listed in the manifest but missing"),
+    (lambda d: (d / "extra.csv").write_text("x\n"), "extra.csv: not part of the release"),
+])
+def test_verify_names_what_changed(released, tabsynth_cli, tamper, message):
+    tamper(released)
+    code, _, stderr = tabsynth_cli("verify", released)
+    assert code == 2 and message in stderr
+
+
+def test_export_without_required_review_is_refused(tmp_path, tabsynth_cli, people, review_policy):
+    out, dest = tmp_path / "rel", tmp_path / "shared"
+    dest.mkdir()
+    assert tabsynth_cli("release", people, "--out", out, "--policy", review_policy)[0] == 0
+    code, _, stderr = tabsynth_cli("export", out, dest)
+    assert code == 2 and "requires a reviewer's sign-off" in stderr and not list(dest.iterdir())
+    code, stdout, _ = tabsynth_cli("approve", out, "--reviewer", "Ada Byron", "--note", "ticket 42")
+    assert code == 0 and "approved by Ada Byron" in stdout
+    approval = json.loads((out / "approvals.json").read_text())[0]
+    assert approval["reviewer"] == "Ada Byron" and len(approval["manifest_sha256"]) == 64
+    code, _, stderr = tabsynth_cli("export", out, dest)
+    assert code == 0, stderr
+    assert (dest / "synthetic.parquet").read_bytes() == (out / "synthetic.parquet").read_bytes()
+
+
+def test_editing_the_manifest_voids_the_sign_off(tmp_path, tabsynth_cli, people, review_policy):
+    out = tmp_path / "rel"
+    assert tabsynth_cli("release", people, "--out", out, "--policy", review_policy)[0] == 0
+    assert tabsynth_cli("approve", out, "--reviewer", "Ada Byron")[0] == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["gate"]["passed"] = True
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    code, _, stderr = tabsynth_cli("export", out, tmp_path / "copy.parquet")
+    assert code == 2 and "sign-off" in stderr and not (tmp_path / "copy.parquet").exists()
+
+
+def test_export_never_overwrites_silently(released, tmp_path, tabsynth_cli):
+    dest = tmp_path / "copy.csv"
+    dest.write_text("keep me")
+    code, _, stderr = tabsynth_cli("export", released, dest)
+    assert code == 2 and "already exists" in stderr and dest.read_text() == "keep me"
+    assert tabsynth_cli("export", released, dest, "--overwrite")[0] == 0
+    assert dest.read_bytes() == (released / "synthetic.csv").read_bytes()
+
+
+def test_approve_needs_a_release_folder(tmp_path, tabsynth_cli):
+    code, _, stderr = tabsynth_cli("approve", tmp_path, "--reviewer", "x")
+    assert code == 2 and "not a tabsynth release folder" in stderr
