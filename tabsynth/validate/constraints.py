@@ -1,0 +1,509 @@
+"""Constraints a synthetic table must meet, compiled to a Great Expectations suite.
+
+Rules come from two places. The schema's facts (`Column.bounds()`: declared, else observed):
+released columns exist, modelled columns keep their dtype, numbers and dates stay within their
+bounds, categories among the known ones, no missing values where the real column has none, and
+keys (`kind: id`) are unique. And user constraints, a YAML list under `constraints:`:
+
+    constraints:
+      - check: "admitted <= discharged"          # any condition of tabsynth.conditions
+      - range: {column: age, min: 0, max: 120}
+      - regex: {column: zip, pattern: '^[0-9]{5}$'}
+      - combination: {columns: [city, state]}    # only combinations seen in the real table
+      - combination: {columns: [city, state], allowed: [[Paris, IDF], [Lyon, ARA]]}
+
+Every row-level rule is evaluated twice with the same meaning: by GX in `check_constraints` (the
+report) and by pandas in `valid_rows` (fast, used while sampling). Checks and combinations are
+computed by tabsynth into a helper column of the validated batch, which GX then checks. Reports
+show synthetic values only, never a real one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import logging
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import pydantic
+
+from tabsynth.conditions import Condition, as_timestamp, column_tz, parse_condition
+from tabsynth.errors import InputError
+from tabsynth.io.files import read_yaml
+from tabsynth.schema import MODELLED_KINDS, Column, Schema
+from tabsynth.validate.result import MetricResult
+
+EXAMPLES = 5  # unexpected synthetic values shown per failed expectation
+_HELPER_PREFIX = "__tabsynth_constraint_"
+Bound = float | int | datetime.date | str | None
+
+
+# ---- user constraints (YAML) -------------------------------------------------------------------
+
+class _Spec(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+
+class RangeSpec(_Spec):
+    column: str
+    min: Bound = None
+    max: Bound = None
+
+
+class RegexSpec(_Spec):
+    column: str
+    pattern: str
+
+    @pydantic.field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression ({exc})") from None
+        return pattern
+
+
+class CombinationSpec(_Spec):
+    """Fixed combinations. Without `allowed`, the combinations seen in the real training table are
+    learnt at validation time: that reads private rows, so a DP release must declare `allowed`."""
+
+    columns: tuple[str, ...] = pydantic.Field(min_length=2)
+    allowed: tuple[tuple[Any, ...], ...] | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _same_width(self) -> CombinationSpec:
+        if self.allowed and any(len(row) != len(self.columns) for row in self.allowed):
+            raise ValueError(f"every allowed combination needs {len(self.columns)} values, one per column")
+        return self
+
+
+class CheckConstraint(_Spec):
+    check: str
+
+    def rules(self, schema: Schema, real: pd.DataFrame | None, target: str) -> list[Rule]:
+        return [Satisfies(target, parse_condition(self.check, schema))]
+
+
+class RangeConstraint(_Spec):
+    range: RangeSpec
+
+    def rules(self, schema: Schema, real: pd.DataFrame | None, target: str) -> list[Rule]:
+        column = _schema_column(schema, self.range.column)
+        if column.kind not in ("numerical", "datetime") or self.range.min is None and self.range.max is None:
+            raise InputError(f"range on {column.name!r}: give min and/or max of a numerical or date column")
+        return [Between(column.name, _bound(column, self.range.min), _bound(column, self.range.max), "constraint's")]
+
+
+class RegexConstraint(_Spec):
+    regex: RegexSpec
+
+    def rules(self, schema: Schema, real: pd.DataFrame | None, target: str) -> list[Rule]:
+        return [MatchesRegex(_schema_column(schema, self.regex.column).name, self.regex.pattern)]
+
+
+class CombinationConstraint(_Spec):
+    combination: CombinationSpec
+
+    def rules(self, schema: Schema, real: pd.DataFrame | None, target: str) -> list[Rule]:
+        names = tuple(_schema_column(schema, name).name for name in self.combination.columns)
+        if self.combination.allowed is not None:
+            allowed = frozenset(_key(row) for row in self.combination.allowed)
+            return [InCombinations(target, names, allowed, "declared")]
+        if real is None:
+            raise InputError(f"combination of {', '.join(names)}: list the allowed combinations "
+                             "or give the real table to learn them from")
+        return [InCombinations(target, names, frozenset(_combination_keys(real, names)), "seen in the real table")]
+
+
+def _constraint_kind(item: Any) -> str | None:
+    return next(iter(item)) if isinstance(item, dict) and len(item) == 1 else None
+
+
+Constraint = Annotated[
+    Annotated[CheckConstraint, pydantic.Tag("check")] | Annotated[RangeConstraint, pydantic.Tag("range")]
+    | Annotated[RegexConstraint, pydantic.Tag("regex")] | Annotated[CombinationConstraint, pydantic.Tag("combination")],
+    pydantic.Discriminator(_constraint_kind, custom_error_type="constraint_kind", custom_error_context={},
+                           custom_error_message="each constraint is one of: check, range, regex, combination"),
+]
+
+
+class ConstraintFile(_Spec):
+    constraints: tuple[Constraint, ...] = ()
+
+
+def load_constraints(path: str | Path) -> list[Constraint]:
+    """The constraints of a YAML file; every problem is one InputError line."""
+    path = Path(path)
+    data = read_yaml(path, "constraints", InputError)
+    try:
+        return list(ConstraintFile.model_validate({} if data is None else data).constraints)
+    except pydantic.ValidationError as exc:
+        raise InputError(*[f"constraints file {path.name}: {_error_place(e['loc'])}{e['msg']}"
+                           for e in exc.errors()]) from None
+
+
+def _error_place(loc: tuple) -> str:
+    if len(loc) < 2 or loc[0] != "constraints":
+        return ""
+    kind = f" ({loc[2]})" if len(loc) > 2 else ""
+    field = ".".join(map(str, loc[4:]))
+    return f"constraint #{loc[1] + 1}{kind}: " + (f"{field}: " if field else "")
+
+
+# ---- rules: one GX expectation each, and the same test in pandas --------------------------------
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule on `column`, the column GX validates (a helper column for checks and combinations)."""
+
+    column: str
+    gx_class: ClassVar[str] = ""  # the GX expectation
+    template: ClassVar[str] = ""  # the label, formatted with the rule's fields
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Columns of the synthetic table the rule reads."""
+        return (self.column,)
+
+    def label(self) -> str:
+        return self.template.format(**vars(self))
+
+    def expectation(self, gxe, meta: dict):
+        return getattr(gxe, self.gx_class)(column=self.column, meta=meta, **self.gx_arguments())
+
+    def gx_arguments(self) -> dict:
+        return {}
+
+    def mask(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """Rows that pass; None for table-level rules (existence, dtype, uniqueness)."""
+        return None
+
+    def helper(self, frame: pd.DataFrame) -> pd.Series | None:
+        """Values of the helper column GX validates, for rules computed by tabsynth."""
+        return None
+
+    def examples(self, frame: pd.DataFrame, result: dict) -> list:
+        return [_json_value(v) for v in result.get("partial_unexpected_list", [])[:EXAMPLES]]
+
+
+@dataclass(frozen=True)
+class ColumnExists(Rule):
+    gx_class = "ExpectColumnToExist"
+    template = "{column}: present"
+
+
+@dataclass(frozen=True)
+class Unique(Rule):
+    gx_class = "ExpectColumnValuesToBeUnique"
+    template = "{column}: unique values"
+
+
+@dataclass(frozen=True)
+class HasType(Rule):
+    dtype: str
+    gx_class = "ExpectColumnValuesToBeOfType"
+    template = "{column}: dtype {dtype}"
+
+    def gx_arguments(self) -> dict:
+        return {"type_": _gx_type(self.dtype)}
+
+
+@dataclass(frozen=True)
+class NotNull(Rule):
+    gx_class = "ExpectColumnValuesToNotBeNull"
+    template = "{column}: no missing values (the real column has none)"
+
+    def mask(self, frame):
+        return frame[self.column].notna().to_numpy()
+
+
+@dataclass(frozen=True)
+class InSet(Rule):
+    values: tuple
+    source: str
+    gx_class = "ExpectColumnValuesToBeInSet"
+    template = "{column}: values among the {source} categories"
+
+    def gx_arguments(self) -> dict:
+        return {"value_set": list(self.values)}
+
+    def mask(self, frame):
+        values = frame[self.column]
+        return (values.isna() | values.isin(list(self.values))).to_numpy()
+
+
+@dataclass(frozen=True)
+class Between(Rule):
+    min: Any
+    max: Any
+    source: str
+    gx_class = "ExpectColumnValuesToBeBetween"
+    template = "{column}: within the {source} bounds"
+
+    def gx_arguments(self) -> dict:
+        return {"min_value": self.min, "max_value": self.max}
+
+    def mask(self, frame):
+        values = frame[self.column]
+        inside = pd.Series(True, index=values.index)
+        if self.min is not None:
+            inside &= values >= self.min
+        if self.max is not None:
+            inside &= values <= self.max
+        return (values.isna() | inside).to_numpy()
+
+
+@dataclass(frozen=True)
+class MatchesRegex(Rule):
+    pattern: str
+    gx_class = "ExpectColumnValuesToMatchRegex"
+    template = "{column}: matches {pattern!r}"
+
+    def gx_arguments(self) -> dict:
+        return {"regex": self.pattern}
+
+    def mask(self, frame):
+        values = frame[self.column]
+        present = values.notna()
+        # as GX does for pandas: the value's text must contain a match
+        matches = values[present].astype(str).str.contains(self.pattern, regex=True)
+        return (~present | matches.reindex(values.index, fill_value=True)).to_numpy(bool)
+
+
+@dataclass(frozen=True)
+class Satisfies(Rule):
+    """A check: the condition's result per row is the helper column, expected to be all true."""
+
+    condition: Condition
+    gx_class = "ExpectColumnValuesToBeInSet"
+    template = "check: {condition.text}"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.condition.columns
+
+    def gx_arguments(self) -> dict:
+        return {"value_set": [True]}
+
+    def mask(self, frame):
+        return self.condition.mask(frame)
+
+    def helper(self, frame):
+        return pd.Series(self.mask(frame), index=frame.index)
+
+    def examples(self, frame, result):
+        rows = frame.loc[result.get("partial_unexpected_index_list", [])[:EXAMPLES], list(self.columns)]
+        return [{name: _json_value(value) for name, value in row.items()} for _, row in rows.iterrows()]
+
+
+@dataclass(frozen=True)
+class InCombinations(Rule):
+    """Fixed combinations: each row's values as one key (the helper column), expected among the allowed keys."""
+
+    names: tuple[str, ...]
+    allowed: frozenset
+    source: str
+    gx_class = "ExpectColumnValuesToBeInSet"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.names
+
+    def label(self) -> str:
+        return f"{', '.join(self.names)}: combinations {self.source}"
+
+    def gx_arguments(self) -> dict:
+        return {"value_set": sorted(self.allowed)}
+
+    def mask(self, frame):
+        return self.helper(frame).isin(self.allowed).to_numpy()
+
+    def helper(self, frame):
+        return pd.Series(_combination_keys(frame, self.names), index=frame.index)
+
+
+def _column_rules(column: Column) -> list[Rule]:
+    """Rules from the facts the schema holds about one released column."""
+    name, bounds = column.name, column.bounds()
+    rules: list[Rule] = [ColumnExists(name)]
+    if column.kind in MODELLED_KINDS:
+        rules.append(HasType(name, column.dtype))
+    if column.missing == 0:
+        rules.append(NotNull(name))
+    if column.kind == "id":
+        rules.append(Unique(name))
+    if column.kind in ("numerical", "datetime") and (bounds.min is not None or bounds.max is not None):
+        rules.append(Between(name, _bound(column, bounds.min), _bound(column, bounds.max), "schema"))
+    if column.kind in ("categorical", "boolean") and bounds.categories is not None:
+        rules.append(InSet(name, tuple(bounds.categories), "schema"))
+    return rules
+
+
+def compile_rules(schema: Schema, constraints: list[Constraint], real: pd.DataFrame | None = None) -> list[Rule]:
+    """The schema's rules, then the user's, each user constraint checked against the schema."""
+    rules = [rule for column in schema.released() for rule in _column_rules(column)]
+    for number, constraint in enumerate(constraints, start=1):
+        try:
+            rules += constraint.rules(schema, real, f"{_HELPER_PREFIX}{number}")
+        except InputError as exc:
+            raise InputError(*[f"constraint #{number}: {line}" for line in exc.problems]) from None
+    return rules
+
+
+def rows_passing(frame: pd.DataFrame, rules: list[Rule]) -> np.ndarray:
+    """Rows passing every row-level rule; rules on columns the frame lacks (PII, keys) are skipped."""
+    passing = np.ones(len(frame), dtype=bool)
+    for rule in rules:
+        if set(rule.columns) <= set(frame.columns):
+            mask = rule.mask(frame)
+            if mask is not None:
+                passing &= mask
+    return passing
+
+
+def valid_rows(frame: pd.DataFrame, schema: Schema, constraints: list[Constraint],
+               real: pd.DataFrame | None = None) -> np.ndarray:
+    """The row-level rules of `check_constraints`, evaluated with pandas."""
+    return rows_passing(frame, compile_rules(schema, constraints, real))
+
+
+# ---- Great Expectations --------------------------------------------------------------------------
+
+def build_suite(schema: Schema, constraints: list[Constraint], real: pd.DataFrame | None = None):
+    """The GX ExpectationSuite; checks and combinations validate helper columns (see `check_constraints`)."""
+    _context()
+    return _suite(compile_rules(schema, constraints, real))
+
+
+def check_constraints(synthetic: pd.DataFrame, schema: Schema, constraints: list[Constraint],
+                      real: pd.DataFrame | None = None) -> list[MetricResult]:
+    """Validate the synthetic table (datetimes parsed, as the models give it) with GX."""
+    rules = compile_rules(schema, constraints, real)
+    batch = synthetic.reset_index(drop=True)
+    helpers = {r.column: r.helper(batch) for r in rules if set(r.columns) <= set(batch.columns)}
+    batch = batch.assign(**{name: values for name, values in helpers.items() if values is not None})
+    outcome = _run(batch, rules)
+    expectations = [_summary(rule, outcome[i], batch) for i, rule in enumerate(rules)]
+    failed = sum(not e["passed"] for e in expectations)
+    share = float(rows_passing(synthetic, rules).mean()) if len(synthetic) else 1.0
+    return [
+        MetricResult("constraint_violations", float(failed), "min",
+                     "number of failed expectations (schema facts and user constraints), checked with GX",
+                     details={"expectations": expectations}),
+        MetricResult("constraint_valid_share", share, "max", "share of synthetic rows meeting every row-level rule"),
+    ]
+
+
+@functools.cache
+def _gx():
+    """Import GX once, on first use (slow), with its logging and import-time warnings quieted."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import great_expectations
+
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("great_expectations")]:
+        logging.getLogger(name).setLevel(logging.ERROR)  # some set INFO on import
+    return great_expectations
+
+
+def _context():
+    """A fresh in-memory GX context: offline, no docs site, no progress bars."""
+    gx = _gx()
+    from great_expectations.data_context.types.base import DataContextConfig as Config
+    from great_expectations.data_context.types.base import InMemoryStoreBackendDefaults, ProgressBarsConfig
+
+    config = Config(store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+                    progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+                    analytics_enabled=False)
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def _suite(rules: list[Rule]):
+    """The suite of one expectation per rule; needs an active context."""
+    gx = _gx()
+    suite = gx.ExpectationSuite(name="tabsynth-constraints")
+    for index, rule in enumerate(rules):
+        suite.add_expectation(rule.expectation(gx.expectations, {"rule": index, "label": rule.label()}))
+    return suite
+
+
+def _run(batch_frame: pd.DataFrame, rules: list[Rule]) -> dict[int, Any]:
+    """GX's result for each rule, by rule index."""
+    context = _context()
+    suite = _suite(rules)
+    asset = context.data_sources.add_pandas("synthetic").add_dataframe_asset("table")
+    batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": batch_frame})
+    result = batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES})
+    return {r.expectation_config.meta["rule"]: r for r in result.results}
+
+
+def _summary(rule: Rule, result, batch: pd.DataFrame) -> dict:
+    info = result.result or {}
+    summary = {"rule": rule.label(), "expectation": result.expectation_config.type, "passed": bool(result.success)}
+    if result.exception_info and result.exception_info.get("raised_exception"):
+        summary["error"] = str(result.exception_info.get("exception_message", "")).splitlines()[0][:200]
+    if "unexpected_count" in info:
+        summary["unexpected_count"] = int(info["unexpected_count"])
+    if "observed_value" in info:
+        summary["observed"] = _json_value(info["observed_value"])
+    if not result.success and info.get("partial_unexpected_list"):
+        summary["unexpected_examples"] = rule.examples(batch, info)
+    return summary
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+
+def _schema_column(schema: Schema, name: str) -> Column:
+    if name not in schema.names:
+        raise InputError(f"unknown column {name!r}")
+    return schema[name]
+
+
+def _bound(column: Column, value: Bound):
+    """A bound in the column's terms: a number, or a date as a Timestamp in the column's zone."""
+    if value is None:
+        return None
+    if column.kind == "datetime":
+        try:
+            return as_timestamp(value, column_tz(column))
+        except ValueError:
+            raise InputError(f"column {column.name!r}: the bound {value!r} is not a date") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"column {column.name!r}: the bound {value!r} is not a number")
+    return value
+
+
+def _gx_type(dtype: str) -> str:
+    """GX's name for a dtype: zoned datetimes are 'Timestamp', everything else its numpy name."""
+    try:
+        return "Timestamp" if isinstance(pd.api.types.pandas_dtype(dtype), pd.DatetimeTZDtype) else dtype
+    except TypeError:
+        return dtype
+
+
+def _key(values) -> str:
+    return json.dumps([None if _is_missing(v) else str(v) for v in values])
+
+
+def _combination_keys(frame: pd.DataFrame, names: tuple[str, ...]) -> list[str]:
+    return [_key(row) for row in zip(*(frame[name].tolist() for name in names), strict=True)]
+
+
+def _is_missing(value) -> bool:
+    return value is None or (not isinstance(value, (str, tuple, list)) and bool(pd.isna(value)))
+
+
+def _json_value(value):
+    if _is_missing(value):
+        return None
+    if isinstance(value, (pd.Timestamp, datetime.date)):
+        return value.isoformat()
+    return value.item() if hasattr(value, "item") else value
