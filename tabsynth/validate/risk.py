@@ -1,12 +1,34 @@
-"""Privacy-risk checks against the training rows, with the holdout as the chance baseline."""
+"""Privacy-risk checks against the training rows, with the holdout as the chance baseline.
+
+Every check is a pure function `f(train, holdout, synthetic, schema, *, rng, ...) -> list[MetricResult]`
+over tables conformed to the schema; `privacy_risks` runs them all. Distances use the mixed-type
+encoding of `tabsynth.validate.distance`, learnt from the training rows.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 from tabsynth.schema import Schema
+from tabsynth.validate.attacks import (
+    MAX_ROWS,
+    Z95,
+    attribute_inference_risk,
+    finite_or_none,
+    linkability_risk,
+    missing_input,
+    singling_out_risk,
+    unavailable,
+    wilson_interval,
+)
+from tabsynth.validate.distance import fit_encoder, nearest_distances, sample_rows
 from tabsynth.validate.result import MetricResult
+
+DCR_SHARE_TEXT = "share of synthetic rows closer to a training row than to any holdout row (0.5 is chance)"
+NNDR_TEXT = "5th percentile of synthetic rows' closest / second-closest training-row distance ratio"
+MIA_TEXT = "ROC AUC of telling training rows from holdout rows by their distance to the synthetic rows (0.5 is chance)"
 
 
 def row_keys(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
@@ -41,3 +63,95 @@ def exact_copies(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataF
         MetricResult("exact_copy_excess", excess, "min",
                      "exact-copy rate beyond the chance rate seen on the holdout"),
     ]
+
+
+def dcr_share(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, *,
+              rng: np.random.Generator, max_rows: int = MAX_ROWS) -> list[MetricResult]:
+    """Distance to closest record: are synthetic rows nearer the training rows than the holdout rows?
+
+    The training side is subsampled to the holdout's size, so an honest generator scores 0.5; ties count half.
+    """
+    problem = missing_input(train, holdout, synthetic)
+    if problem:
+        return unavailable("dcr_share", DCR_SHARE_TEXT, problem, goal="target")
+    rng = np.random.default_rng(rng)
+    encoder = fit_encoder(train, schema.modelled())
+    synthetic_features = encoder.encode(sample_rows(synthetic, max_rows, rng))
+    holdout_rows = sample_rows(holdout, max_rows, rng)
+    to_train, to_holdout = (nearest_distances(synthetic_features, encoder.encode(frame), k=1)[0][:, 0]
+                            for frame in (sample_rows(train, len(holdout_rows), rng), holdout_rows))
+    ties = np.isclose(to_train, to_holdout, rtol=0, atol=1e-9)
+    closer = float(np.sum((to_train < to_holdout) & ~ties) + 0.5 * np.sum(ties))
+    details = {"ci95": wilson_interval(closer, len(to_train)), "tie_share": float(ties.mean()),
+               "synthetic_rows": len(to_train), "train_rows": len(holdout_rows), "holdout_rows": len(holdout_rows),
+               **_percentiles("dcr_train", to_train), **_percentiles("dcr_holdout", to_holdout)}
+    return [MetricResult("dcr_share", closer / len(to_train), "target", DCR_SHARE_TEXT, details=details)]
+
+
+def nndr_p5(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, *,
+            rng: np.random.Generator, max_rows: int = MAX_ROWS) -> list[MetricResult]:
+    """Low ratios mark synthetic rows lying much closer to one training row than to any other."""
+    if len(train) < 2 or len(synthetic) == 0:
+        return unavailable("nndr_p5", NNDR_TEXT, "needs 2 training rows and 1 synthetic row", goal="max")
+    rng = np.random.default_rng(rng)
+    encoder = fit_encoder(train, schema.modelled())
+    reference = encoder.encode(sample_rows(train, max_rows, rng))
+    queries = [sample_rows(frame, max_rows, rng) for frame in (synthetic, holdout)]
+    distances = nearest_distances(encoder.encode(pd.concat(queries, ignore_index=True)), reference, k=2)[0]
+    with np.errstate(invalid="ignore", divide="ignore"):  # both neighbours at 0: a copy of a repeated row
+        ratios = np.where(distances[:, 1] > 0, distances[:, 0] / distances[:, 1], 1.0)
+    synthetic_ratios, holdout_ratios = ratios[:len(queries[0])], ratios[len(queries[0]):]
+    details = {"holdout_nndr_p5": finite_or_none(np.percentile(holdout_ratios, 5) if len(holdout_ratios) else None),
+               "synthetic_rows": len(synthetic_ratios), "holdout_rows": len(holdout_ratios),
+               "train_rows": len(reference)}
+    return [MetricResult("nndr_p5", float(np.percentile(synthetic_ratios, 5)), "max", NNDR_TEXT, details=details)]
+
+
+def mia_auc(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, *,
+            rng: np.random.Generator, max_rows: int = MAX_ROWS) -> list[MetricResult]:
+    """Membership inference: an attacker scores real rows by closeness to the synthetic rows; the AUC
+    of telling equal-size samples of training and holdout rows apart, with a Hanley-McNeil 95% interval."""
+    problem = missing_input(train, holdout, synthetic)
+    if problem:
+        return unavailable("mia_auc", MIA_TEXT, problem)
+    rng = np.random.default_rng(rng)
+    encoder = fit_encoder(train, schema.modelled())
+    reference = encoder.encode(sample_rows(synthetic, max_rows, rng))
+    size = min(len(train), len(holdout), max_rows)
+    real = pd.concat([sample_rows(frame, size, rng) for frame in (train, holdout)], ignore_index=True)
+    closeness = -nearest_distances(encoder.encode(real), reference, k=1)[0][:, 0]
+    auc = roc_auc(closeness[:size], closeness[size:])
+    details = {"ci95": hanley_mcneil_interval(auc, size, size), "train_rows": size, "holdout_rows": size,
+               "synthetic_rows": len(reference)}
+    return [MetricResult("mia_auc", auc, "min", MIA_TEXT, details=details)]
+
+
+def roc_auc(positive_scores: np.ndarray, negative_scores: np.ndarray) -> float:
+    """Probability that a positive outscores a negative, ties counting half (Mann-Whitney U / n1 n2)."""
+    ranks = rankdata(np.concatenate([positive_scores, negative_scores]))
+    n_pos, n_neg = len(positive_scores), len(negative_scores)
+    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def hanley_mcneil_interval(auc: float, n_pos: int, n_neg: int, z: float = Z95) -> list[float]:
+    """95% interval of an AUC from its Hanley-McNeil (1982) standard error."""
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    variance = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)) / (n_pos * n_neg)
+    half_width = z * np.sqrt(max(variance, 0.0))
+    return [float(max(auc - half_width, 0.0)), float(min(auc + half_width, 1.0))]
+
+
+def _percentiles(prefix: str, distances: np.ndarray) -> dict:
+    return {f"{prefix}_p{q}": finite_or_none(np.percentile(distances, q)) for q in (5, 50)}
+
+
+CHECKS = (dcr_share, nndr_p5, mia_auc, singling_out_risk, linkability_risk, attribute_inference_risk)
+
+
+def privacy_risks(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, *,
+                  rng: np.random.Generator, max_rows: int = MAX_ROWS) -> list[MetricResult]:
+    """Every privacy-risk check, each on at most max_rows rows per table and with its own child generator."""
+    results = exact_copies(train, holdout, synthetic, schema)
+    for check, child in zip(CHECKS, np.random.default_rng(rng).spawn(len(CHECKS)), strict=True):
+        results += check(train, holdout, synthetic, schema, rng=child, max_rows=max_rows)
+    return results

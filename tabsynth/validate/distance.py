@@ -1,0 +1,156 @@
+"""Mixed-type row encoding and exact nearest-neighbour search for the distance-based risk checks.
+
+The encoding is Gower-like under the Euclidean norm: a number or date becomes its distance from the
+training median divided by a robust training range (1st to 99th percentile), plus a missing
+indicator; a category becomes a one-hot vector scaled by 1/sqrt(2), so that a mismatch adds 1 to the
+squared distance, the same as two numbers a full range apart. Missing is a category of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tabsynth.infer import utc_nanoseconds
+from tabsynth.schema import Column
+
+MAX_CATEGORIES = 100  # rarer training categories share the 'other' slot with unseen ones
+RANGE_QUANTILES = (0.01, 0.99)
+ONE_HOT_SCALE = np.sqrt(0.5)
+FAR = 1_000.0  # scaled numbers are clipped here: outliers stay far away and float32 products stay finite
+CHUNK_CELLS = 8_000_000  # query rows x max(reference rows, k x features) per block: about 64 MB at most
+
+
+@dataclass(frozen=True)
+class NumberScale:
+    """A number or date: (value - center) / spread, and 1 in a second feature when missing."""
+
+    name: str
+    center: float
+    spread: float
+    width = 2
+
+    def encode(self, values: pd.Series) -> np.ndarray:
+        numbers = as_numbers(values)
+        missing = np.isnan(numbers)
+        scaled = np.clip(np.where(missing, 0.0, (numbers - self.center) / self.spread), -FAR, FAR)
+        return np.column_stack([scaled, missing.astype(float)])
+
+
+@dataclass(frozen=True)
+class CategoryScale:
+    """A category: one-hot over the training categories, then 'other', then missing."""
+
+    name: str
+    categories: tuple
+
+    @property
+    def width(self) -> int:
+        return len(self.categories) + 2
+
+    def encode(self, values: pd.Series) -> np.ndarray:
+        codes = pd.Index(self.categories, dtype=object).get_indexer(values.astype(object))
+        codes[codes < 0] = len(self.categories)
+        codes[values.isna().to_numpy()] = len(self.categories) + 1
+        out = np.zeros((len(values), self.width))
+        out[np.arange(len(values)), codes] = ONE_HOT_SCALE
+        return out
+
+
+@dataclass(frozen=True)
+class RowEncoder:
+    """Per-column scales learnt from the training table; `encode` turns any conformed table into features."""
+
+    scales: tuple[NumberScale | CategoryScale, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [scale.name for scale in self.scales]
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        if not self.scales:
+            return np.zeros((len(frame), 0))
+        return np.hstack([scale.encode(frame[scale.name]) for scale in self.scales])
+
+    def features(self, names: list[str]) -> np.ndarray:
+        """Positions of the features that encode the named columns."""
+        positions, start = [], 0
+        for scale in self.scales:
+            if scale.name in names:
+                positions.extend(range(start, start + scale.width))
+            start += scale.width
+        return np.array(positions, dtype=np.int64)
+
+
+def fit_encoder(train: pd.DataFrame, columns: list[Column]) -> RowEncoder:
+    """Scales for the given modelled columns, read from the training rows."""
+    return RowEncoder(tuple(_fit_scale(column, train[column.name]) for column in columns))
+
+
+def _fit_scale(column: Column, values: pd.Series) -> NumberScale | CategoryScale:
+    if column.kind in ("numerical", "datetime"):
+        numbers = as_numbers(values)
+        present = numbers[np.isfinite(numbers)]
+        return NumberScale(column.name, *_center_and_spread(present))
+    top = values.dropna().astype(object).value_counts().index[:MAX_CATEGORIES]
+    return CategoryScale(column.name, tuple(top))
+
+
+def _center_and_spread(present: np.ndarray) -> tuple[float, float]:
+    if not len(present):
+        return 0.0, 1.0
+    low, high = np.quantile(present, RANGE_QUANTILES)
+    spread = high - low if high > low else np.ptp(present)
+    return float(np.median(present)), float(spread) if spread > 0 else 1.0
+
+
+def as_numbers(values: pd.Series) -> np.ndarray:
+    """Numbers as floats and dates as UTC nanoseconds; NaN where missing."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return utc_nanoseconds(values)
+    return pd.to_numeric(values, errors="coerce").to_numpy(float)
+
+
+def nearest_distances(queries: np.ndarray, reference: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Euclidean distances and indices of the k closest reference rows of each query row, closest first.
+
+    Candidates come from float32 matrix products in blocks of bounded size; their distances are then
+    recomputed exactly in float64 (an identical row is at distance 0). Where the reference has fewer
+    than k rows, the missing neighbours are at distance inf with index -1.
+    """
+    distances = np.full((len(queries), k), np.inf)
+    indices = np.full((len(queries), k), -1, dtype=np.int64)
+    found = min(k, len(reference))
+    if found == 0 or len(queries) == 0:
+        return distances, indices
+    # argmin of |r|^2 - 2 q.r is the argmin of |q - r|^2: one product against [-2 r, |r|^2] gives it.
+    augmented = np.hstack([-2 * reference, (reference**2).sum(axis=1, keepdims=True)]).T.astype(np.float32)
+    step = max(1, CHUNK_CELLS // max(len(reference), found * queries.shape[1]))
+    for start in range(0, len(queries), step):
+        block = queries[start:start + step]
+        scores = np.hstack([block, np.ones((len(block), 1))]).astype(np.float32) @ augmented
+        candidates = _smallest(scores, found)
+        exact = np.sqrt(((block[:, None, :] - reference[candidates]) ** 2).sum(axis=2))
+        order = np.argsort(exact, axis=1, kind="stable")
+        distances[start:start + step, :found] = np.take_along_axis(exact, order, axis=1)
+        indices[start:start + step, :found] = np.take_along_axis(candidates, order, axis=1)
+    return distances, indices
+
+
+def _smallest(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column positions of the k smallest scores of each row (k repeated argmins beat argpartition for small k)."""
+    rows = np.arange(len(scores))
+    picks = np.empty((len(scores), k), dtype=np.int64)
+    for i in range(k):
+        picks[:, i] = scores.argmin(axis=1)
+        scores[rows, picks[:, i]] = np.inf
+    return picks
+
+
+def sample_rows(frame: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """At most n rows drawn without replacement, in their original order."""
+    if len(frame) <= n:
+        return frame
+    return frame.iloc[np.sort(rng.choice(len(frame), n, replace=False))]

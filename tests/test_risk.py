@@ -1,0 +1,164 @@
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.spatial.distance import cdist
+
+from tabsynth.infer import conform, infer_schema
+from tabsynth.testing import contract_table
+from tabsynth.validate import distance
+from tabsynth.validate.attacks import AttackCounts, singling_out_risk, wilson_interval
+from tabsynth.validate.distance import fit_encoder, nearest_distances
+from tabsynth.validate.risk import exact_copies, hanley_mcneil_interval, privacy_risks, roc_auc
+
+RISKS = ("singling_out_risk", "linkability_risk", "attribute_inference_risk")
+
+
+def values(results) -> dict:
+    return {m.name: m.value for m in results}
+
+
+def by_name(results) -> dict:
+    return {m.name: m for m in results}
+
+
+@pytest.fixture(scope="module")
+def contract():
+    """Training, holdout and an independent 'synthetic' draw of the same distribution, with missing values and dates."""
+    schema = infer_schema(contract_table(800, seed=0))
+    train, holdout, fresh = (conform(contract_table(800, seed=s), schema) for s in (0, 1, 2))
+    return train, holdout, fresh, schema
+
+
+@pytest.fixture(scope="module")
+def adult_split(adult):
+    sample = adult.sample(6_000, random_state=0).reset_index(drop=True)
+    schema = infer_schema(sample)
+    table = conform(sample, schema)
+    return table.iloc[:2_000], table.iloc[2_000:4_000], table.iloc[4_000:], schema
+
+
+@pytest.fixture(scope="module")
+def contract_results(contract):
+    train, holdout, fresh, schema = contract
+    return {"copy": by_name(privacy_risks(train, holdout, train.copy(), schema, rng=np.random.default_rng(0))),
+            "fresh": by_name(privacy_risks(train, holdout, fresh, schema, rng=np.random.default_rng(0)))}
+
+
+def test_nearest_distances_match_brute_force_in_small_chunks(monkeypatch):
+    rng = np.random.default_rng(0)
+    queries, reference = rng.normal(size=(57, 5)), rng.normal(size=(40, 5))
+    reference[3] = queries[7]
+    monkeypatch.setattr(distance, "CHUNK_CELLS", 100)  # several blocks of queries
+    found, indices = nearest_distances(queries, reference, k=3)
+    expected = np.sort(cdist(queries, reference), axis=1)[:, :3]
+    np.testing.assert_allclose(found, expected, atol=1e-12)
+    assert found[7, 0] == 0.0 and indices[7, 0] == 3
+    np.testing.assert_allclose(np.linalg.norm(queries[:, None] - reference[indices], axis=2), found, atol=1e-12)
+
+
+def test_nearest_distances_with_too_few_reference_rows():
+    found, indices = nearest_distances(np.zeros((2, 3)), np.ones((1, 3)), k=2)
+    assert np.allclose(found[:, 0], math.sqrt(3)) and np.isinf(found[:, 1]).all() and (indices[:, 1] == -1).all()
+    assert nearest_distances(np.zeros((0, 3)), np.ones((4, 3)))[0].shape == (0, 2)
+
+
+def test_encoding_costs_a_category_mismatch_like_a_full_range():
+    train = pd.DataFrame({"x": np.linspace(0, 100, 101), "c": ["a", "b"] * 50 + [None]})
+    encoder = fit_encoder(train, infer_schema(train).modelled())
+    rows = pd.DataFrame({"x": [10.0, 10.0, 10.0 + 98.0, np.nan], "c": ["a", "b", "a", "a"]})
+    features = encoder.encode(rows)
+    gap = lambda i, j: float(np.sum((features[i] - features[j]) ** 2))  # noqa: E731
+    assert gap(0, 1) == pytest.approx(1.0)  # another category
+    assert gap(0, 2) == pytest.approx(1.0)  # 98 = the 1st-to-99th percentile range of x
+    assert gap(0, 3) >= 1.0  # missing is its own value
+    assert encoder.encode(pd.DataFrame({"x": [np.nan], "c": ["unseen"]})).shape == (1, features.shape[1])
+
+
+def test_attack_risk_and_intervals():
+    assert AttackCounts(50, 0, 100).summary()["risk"] == pytest.approx(0.5)
+    assert AttackCounts(60, 20, 100).summary()["risk"] == pytest.approx(0.5)
+    assert AttackCounts(10, 20, 100).summary()["risk"] == 0.0
+    low, high = AttackCounts(60, 20, 100).summary()["ci95"]
+    assert 0 < low < 0.5 < high < 1
+    low, high = wilson_interval(30, 100)
+    assert 0.2 < low < 0.3 < high < 0.4
+
+
+def test_roc_auc_and_its_interval():
+    assert roc_auc(np.array([1.0, 2.0, 3.0]), np.array([0.0, 0.0])) == 1.0
+    assert roc_auc(np.array([1.0, 1.0]), np.array([1.0, 1.0])) == 0.5
+    low, high = hanley_mcneil_interval(0.7, 500, 500)
+    assert 0.6 < low < 0.7 < high < 0.8
+
+
+def test_copies_of_training_rows_are_flagged(contract_results):
+    copy = contract_results["copy"]
+    assert copy["exact_copy_rate"].value == 1.0
+    assert copy["dcr_share"].value > 0.95
+    assert copy["nndr_p5"].value == 0.0
+    assert copy["mia_auc"].value > 0.9
+    assert copy["attribute_inference_risk"].value > 0.5
+    assert copy["singling_out_risk"].value > 0.5 and copy["linkability_risk"].value > 0.3
+
+
+def test_an_independent_draw_looks_like_chance(contract_results):
+    fresh = contract_results["fresh"]
+    low, high = fresh["dcr_share"].details["ci95"]
+    assert low <= 0.5 <= high and abs(fresh["dcr_share"].value - 0.5) < 0.05
+    assert abs(fresh["mia_auc"].value - 0.5) < 0.05
+    assert fresh["exact_copy_rate"].value == 0.0
+    for name in RISKS:
+        assert fresh[name].value < 0.15, name
+
+
+def test_missing_values_and_dates_are_handled(contract, contract_results):
+    schema = contract[3]
+    assert {"admitted", "income", "grade"} <= set(schema.names) and schema["admitted"].kind == "datetime"
+    results = contract_results["fresh"]
+    assert all(m.is_valid and m.reads_private_rows for m in results.values())
+    secrets = results["attribute_inference_risk"].details["per_secret"]
+    assert set(secrets) == {c.name for c in schema.modelled()}
+    assert results["dcr_share"].goal == "target" and results["mia_auc"].goal == "min"
+
+
+def test_adult_copies_and_fresh_rows(adult_split):
+    train, holdout, fresh, schema = adult_split
+    copy = values(privacy_risks(train, holdout, train, schema, rng=np.random.default_rng(1), max_rows=2_000))
+    assert copy["dcr_share"] > 0.9 and copy["mia_auc"] > 0.8 and copy["attribute_inference_risk"] > 0.5
+    honest = values(privacy_risks(train, holdout, fresh, schema, rng=np.random.default_rng(1), max_rows=2_000))
+    assert abs(honest["dcr_share"] - 0.5) < 0.05 and abs(honest["mia_auc"] - 0.5) < 0.05
+    assert max(honest[name] for name in RISKS) < 0.15
+
+
+def test_same_generator_seed_gives_the_same_results(contract):
+    train, holdout, fresh, schema = contract
+    first, second = (privacy_risks(train, holdout, fresh, schema, rng=np.random.default_rng(7)) for _ in range(2))
+    assert [m.to_dict() for m in first] == [m.to_dict() for m in second]
+
+
+def test_an_empty_holdout_gives_nan_not_a_crash(contract):
+    train, holdout, fresh, schema = contract
+    results = by_name(privacy_risks(train, holdout.iloc[:0], fresh, schema, rng=np.random.default_rng(0)))
+    for name in ("dcr_share", "mia_auc", *RISKS):
+        assert math.isnan(results[name].value) and "holdout" in results[name].details["reason"], name
+    assert values(exact_copies(train, holdout.iloc[:0], fresh, schema))["holdout_copy_rate"] == 0.0
+
+
+def test_details_can_be_written_to_the_manifest(contract, contract_results):
+    train, holdout, fresh, schema = contract
+    empty = privacy_risks(train, holdout.iloc[:0], fresh.iloc[:0], schema, rng=np.random.default_rng(0))
+    for result in [*contract_results["copy"].values(), *empty]:
+        json.dumps(result.to_dict(), allow_nan=False)
+
+
+def test_singling_out_rescales_a_smaller_holdout(contract):
+    train, _, _, schema = contract
+    big_train = pd.concat([train, conform(contract_table(800, seed=3), schema)], ignore_index=True)
+    holdout, fresh = (conform(contract_table(n, seed=s), schema) for n, s in ((800, 1), (1600, 2)))
+    copied = singling_out_risk(big_train, holdout, big_train, schema, rng=np.random.default_rng(0))[0]
+    honest = singling_out_risk(big_train, holdout, fresh, schema, rng=np.random.default_rng(0))[0]
+    assert copied.details["train_rows"] == 2 * honest.details["holdout_rows"] == 1600
+    assert copied.value > 0.9 and honest.value < 0.1
