@@ -16,7 +16,7 @@ from tabsynth.pipeline import check_fit_for_release
 from tabsynth.privacy import spending
 from tabsynth.release.policy import load_policy
 from tabsynth.schema import Schema
-from tabsynth.stages import add_identifiers, sample_modelled
+from tabsynth.stages import add_identifiers
 
 
 @dataclass
@@ -91,7 +91,7 @@ def sample_file(options: SampleOptions, progress=None) -> int:
     model, schema = load_model(options.model_dir)
     n = _rows(options.rows, model)
     rng = np.random.default_rng(options.seed)
-    modelled = _draw(model, schema, n, options, rng, progress)
+    modelled = _draw(model, schema, n, options, rng)
     synthetic = add_identifiers(modelled, schema, n, rng)
     formats = {c.name: c.datetime_format for c in schema.columns if c.datetime_format}
     with atomic_file(out) as partial:
@@ -109,14 +109,13 @@ def _rows(rows: int | None, model) -> int:
     raise InputError("give --rows (a non-DP model folder does not record how many rows it was fitted on)")
 
 
-def _draw(model, schema: Schema, n: int, options: SampleOptions, rng, progress):
+def _draw(model, schema: Schema, n: int, options: SampleOptions, rng):
     from tabsynth import sampling
     from tabsynth.conditions import parse_condition
 
     if options.rebalance:
-        column, value, share = sampling.parse_rebalance(options.rebalance, schema)
+        column, value, share = sampling.parse_rebalance(options.rebalance)
         return sampling.rebalance(model, n, column, value, share, rng)
     if options.where:
         return sampling.sample_where(model, n, parse_condition(options.where, schema), rng)
-    update = (lambda done: progress("sampling", done)) if progress else None
-    return sample_modelled(model, n, rng, progress=update)[0]
+    return model.sample(n, rng=rng)

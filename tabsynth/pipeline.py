@@ -21,7 +21,7 @@ from tabsynth.release.gate import Verdict, evaluate
 from tabsynth.release.policy import Policy, load_policy
 from tabsynth.release.publish import block, publish
 from tabsynth.schema import Schema
-from tabsynth.stages import add_identifiers, sample_modelled, split
+from tabsynth.stages import add_identifiers, split
 from tabsynth.validate.checks import CheckOptions, run_checks
 from tabsynth.validate.result import MetricResult
 
@@ -165,18 +165,15 @@ def check_named_columns(plan: Plan, schema: Schema) -> None:
 
 
 def _synthesize(options, plan: Plan, schema: Schema, train: pd.DataFrame, rng, say) -> tuple[pd.DataFrame, dict]:
-    from tabsynth.validate.constraints import valid_rows
+    """Rows meeting every schema fact and user constraint (bounded rejection), then keys and fake PII."""
+    from tabsynth.sampling import sample_valid
 
     private = plan.request is not None
     n = options.rows or (plan.model.rows_ if private else len(train))
-    facts = _constraint_facts(schema, private)
-    real = None if private else train
-
-    def keep(frame):
-        return valid_rows(frame, facts, list(plan.constraints), real=real)
-
+    say(f"sampling {n:,} rows", 0.5)
     started = time.perf_counter()
-    modelled, rejected = sample_modelled(plan.model, n, rng, keep, lambda done: say("sampling", 0.5 + 0.2 * done))
+    modelled, rejected = sample_valid(plan.model, n, _constraint_facts(schema, private), list(plan.constraints), rng,
+                                      real=None if private else train)
     synthetic = add_identifiers(modelled, schema, n, rng)
     info = {"rows": n, "rows_source": "--rows" if options.rows else ("noisy total" if private else "training rows"),
             "rejected_by_constraints": int(rejected), "seconds": time.perf_counter() - started}
