@@ -13,6 +13,8 @@ import pandas as pd
 
 from tabsynth.infer import conform, infer_schema
 from tabsynth.models.base import create_model, load_model, save_model
+from tabsynth.privacy.budget import Budget
+from tabsynth.privacy.mechanisms import RandomSource
 from tabsynth.schema import Schema
 
 
@@ -36,11 +38,13 @@ def check_synthesizer(name: str, params: dict | None = None, table: pd.DataFrame
     schema = infer_schema(raw)
     data = conform(raw, schema)
     model = create_model(name, **(params or {}))
-    assert model.fit(data, schema, rng=1) is model, "fit must return self"
+    dp = getattr(type(model), "differentially_private", False)
+    budget = Budget(1.0, 1e-6, RandomSource.seeded(1)) if dp else None
+    assert model.fit(data, schema, budget=budget, rng=1) is model, "fit must return self"
     fitted = [k for k in vars(model) if k.endswith("_")]
     assert fitted, "fitted attributes must end in '_'"
     sample = model.sample(200, rng=2)
-    check_sample(sample, data, schema, 200)
+    check_sample(sample, data, schema, 200, dp=dp)
     assert model.sample(200, rng=2).equals(sample), "the same seed must give the same rows"
     assert not model.sample(200, rng=3).equals(sample), "different seeds must give different rows"
     assert len(model.sample(0, rng=2)) == 0, "sampling zero rows must give an empty table"
@@ -48,22 +52,27 @@ def check_synthesizer(name: str, params: dict | None = None, table: pd.DataFrame
         save_model(model, schema, folder)
         assert not list(Path(folder).glob("*.pkl")), "model folders hold no pickles"
         loaded, loaded_schema = load_model(folder)
-        assert loaded_schema == schema, "the schema must survive save/load"
+        saved_schema = Schema.from_dict(schema.public()) if dp else schema  # DP folders hold no observed facts
+        assert loaded_schema == saved_schema, "the schema must survive save/load"
         assert loaded.sample(200, rng=2).equals(sample), "a loaded model must sample the same rows"
 
 
-def check_sample(sample: pd.DataFrame, data: pd.DataFrame, schema: Schema, n: int) -> None:
+def check_sample(sample: pd.DataFrame, data: pd.DataFrame, schema: Schema, n: int, dp: bool = False) -> None:
+    """With `dp`, values are checked against declared facts only (a DP model may go beyond the private
+    min/max) and missing values may appear in any column."""
     modelled = schema.modelled()
     assert list(sample.columns) == [c.name for c in modelled], "sample has exactly the modelled columns, in order"
     assert len(sample) == n, f"asked for {n} rows, got {len(sample)}"
     for column in modelled:
         real, synth = data[column.name], sample[column.name]
         assert str(synth.dtype) == str(real.dtype), f"{column.name}: dtype {synth.dtype} != {real.dtype}"
-        bounds = column.bounds()
+        bounds = column.declared if dp else column.bounds()
         if bounds.categories is not None:
             outside = set(synth.dropna()) - set(bounds.categories)
             assert not outside, f"{column.name}: values outside the categories: {sorted(map(str, outside))[:5]}"
         elif column.kind == "numerical" and synth.notna().any():
-            assert synth.min() >= bounds.min and synth.max() <= bounds.max, f"{column.name}: outside bounds"
-        if column.missing == 0:
+            low = -np.inf if bounds.min is None else bounds.min
+            high = np.inf if bounds.max is None else bounds.max
+            assert synth.min() >= low and synth.max() <= high, f"{column.name}: outside bounds"
+        if column.missing == 0 and not dp:
             assert synth.notna().all(), f"{column.name}: missing values where the real column has none"

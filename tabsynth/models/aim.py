@@ -1,0 +1,130 @@
+"""AIM's select–measure–estimate loop (McKenna, Mullins, Sheldon & Miklau 2022, arXiv:2201.12677).
+
+Start from noisy one-way marginals; then, each round, pick the workload marginal the current model
+gets most wrong (exponential mechanism, score: weight · (L1 error − expected noise), the bias term
+favouring small marginals), measure it with the discrete Gaussian, and refit the graphical model from
+the last one. When a measurement barely moves the model the noise is halved (budget annealing); the
+last round spends whatever is left. Candidates that would make the model exceed its size cap (which
+grows with the budget spent) are skipped. Only the counts passed to the mechanisms read the data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+
+from tabsynth.models.pgm import Domain, GraphicalModel, LinearMeasurement, estimate, junction_tree_size
+from tabsynth.privacy.accounting import exponential_rho, gaussian_rho
+from tabsynth.privacy.mechanisms import RandomSource, exponential_mechanism, measure_counts
+from tabsynth.privacy.preprocess import Charge, OneWay
+
+Clique = tuple[str, ...]
+SELECTION_SHARE = 0.1  # of each round's budget, as in AIM
+BYTES_PER_CELL = 8
+
+
+@dataclass(frozen=True)
+class AimSettings:
+    rounds: int  # planned selection rounds: each gets 1/(rounds + 1) of the budget until annealing
+    max_model_mb: float
+    iterations: int  # mirror-descent steps per round (warm started)
+    final_iterations: int
+
+
+def workload(names: list[str], degree: int, target: str | None = None) -> dict[Clique, float]:
+    """Marginals to preserve, weight 1: all of `degree` columns, or with a target, every pair plus the
+    `degree`-way marginals that contain the target."""
+    if target is None or degree <= 2:
+        return {clique: 1.0 for clique in combinations(names, min(degree, len(names)))}
+    pairs = {clique: 1.0 for clique in combinations(names, 2)}
+    return pairs | {clique: 1.0 for clique in combinations(names, degree) if target in clique}
+
+
+def candidates(weights: dict[Clique, float]) -> dict[Clique, float]:
+    """Every subset of a workload marginal, weighted by its overlap with the workload (AIM's weighting)."""
+    subsets = {sub for clique in weights for size in range(1, len(clique) + 1) for sub in combinations(clique, size)}
+    return {sub: sum(w * len(set(sub) & set(clique)) for clique, w in weights.items()) for sub in sorted(subsets)}
+
+
+def marginal_counts(codes: np.ndarray, domain: Domain, clique: Clique) -> np.ndarray:
+    """True counts over `clique`, C order (the input of a mechanism, never released as is)."""
+    columns = tuple(codes[:, domain.index(name)] for name in clique)
+    cells = np.ravel_multi_index(columns, domain.shape(clique)) if clique else np.zeros(len(codes), np.int64)
+    return np.bincount(cells, minlength=domain.size(clique))
+
+
+def one_way_sigma(rho: float, rounds: int, columns: int) -> float:
+    """Noise of each one-way measurement: together they cost one round's share of `rho`."""
+    return math.sqrt(columns * (rounds + 1) / (2 * rho))
+
+
+def run_aim(codes: np.ndarray, domain: Domain, weights: dict[Clique, float], rho: float, noise: RandomSource,
+            settings: AimSettings, one_way: dict[str, OneWay]) -> tuple[GraphicalModel, list[Charge]]:
+    """The fitted model and the charges of the mechanisms run here; spends at most `rho` including the
+    one-way marginals in `one_way`, measured beforehand at `one_way_sigma` (those not given are measured here)."""
+    pool = candidates(weights)
+    answers = {clique: marginal_counts(codes, domain, clique) for clique in pool}
+    sigma = one_way_sigma(rho, settings.rounds, len(domain))
+    measurements = [LinearMeasurement((name,), one_way[name].noisy, one_way[name].sigma) for name in one_way]
+    charges = []
+    for name in domain.names:
+        if name not in one_way:
+            _measure(answers[(name,)], (name,), sigma, noise, measurements, charges)
+    used = len(domain) * gaussian_rho(sigma)
+    sigma, epsilon = _round_noise(rho / (settings.rounds + 1))
+    model = estimate(domain, measurements, iterations=settings.iterations)
+    finished = False
+    while not finished:
+        if rho - used < 2 * (gaussian_rho(sigma) + exponential_rho(epsilon)):
+            sigma, epsilon = _round_noise(rho - used)
+            finished = True
+        used += gaussian_rho(sigma) + exponential_rho(epsilon)
+        limit = settings.max_model_mb * min(used / rho, 1.0)
+        allowed = _small_enough(pool, model, limit)
+        clique = _worst_approximated(allowed, answers, model, epsilon, sigma, noise, charges)
+        before = model.marginal(clique).ravel()
+        _measure(answers[clique], clique, sigma, noise, measurements, charges)
+        model = estimate(domain, measurements, iterations=settings.iterations, warm_start=model)
+        if np.abs(model.marginal(clique).ravel() - before).sum() <= math.sqrt(2 / math.pi) * sigma * before.size:
+            sigma, epsilon = sigma / 2, epsilon * 2
+    model = estimate(domain, measurements, iterations=settings.final_iterations, warm_start=model)
+    return model, charges
+
+
+def _round_noise(rho: float) -> tuple[float, float]:
+    """σ of the measurement and ε of the selection for one round costing `rho`."""
+    return math.sqrt(1 / (2 * (1 - SELECTION_SHARE) * rho)), math.sqrt(8 * SELECTION_SHARE * rho)
+
+
+def _measure(counts: np.ndarray, clique: Clique, sigma: float, noise: RandomSource,
+             measurements: list[LinearMeasurement], charges: list[Charge]) -> None:
+    measurement = measure_counts(counts, sigma, ("marginal", *clique), noise)
+    measurements.append(LinearMeasurement(clique, measurement.noisy.astype(float), sigma))
+    charges.append(Charge(measurement.record() | {"mechanism": "discrete Gaussian"}, measurement.rho))
+
+
+def _small_enough(pool: dict[Clique, float], model: GraphicalModel, limit_mb: float) -> dict[Clique, float]:
+    """Candidates already inside a model clique, or that keep the model within `limit_mb`."""
+    inside = {sub for clique in model.cliques for size in range(1, len(clique) + 1)
+              for sub in combinations(clique, size)}
+    limit_cells = limit_mb * 2**20 / BYTES_PER_CELL
+    return {clique: weight for clique, weight in pool.items() if clique in inside or (
+        model.domain.size(clique) <= limit_cells
+        and junction_tree_size(model.domain, model.cliques + [clique]) <= limit_cells)}
+
+
+def _worst_approximated(pool: dict[Clique, float], answers: dict[Clique, np.ndarray], model: GraphicalModel,
+                        epsilon: float, sigma: float, noise: RandomSource, charges: list[Charge]) -> Clique:
+    cliques = list(pool)
+    bias = math.sqrt(2 / math.pi) * sigma
+    scores = np.array([pool[c] * (np.abs(answers[c] - model.marginal(c).ravel()).sum() - bias * answers[c].size)
+                       for c in cliques])
+    sensitivity = max(pool.values())
+    chosen = cliques[exponential_mechanism(scores, epsilon, sensitivity, noise)]
+    record = {"what": ["select", *chosen], "mechanism": "exponential", "epsilon": epsilon,
+              "sensitivity": sensitivity, "candidates": len(cliques), "rho": exponential_rho(epsilon)}
+    charges.append(Charge(record, exponential_rho(epsilon)))
+    return chosen

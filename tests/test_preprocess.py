@@ -1,0 +1,190 @@
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabsynth.infer import conform, infer_schema
+from tabsynth.privacy.mechanisms import RandomSource
+from tabsynth.privacy.preprocess import (
+    NUMBER_GRID,
+    Encoding,
+    domain_mechanisms,
+    dp_bound,
+    fine_edges,
+    fit_encoding,
+    quantile_groups,
+)
+from tabsynth.schema import Facts
+
+
+def people(n: int = 4000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "age": rng.integers(17, 91, n),
+        "pay": np.where(rng.random(n) < 0.1, np.nan, np.round(rng.gamma(2.0, 20_000, n), 2)),
+        "gain": np.where(rng.random(n) < 0.9, 0, rng.integers(100, 20_000, n)),
+        "ward": rng.choice(["icu", "surgery", "oncology", None], n, p=[0.4, 0.3, 0.25, 0.05]),
+        "smoker": rng.random(n) < 0.3,
+        "seen": pd.Timestamp("2021-03-01", tz="Europe/Paris") + pd.to_timedelta(rng.integers(0, 700, n), "D"),
+    })
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    raw = people()
+    schema = infer_schema(raw)
+    table = conform(raw, schema)
+    prepared = fit_encoding(table, schema.modelled(), rho=0.5, delta=1e-7, noise=RandomSource.seeded(3),
+                            histogram_sigma=20.0)
+    return table, schema, prepared.encoding, prepared
+
+
+def test_spending_stays_within_the_given_rho_and_delta(fitted):
+    _, _, _, prepared = fitted
+    domain = [c for c in prepared.charges if c.record["what"][0] != "marginal"]
+    assert sum(c.rho for c in domain) == pytest.approx(0.5)
+    assert sum(c.delta for c in prepared.charges) == pytest.approx(1e-7)
+    assert all("noisy" not in c.record and "values" not in c.record for c in prepared.charges)
+    histograms = [c for c in prepared.charges if c.record["what"][0] == "marginal"]
+    assert [c.record["what"][1] for c in histograms] == ["age", "pay", "gain", "seen"]
+    assert all(c.rho == pytest.approx(1 / (2 * 20.0**2)) for c in histograms)
+
+
+def test_fine_histograms_give_one_way_counts_over_the_codes(fitted):
+    table, _, encoding, prepared = fitted
+    codes = encoding.encode(table)
+    for i, name in ((1, "pay"), (2, "gain")):
+        measured = prepared.one_way[name]
+        assert measured.noisy.shape == (encoding.sizes[i],)
+        true = np.bincount(codes[:, i], minlength=encoding.sizes[i])
+        assert np.abs(measured.noisy - true).max() < 8 * measured.sigma
+        assert measured.sigma > 20.0, "a bin summed from several fine cells is noisier than one cell"
+
+
+def test_codes_decode_to_values_in_the_same_cell(fitted):
+    table, _, encoding, _ = fitted
+    codes = encoding.encode(table)
+    assert codes.shape == (len(table), 6)
+    assert ((codes >= 0) & (codes < np.array(encoding.sizes))).all()
+    decoded = encoding.decode(codes, np.random.default_rng(0))
+    assert (encoding.encode(decoded) == codes).all()
+    assert [str(t) for t in decoded.dtypes] == [str(t) for t in table.dtypes]
+    assert (decoded["pay"].dropna() == decoded["pay"].dropna().round(2)).all()
+    assert (decoded["seen"].dt.hour == 0).all(), "dates decode to whole days in their own time zone"
+
+
+def test_missing_values_have_a_cell_where_the_dtype_allows_them(fitted):
+    table, _, encoding, _ = fitted
+    codes = encoding.encode(table)
+    pay, age = encoding.codecs[1], encoding.codecs[0]
+    assert (codes[table["pay"].isna().to_numpy(), 1] == pay.size - 1).all()
+    assert age.nullable is False and pay.nullable is True
+    assert encoding.decode(np.array([[0, pay.size - 1, 0, 0, 0, 0]]), np.random.default_rng(0))["pay"].isna().all()
+
+
+def test_dp_bounds_land_on_the_grid_around_the_data(fitted):
+    _, _, encoding, _ = fitted
+    age = encoding.codecs[0]
+    assert age.edges[0] == 10 and age.edges[-1] == 101, "ages 17..90 get the bounds 10 and 100 (inclusive)"
+    gain = encoding.codecs[2]
+    assert gain.edges[0] == 0 and gain.edges[1] == 1, "zero gets a cell of its own"
+
+
+def test_rare_categories_are_not_released_and_order_is_public():
+    raw = pd.DataFrame({"ward": ["b"] * 900 + ["a"] * 400 + ["CANARY-7731"]})
+    schema = infer_schema(raw)
+    prepared = fit_encoding(raw, schema.modelled(), rho=1.0, delta=1e-9, noise=RandomSource.seeded(0))
+    encoding, charges = prepared.encoding, prepared.charges
+    assert encoding.codecs[0].values == ("a", "b"), "sorted by value, not by the private counts"
+    assert encoding.encode(pd.DataFrame({"ward": ["CANARY-7731", None]})).ravel().tolist() == [2, 2]
+    assert [c.record["what"] for c in charges] == [["categories", "ward"]]
+
+
+def test_declared_domains_cost_nothing():
+    raw = people(500)
+    schema = infer_schema(raw)
+    schema = schema.replace("ward", declared=Facts(categories=("icu", "surgery", "oncology", "psych")))
+    schema = schema.replace("age", declared=Facts(min=0, max=120))
+    columns = {c.name: c for c in schema.modelled()}
+    assert [domain_mechanisms(columns[n]) for n in ("ward", "smoker", "age", "pay")] == [0, 0, 0, 2]
+    prepared = fit_encoding(raw, [columns["ward"], columns["age"]], rho=1.0, delta=1e-9,
+                            noise=RandomSource.seeded(0), binning="uniform")
+    encoding = prepared.encoding
+    assert prepared.charges == [] and prepared.one_way == {}
+    assert encoding.codecs[0].values == ("icu", "surgery", "oncology", "psych")
+    assert encoding.codecs[1].edges[0] == 0 and encoding.codecs[1].edges[-1] == 121
+
+
+def test_state_is_json_and_arrays_and_round_trips(fitted):
+    table, _, encoding, _ = fitted
+    metas, arrays = encoding.state()
+    json.dumps(metas, allow_nan=False)
+    assert all(isinstance(a, np.ndarray) and a.dtype != object for a in arrays.values())
+    restored = Encoding.from_state(json.loads(json.dumps(metas)), arrays)
+    codes = encoding.encode(table)
+    first = encoding.decode(codes, np.random.default_rng(5))
+    assert restored.decode(codes, np.random.default_rng(5)).equals(first)
+
+
+def test_the_state_ignores_observed_facts():
+    raw = people(800)
+    schema = infer_schema(raw)
+    scrambled = schema
+    for column in schema.modelled():
+        scrambled = scrambled.replace(column.name, observed=Facts(min=-1, max=1, categories=("x",)), missing=0.5)
+    states = [fit_encoding(conform(raw, s), s.modelled(), rho=0.3, delta=1e-8, noise=RandomSource.seeded(9),
+                           histogram_sigma=30.0).encoding.state() for s in (schema, scrambled)]
+    assert states[0][0] == states[1][0]
+    assert all(np.array_equal(states[0][1][k], states[1][1][k]) for k in states[0][1])
+
+
+def test_dp_bound_is_tight_with_budget_and_honest_without():
+    ages = np.random.default_rng(0).integers(17, 91, 20_000).astype(float)
+    picks = [dp_bound(ages, NUMBER_GRID, "upper", 0.01, RandomSource.seeded(s), "age")[0] for s in range(20)]
+    assert picks.count(100.0) >= 19
+    lows = [dp_bound(ages, NUMBER_GRID, "lower", 0.01, RandomSource.seeded(s), "age")[0] for s in range(20)]
+    assert lows.count(10.0) >= 19
+    empty = [dp_bound(np.array([]), NUMBER_GRID, "upper", 0.01, RandomSource.seeded(s), "x")[0] for s in range(20)]
+    assert len(set(empty)) > 5, "with no data every candidate is about as likely"
+
+
+def test_fine_edges_are_aligned_to_the_unit():
+    edges = fine_edges(-5, 100, 1.0, 20)
+    assert np.all(edges == np.round(edges)) and {0.0, 1.0} <= set(edges)
+    assert edges[0] == -5 and edges[-1] >= 101
+    cents = fine_edges(0.5, 10, 0.01, 7)
+    assert np.allclose(cents * 100, np.round(cents * 100))
+
+
+def test_quantile_groups_keep_a_heavy_cell_alone():
+    weights = np.array([5, 5, 5, 500, 5, 5, 5, 5], dtype=float)
+    groups = quantile_groups(weights, 4)
+    assert (np.diff(groups) >= 0).all() and groups[0] == 0 and groups.max() < 4
+    assert (groups == groups[3]).sum() == 1
+    assert quantile_groups(np.zeros(8), 4).tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
+def test_boolean_domain_is_public_and_dates_round_trip():
+    raw = pd.DataFrame({"flag": [True, False] * 50, "when": pd.date_range("2020-01-01", periods=100, freq="D")})
+    schema = infer_schema(raw)
+    prepared = fit_encoding(raw, schema.modelled(), rho=1.0, delta=1e-9, noise=RandomSource.seeded(2),
+                            histogram_sigma=5.0)
+    encoding = prepared.encoding
+    assert encoding.codecs[0].values == (False, True) and encoding.codecs[0].size == 2
+    assert all(c.record["what"][1] == "when" for c in prepared.charges)
+    decoded = encoding.decode(encoding.encode(raw), np.random.default_rng(0))
+    assert decoded["flag"].equals(raw["flag"])
+    assert str(decoded["when"].dtype) == str(raw["when"].dtype)
+
+
+def test_declared_datetime_bounds_are_used():
+    raw = pd.DataFrame({"when": pd.date_range("2020-01-01", periods=50, freq="D")})
+    column = dataclasses.replace(infer_schema(raw).modelled()[0],
+                                 declared=Facts(min="2019-01-01", max="2021-12-31"))
+    prepared = fit_encoding(raw, [column], rho=1.0, delta=1e-9, noise=RandomSource.seeded(2), binning="uniform")
+    encoding = prepared.encoding
+    assert prepared.charges == []
+    decoded = encoding.decode(np.arange(encoding.sizes[0] - 1).repeat(20)[:, None], np.random.default_rng(0))
+    assert decoded["when"].min() >= pd.Timestamp("2019-01-01") and decoded["when"].max() <= pd.Timestamp("2021-12-31")
