@@ -22,6 +22,7 @@ from tabsynth.io.atomic import atomic_write_text
 from tabsynth.io.files import read_yaml
 
 SCHEMA_VERSION = 1
+WITHHELD = "withheld from public copies of the schema"
 Kind = Literal["numerical", "categorical", "boolean", "datetime", "id", "pii"]
 PiiHandling = Literal["fake", "drop"]
 MODELLED_KINDS = ("numerical", "categorical", "boolean", "datetime")
@@ -52,7 +53,7 @@ class Column:
     kind: Kind
     dtype: str
     reason: str = "declared in schema file"
-    missing: float = 0.0
+    missing: float | None = 0.0  # None: withheld (a public copy of the schema does not disclose it)
     discrete: bool = False
     decimals: int | None = None
     pii: str | None = None
@@ -108,10 +109,12 @@ class Schema:
         return Schema(cols, self.version)
 
     def public(self) -> dict:
-        """The schema without observed (private) facts: safe to put in a manifest."""
+        """The schema without statistics of the private table: no observed facts, missing shares or the
+        inference reasons (they quote counts); safe for manifests and DP model folders."""
         data = self.to_dict()
         for col in data["columns"]:
             col.pop("observed", None)
+            col.update(missing=None, reason=WITHHELD)
         return data
 
     def to_dict(self) -> dict:

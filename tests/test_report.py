@@ -275,7 +275,7 @@ def test_dp_budget_is_shown(mixed):
     real, synthetic, schema = mixed
     html = render_report(dp_manifest(real, synthetic, schema), real, synthetic, schema)
     privacy = html[html.find("Privacy summary"):html.find("Column fidelity")]
-    for fragment in ("0.9987", "1e-09", "zCDP, tight conversion", "2 noisy measurements", "age, city", "8.25",
+    for fragment in ("0.9987", "1e-09", "zCDP, tight conversion", "2 noisy measurements", "age, city", "σ = 8.25",
                      "sha256:abc", "spent so far ε 2"):
         assert fragment in privacy, fragment
     assert "not covered by the differential-privacy guarantee" in html

@@ -170,13 +170,20 @@ def _budget(privacy: dict) -> dict | None:
         return None
     ledger = _section(privacy, "ledger")
     spent, cap = _section(ledger, "source_spent"), _section(ledger, "source_cap")
-    measurements = [{"what": ", ".join(map(str, m.get("what", []))), "sigma": fmt(m.get("sigma")),
-                     "rho": fmt(m.get("rho"))} for m in _items(privacy, "measurements")]
+    measurements = [{"what": ", ".join(map(str, m.get("what", []))), "mechanism": m.get("mechanism", ""),
+                     "scale": _noise_scale(m), "rho": fmt(m.get("rho"))} for m in _items(privacy, "measurements")]
     return {"epsilon": fmt(privacy.get("epsilon")), "delta": fmt(privacy.get("delta")),
             "accounting": privacy.get("accounting", "not recorded"), "measurements": measurements,
             "noise": _section(privacy, "noise").get("note", ""), "source": ledger.get("source"),
             "source_spent": f"ε {fmt(spent.get('epsilon'))}, δ {fmt(spent.get('delta'))}" if spent else None,
             "source_cap": f"ε {fmt(cap.get('epsilon'))}, δ {fmt(cap.get('delta'))}" if cap else None}
+
+
+def _noise_scale(measurement: dict) -> str:
+    for key, label in (("sigma", "σ"), ("noise_multiplier", "noise multiplier"), ("epsilon", "ε")):
+        if key in measurement:
+            return f"{label} = {fmt(measurement[key])}"
+    return "n/a"
 
 
 def _fidelity(manifest: dict, schema: Schema) -> dict:
@@ -201,7 +208,7 @@ def _number(value) -> float | None:
 
 def _schema_row(column: Column) -> dict:
     handling = f"{column.pii or 'unspecified'} → {column.handling}" if column.kind == "pii" else ""
-    return {"name": column.name, "kind": column.kind, "dtype": column.dtype, "missing": f"{column.missing:.1%}",
+    return {"name": column.name, "kind": column.kind, "dtype": column.dtype, "missing": "withheld" if column.missing is None else f"{column.missing:.1%}",
             "reason": column.reason, "pii": handling}
 
 
