@@ -143,9 +143,12 @@ def _parse_datetimes(values: pd.Series, fmt: str) -> pd.Series:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return pd.to_datetime(values, format=fmt, errors="coerce")
-        except (ValueError, TypeError):  # mixed timezone offsets
-            return pd.to_datetime(values, format=fmt, errors="coerce", utc=True)
+            parsed = pd.to_datetime(values, format=fmt, errors="coerce")
+        except (ValueError, TypeError):
+            parsed = None
+        if parsed is None or not pd.api.types.is_datetime64_any_dtype(parsed):  # mixed offsets (e.g. across DST)
+            parsed = pd.to_datetime(values, format=fmt, errors="coerce", utc=True)
+        return parsed
 
 
 def observe(column: Column, values: pd.Series) -> Facts:

@@ -12,6 +12,7 @@ from tabsynth.infer import conform, infer_schema
 from tabsynth.io.atomic import atomic_file, check_can_create, staged_directory
 from tabsynth.io.files import FORMATS, read_table, write_table
 from tabsynth.models.base import MODEL_FILE, create_model, is_private, load_model, save_model
+from tabsynth.models.memory import check_memory
 from tabsynth.pipeline import check_fit_for_release
 from tabsynth.privacy import spending
 from tabsynth.release.policy import load_policy
@@ -47,6 +48,7 @@ def fit_folder(options: FitOptions, progress=None) -> dict:
     raw = read_table(options.data)
     schema = infer_schema(raw, user=user_schema)
     check_fit_for_release(raw, schema, Path(options.data).name)
+    check_memory(model, schema, len(raw), options.model)
     budget, ledger = None, None
     if request is not None:
         budget, ledger = spending.charge(request, source=spending.source_identity(options.data, options.source_id),

@@ -15,6 +15,7 @@ from tabsynth.infer import conform, infer_schema
 from tabsynth.io.atomic import check_can_create
 from tabsynth.io.files import FORMATS, check_input_path, file_sha256, read_table
 from tabsynth.models.base import create_model, is_private
+from tabsynth.models.memory import check_memory
 from tabsynth.privacy import spending
 from tabsynth.release import manifest as manifest_lib
 from tabsynth.release.gate import Verdict, evaluate
@@ -80,6 +81,7 @@ def release(options: ReleaseOptions, progress: Progress | None = None) -> Releas
     schema = infer_schema(raw, user=plan.user_schema)
     check_fit_for_release(raw, schema, Path(options.data).name)
     check_named_columns(plan, schema)
+    check_memory(plan.model, schema, len(raw), options.model)
     budget, ledger_record = _debit(options, plan, say)
     rng = np.random.default_rng(options.seed)  # OS entropy unless the user asked for a seed
     train, holdout = split(conform(raw, schema), plan.policy.holdout_share, rng)
