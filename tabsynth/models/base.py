@@ -42,7 +42,10 @@ def register(name: str, target: str) -> None:
 register("copula", "tabsynth.models.sdv.copula:GaussianCopula")
 register("ctgan", "tabsynth.models.sdv.ctgan:CTGAN")
 register("tvae", "tabsynth.models.sdv.ctgan:TVAE")
+register("argn", "tabsynth.models.argn.model:ARGN")
 register("dp-marginal", "tabsynth.models.dp_marginal:DPMarginal")
+register("dp-ctgan", "tabsynth.models.dp_ctgan:DPCTGAN")
+register("dp-argn", "tabsynth.models.argn.model:DPARGN")
 
 
 @runtime_checkable
