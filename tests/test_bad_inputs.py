@@ -85,10 +85,16 @@ def test_cli(case, tmp_path, tabsynth_cli, permissive_policy):
     assert not out.exists() and not list(tmp_path.glob("out*"))
 
 
-@pytest.mark.parametrize("case", [c for c, (_, _, error) in CASES.items() if error])
-def test_api_errors_cost_no_budget(case, tmp_path, ledger_url):
+@pytest.mark.parametrize("case", list(CASES))
+def test_api(case, tmp_path, ledger_url, permissive_policy):
+    """The Python API behaves as the CLI does; errors come before the ledger is debited (DP model here)."""
     data, error = _write(case, tmp_path)
-    options = ReleaseOptions(data=data, out=tmp_path / "out", model="dp-marginal", epsilon=1.0, source_id="corpus")
+    options = ReleaseOptions(data=data, out=tmp_path / "out", model="dp-marginal", epsilon=1.0, source_id="corpus",
+                             policy=str(permissive_policy), seed=0)
+    if error is None:
+        assert release(options).out == tmp_path / "out"
+        assert Ledger(ledger_url).spent("corpus")[0] == pytest.approx(1.0)
+        return
     with pytest.raises(TabsynthError, match=error):
         release(options)
     assert Ledger(ledger_url).spent("corpus") == (0.0, 0.0)
