@@ -28,3 +28,10 @@ bench: $(BIN)/tabsynth
 
 clean:
 	rm -rf $(VENV) tabsynth-demo .pytest_cache
+
+# tabsynth against SDV, SmartNoise, DataSynthesizer and MOSTLY AI (benchmarks/README.md). Quick mode by
+# default; `make bench-peers FULL=1` runs every system with its default epochs (hours).
+.PHONY: bench-peers
+bench-peers: $(BIN)/tabsynth
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/peers/run.py $(if $(FULL),,--quick)

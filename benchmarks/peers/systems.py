@@ -1,0 +1,79 @@
+"""Every system in the table, its environment, its parameters in full mode and in quick mode.
+
+Full mode uses each system's defaults (the epochs its authors chose). Quick mode cuts epochs so that the whole
+table takes under 15 minutes on a 2-core machine, and leaves out the slowest peers (quick=None).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class System:
+    """One row of the table: which adapter in which environment, with which parameters and ε."""
+
+    label: str
+    env: str
+    adapter: str
+    params: dict = field(default_factory=dict)
+    quick: dict | None = field(default_factory=dict)  # parameters overridden in quick mode; None: left out
+    epsilon: float | None = None
+    epochs_key: str | None = None  # the parameter that a smoke test's --epochs overrides
+
+    def settings(self, quick: bool, epochs: int | None = None) -> dict:
+        params = self.params | (self.quick or {}) if quick else dict(self.params)
+        if epochs is not None and self.epochs_key:
+            params[self.epochs_key] = epochs
+        return params
+
+
+def _tabsynth(model: str, quick: dict | None = None, epsilon: float | None = None, epochs: bool = True) -> System:
+    label = f"tabsynth {model}" + ("" if epsilon is None else f" ε={epsilon:g}")
+    return System(label, "tabsynth", "tabsynth", {"model": model}, quick or {}, epsilon,
+                  "epochs" if epochs else None)
+
+
+def _smartnoise(name: str, synthesizer: str, epsilon: float, quick: dict | None, **params) -> System:
+    return System(f"SmartNoise {name} ε={epsilon:g}", "smartnoise", "smartnoise",
+                  {"synthesizer": synthesizer, **params}, quick, epsilon, "epochs" if "epochs" in params else None)
+
+
+MOSTLY_QUICK = {"max_epochs": 3, "max_training_time": 3}  # minutes
+SYSTEMS: tuple[System, ...] = (
+    _tabsynth("copula", epochs=False),
+    _tabsynth("ctgan", {"epochs": 3}),
+    _tabsynth("tvae", {"epochs": 10}),
+    _tabsynth("argn", {"epochs": 5}),
+    _tabsynth("dp-marginal", epsilon=1.0, epochs=False),
+    _tabsynth("dp-marginal", epsilon=3.0, epochs=False),
+    _tabsynth("dp-ctgan", {"epochs": 2}, epsilon=3.0),
+    _tabsynth("dp-argn", {"epochs": 3}, epsilon=3.0),
+    System("SDV GaussianCopula", "sdv", "sdv", {"synthesizer": "GaussianCopulaSynthesizer"}),
+    System("SDV CTGAN", "sdv", "sdv", {"synthesizer": "CTGANSynthesizer", "epochs": 300}, {"epochs": 3},
+           epochs_key="epochs"),
+    System("SDV TVAE", "sdv", "sdv", {"synthesizer": "TVAESynthesizer", "epochs": 300}, {"epochs": 10},
+           epochs_key="epochs"),
+    _smartnoise("MST", "mst", 1.0, {}),
+    _smartnoise("MST", "mst", 3.0, None),
+    _smartnoise("AIM", "aim", 1.0, None),
+    _smartnoise("AIM", "aim", 3.0, None),
+    _smartnoise("DP-CTGAN", "dpctgan", 3.0, {"epochs": 1}, epochs=300, verbose=False),
+    # Greedy PrivBayes of degree 2 took 3 minutes on 500 rows of Adult here: too slow for quick mode.
+    System("DataSynthesizer PrivBayes ε=1", "datasynthesizer", "datasynthesizer", {"k": 2}, None, 1.0),
+    System("DataSynthesizer PrivBayes ε=3", "datasynthesizer", "datasynthesizer", {"k": 2}, None, 3.0),
+    System("MOSTLY AI TabularARGN", "mostlyai", "mostlyai", {}, MOSTLY_QUICK, epochs_key="max_epochs"),
+    System("MOSTLY AI TabularARGN DP ε=3", "mostlyai", "mostlyai", {}, MOSTLY_QUICK, 3.0, "max_epochs"),
+)
+
+
+def selected(quick: bool, only: str | None = None) -> list[System]:
+    """The systems of this mode (quick leaves some out), optionally those whose label contains `only`."""
+    chosen = [s for s in SYSTEMS if not (quick and s.quick is None)]
+    if only:
+        chosen = [s for s in chosen if only.lower() in s.label.lower()]
+    return chosen
+
+
+def left_out_in_quick() -> list[str]:
+    return [s.label for s in SYSTEMS if s.quick is None]
