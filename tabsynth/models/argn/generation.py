@@ -1,0 +1,40 @@
+"""Sampling tokens column by column, vectorised over a batch of rows, within per-column token limits."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tabsynth.models.argn.network import ARGNetwork
+
+SAMPLE_BATCH = 8192
+
+
+@torch.no_grad()
+def generate(network: ARGNetwork, rows: int, order: list[int], slices: list[slice], allowed: list[np.ndarray],
+             generator: torch.Generator, device: torch.device) -> np.ndarray:
+    """(rows × tokens) int64, columns generated in `order`; column c holds tokens `slices[c]`, and may only take
+    the token tuples flagged in `allowed[c]`."""
+    network.eval()
+    masks = [torch.as_tensor(table.reshape(table.shape[0], -1), device=device) for table in allowed]
+    columns = [(slices[c], masks[c]) for c in order]
+    batches = [_generate_batch(network, size, columns, generator, device) for size in _batch_sizes(rows)]
+    return np.concatenate(batches) if batches else np.zeros((0, len(network.sizes)), dtype=np.int64)
+
+
+def _generate_batch(network: ARGNetwork, rows: int, columns: list[tuple[slice, torch.Tensor]],
+                    generator: torch.Generator, device: torch.device) -> np.ndarray:
+    tokens = torch.zeros(rows, len(network.sizes), dtype=torch.long, device=device)
+    known = [False] * len(network.sizes)
+    for part, mask in columns:
+        for target in range(part.start, part.stop):
+            # the first token of a column sees which tuples stay reachable; the second, its row of the mask
+            allowed = mask.any(dim=1).expand(rows, -1) if target == part.start else mask[tokens[:, part.start]]
+            logits = network.predict(target, tokens, known).masked_fill(~allowed, -torch.inf)
+            tokens[:, target] = torch.multinomial(torch.softmax(logits, dim=1), 1, generator=generator)[:, 0]
+            known[target] = True
+    return tokens.cpu().numpy()
+
+
+def _batch_sizes(rows: int) -> list[int]:
+    return [min(SAMPLE_BATCH, rows - start) for start in range(0, rows, SAMPLE_BATCH)]
