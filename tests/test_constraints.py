@@ -1,4 +1,6 @@
+import dataclasses
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -7,16 +9,21 @@ import pytest
 from tabsynth.errors import InputError
 from tabsynth.infer import conform, infer_schema
 from tabsynth.models.base import create_model
+from tabsynth.schema import Column, Facts, Schema
 from tabsynth.testing import contract_table
 from tabsynth.validate.constraints import (
+    MAX_GX_RULES,
     CombinationConstraint,
     CombinationSpec,
+    RangeConstraint,
+    RangeSpec,
     build_suite,
     check_constraints,
     compile_rules,
     load_constraints,
     valid_rows,
 )
+from tabsynth.validate.expectations import gx_outcomes, pandas_outcome
 
 CONSTRAINTS = """\
 constraints:
@@ -77,6 +84,13 @@ def broken(synthetic):
 
 
 @pytest.fixture(scope="module")
+def broken_table(broken):
+    """Also table-level violations: a missing column, changed dtypes (GX checks an object column value by
+    value: Python ints are not int64), and the duplicated key."""
+    return broken.drop(columns=["zip"]).assign(age=broken.age.astype(object), city=broken.city.astype("category"))
+
+
+@pytest.fixture(scope="module")
 def broken_results(broken, schema, constraints, real):
     return check_constraints(broken, schema, constraints, real=real)
 
@@ -114,13 +128,72 @@ def test_a_violating_table_is_caught_with_the_right_counts(broken, broken_result
     assert found["zip: matches '^[0-9]{5}$'"]["unexpected_examples"] == ["7500A"]
 
 
-def test_pandas_rules_agree_with_gx(broken, broken_results, schema, constraints, real):
-    found = expectations(broken_results)
-    for rule in compile_rules(schema, constraints, real):
-        mask = rule.mask(broken)
-        if mask is not None:
-            assert found[rule.label()]["unexpected_count"] == int((~mask).sum()), rule.label()
-    assert broken_results[1].value == valid_rows(broken, schema, constraints, real).mean()
+def gx_agreeing_with_pandas(frame, rules):
+    """GX's outcome of each rule, by label, once checked that pandas finds the same."""
+    by_gx = dict(zip([rule.label() for rule in rules], gx_outcomes(frame, rules), strict=True))
+    by_pandas = {rule.label(): pandas_outcome(frame, rule) for rule in rules}
+    assert without_messages(by_pandas) == without_messages(by_gx)
+    return by_gx
+
+
+def without_messages(outcomes):
+    """Outcomes whose errors, if any, read the same: GX words them its own way."""
+    return {label: dataclasses.replace(outcome, error=outcome.error and "error") for label, outcome in outcomes.items()}
+
+
+@pytest.mark.parametrize("table, table_failures", [
+    ("broken", {"patient_id: unique values"}),
+    ("broken_table", {"patient_id: unique values", "zip: present", "age: dtype int64", "city: dtype object"}),
+])
+def test_pandas_checks_agree_with_gx(request, table, table_failures, schema, constraints, real):
+    frame = request.getfixturevalue(table)
+    by_gx = gx_agreeing_with_pandas(frame, compile_rules(schema, constraints, real))
+    assert table_failures <= {label for label, outcome in by_gx.items() if not outcome.passed}
+    share = check_constraints(frame, schema, constraints, real=real)[1].value
+    assert share == valid_rows(frame, schema, constraints, real).mean() < 1
+
+
+def test_pandas_checks_agree_with_gx_on_every_kind_of_column():
+    raw = contract_table()  # zoned datetimes, missing values, booleans, categories
+    schema = infer_schema(raw)
+    table = conform(raw, schema)
+    frame = table.assign(smoker=table.smoker.map({True: "yes", False: "no"}), grade=table.grade.astype("category"),
+                         visits=table.visits + 9)
+    by_gx = gx_agreeing_with_pandas(frame, compile_rules(schema, []))
+    smoker = by_gx["smoker: dtype bool"]  # an object column: GX checks its values one by one
+    assert (smoker.passed, smoker.unexpected_count) == (False, len(frame))
+    grade = by_gx["grade: dtype object"]
+    assert (grade.passed, grade.observed) == (False, "CategoricalDtypeType")
+    assert not by_gx["visits: within the schema bounds"].passed
+    assert by_gx["admitted: dtype datetime64[ns, Europe/Paris]"].passed
+
+
+def test_a_wide_table_goes_to_gx_up_to_its_cap_and_to_pandas_beyond():
+    columns = 2000
+    real = pd.DataFrame(np.random.default_rng(5).normal(size=(60, columns)), columns=[f"x{i}" for i in range(columns)])
+    schema = Schema(tuple(Column(name, "numerical", "float64", observed=Facts(min=values.min(), max=values.max()))
+                          for name, values in real.items()))  # as inferred, without the wait
+    synthetic = real.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    synthetic.loc[[3, 4], "x1999"] = [1e6, np.nan]  # the last column: past GX's cap
+    user = [RangeConstraint(range=RangeSpec(column="x1999", max=100))]  # user constraints go to GX first
+    start = time.perf_counter()
+    violations, share = check_constraints(synthetic, schema, user)
+    print(f"check_constraints on 60 x {columns}: {time.perf_counter() - start:.1f} s")
+    rules = compile_rules(schema, user)
+    expectations = violations.details["expectations"]
+    assert [e["rule"] for e in expectations] == [rule.label() for rule in rules] and len(rules) == 4 * columns + 1
+    assert all(isinstance(e["passed"], bool) for e in expectations)
+    checked_with = violations.details["checked_with"]
+    assert (checked_with["great_expectations"], checked_with["pandas"]) == (MAX_GX_RULES, len(rules) - MAX_GX_RULES)
+    assert "15 ms" in checked_with["why"]
+    failed = {e["rule"]: e for e in expectations if not e["passed"]}
+    assert {rule: (e["checked_by"], e["unexpected_count"]) for rule, e in failed.items()} == {
+        "x1999: within the constraint's bounds": ("great_expectations", 1),
+        "x1999: within the schema bounds": ("pandas", 1),
+        "x1999: no missing values (the real column has none)": ("pandas", 1),
+    }
+    assert failed["x1999: within the schema bounds"]["unexpected_examples"] == [1e6]
+    assert share.value == 58 / 60
 
 
 def test_reports_show_synthetic_values_never_real_ones(broken_results):
@@ -135,6 +208,7 @@ def test_schema_facts_catch_missing_columns_and_changed_dtypes(synthetic, schema
                                                    admitted=synthetic.admitted + pd.Timedelta("800D"))
     found = expectations(check_constraints(frame, schema, [], real=real))
     assert not found["zip: present"]["passed"]
+    assert "does not exist" in found["zip: no missing values (the real column has none)"]["error"]
     assert not found["age: dtype int64"]["passed"] and found["age: dtype int64"]["observed"] == "float64"
     assert found["admitted: within the schema bounds"]["unexpected_count"] > 0
 

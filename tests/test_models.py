@@ -21,7 +21,7 @@ def test_every_registered_model_passes_the_contract(name):
 
 
 def test_unknown_model_and_bad_parameters_are_model_errors():
-    with pytest.raises(ModelError, match="unknown model 'gan9000'; choose one of: copula"):
+    with pytest.raises(ModelError, match="unknown model 'gan9000'; choose one of: argn, copula, ctgan"):
         create_model("gan9000")
     with pytest.raises(ModelError, match="bad parameter"):
         create_model("copula", knots_please=3)

@@ -1,4 +1,4 @@
-"""Constraints a synthetic table must meet, compiled to a Great Expectations suite.
+"""Constraints a synthetic table must meet, as rules checked by Great Expectations and by pandas.
 
 Rules come from two places. The schema's facts (`Column.bounds()`: declared, else observed):
 released columns exist, modelled columns keep their dtype, numbers and dates stay within their
@@ -12,20 +12,17 @@ keys (`kind: id`) are unique. And user constraints, a YAML list under `constrain
       - combination: {columns: [city, state]}    # only combinations seen in the real table
       - combination: {columns: [city, state], allowed: [[Paris, IDF], [Lyon, ARA]]}
 
-Every row-level rule is evaluated twice with the same meaning: by GX in `check_constraints` (the
-report) and by pandas in `valid_rows` (fast, used while sampling). Checks and combinations are
-computed by tabsynth into a helper column of the validated batch, which GX then checks. Reports
-show synthetic values only, never a real one.
+Every rule has one meaning, checked two ways: as a GX expectation (`tabsynth.validate.expectations`)
+and with pandas (`Rule.check`; `valid_rows`, used while sampling, keeps the rows passing every
+row-level rule). `check_constraints` reports with GX up to `MAX_GX_RULES` rules and with pandas past
+that. Reports show synthetic values only, never a real one.
 """
 
 from __future__ import annotations
 
 import datetime
-import functools
 import json
-import logging
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -38,9 +35,12 @@ from tabsynth.conditions import Condition, as_timestamp, column_tz, parse_condit
 from tabsynth.errors import InputError
 from tabsynth.io.files import read_yaml
 from tabsynth.schema import MODELLED_KINDS, Column, Schema
+from tabsynth.validate.expectations import EXAMPLES as EXAMPLES  # re-exported, as are MAX_GX_RULES, build_suite
+from tabsynth.validate.expectations import MAX_GX_RULES as MAX_GX_RULES
+from tabsynth.validate.expectations import Outcome, gx_type, type_outcome, violations
+from tabsynth.validate.expectations import build_suite as build_suite
 from tabsynth.validate.result import MetricResult
 
-EXAMPLES = 5  # unexpected synthetic values shown per failed expectation
 _HELPER_PREFIX = "__tabsynth_constraint_"
 Bound = float | int | datetime.date | str | None
 
@@ -176,9 +176,6 @@ class Rule:
     def label(self) -> str:
         return self.template.format(**vars(self))
 
-    def expectation(self, gxe, meta: dict):
-        return getattr(gxe, self.gx_class)(column=self.column, meta=meta, **self.gx_arguments())
-
     def gx_arguments(self) -> dict:
         return {}
 
@@ -186,12 +183,13 @@ class Rule:
         """Rows that pass; None for table-level rules (existence, dtype, uniqueness)."""
         return None
 
+    def check(self, frame: pd.DataFrame) -> Outcome:
+        """The rule checked with pandas as GX checks it, on a frame with a RangeIndex holding `columns`."""
+        return Outcome.of_rows(~self.mask(frame))
+
     def helper(self, frame: pd.DataFrame) -> pd.Series | None:
         """Values of the helper column GX validates, for rules computed by tabsynth."""
         return None
-
-    def examples(self, frame: pd.DataFrame, result: dict) -> list:
-        return [_json_value(v) for v in result.get("partial_unexpected_list", [])[:EXAMPLES]]
 
 
 @dataclass(frozen=True)
@@ -199,11 +197,22 @@ class ColumnExists(Rule):
     gx_class = "ExpectColumnToExist"
     template = "{column}: present"
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return ()  # reads the table's header, not the column
+
+    def check(self, frame):
+        return Outcome(self.column in frame.columns)
+
 
 @dataclass(frozen=True)
 class Unique(Rule):
     gx_class = "ExpectColumnValuesToBeUnique"
     template = "{column}: unique values"
+
+    def check(self, frame):
+        values = frame[self.column]
+        return Outcome.of_rows((values.notna() & values.duplicated(keep=False)).to_numpy())
 
 
 @dataclass(frozen=True)
@@ -213,7 +222,10 @@ class HasType(Rule):
     template = "{column}: dtype {dtype}"
 
     def gx_arguments(self) -> dict:
-        return {"type_": _gx_type(self.dtype)}
+        return {"type_": gx_type(self.dtype)}
+
+    def check(self, frame):
+        return type_outcome(frame[self.column], gx_type(self.dtype))
 
 
 @dataclass(frozen=True)
@@ -252,13 +264,10 @@ class Between(Rule):
         return {"min_value": self.min, "max_value": self.max}
 
     def mask(self, frame):
-        values = frame[self.column]
-        inside = pd.Series(True, index=values.index)
-        if self.min is not None:
-            inside &= values >= self.min
-        if self.max is not None:
-            inside &= values <= self.max
-        return (values.isna() | inside).to_numpy()
+        values = frame[self.column]  # missing values compare false: they pass, as GX skips them
+        below = values < self.min if self.min is not None else False
+        above = values > self.max if self.max is not None else False
+        return ~(below | above).to_numpy(bool, na_value=False)
 
 
 @dataclass(frozen=True)
@@ -298,10 +307,6 @@ class Satisfies(Rule):
 
     def helper(self, frame):
         return pd.Series(self.mask(frame), index=frame.index)
-
-    def examples(self, frame, result):
-        rows = frame.loc[result.get("partial_unexpected_index_list", [])[:EXAMPLES], list(self.columns)]
-        return [{name: _json_value(value) for name, value in row.items()} for _, row in rows.iterrows()]
 
 
 @dataclass(frozen=True)
@@ -348,21 +353,21 @@ def _column_rules(column: Column) -> list[Rule]:
 
 
 def compile_rules(schema: Schema, constraints: list[Constraint], real: pd.DataFrame | None = None) -> list[Rule]:
-    """The schema's rules, then the user's, each user constraint checked against the schema."""
-    rules = [rule for column in schema.released() for rule in _column_rules(column)]
+    """The user's rules, each constraint checked against the schema, then the schema's in column order."""
+    rules: list[Rule] = []
     for number, constraint in enumerate(constraints, start=1):
         try:
             rules += constraint.rules(schema, real, f"{_HELPER_PREFIX}{number}")
         except InputError as exc:
             raise InputError(*[f"constraint #{number}: {line}" for line in exc.problems]) from None
-    return rules
+    return rules + [rule for column in schema.released() for rule in _column_rules(column)]
 
 
 def rows_passing(frame: pd.DataFrame, rules: list[Rule]) -> np.ndarray:
     """Rows passing every row-level rule; rules on columns the frame lacks (PII, keys) are skipped."""
-    passing = np.ones(len(frame), dtype=bool)
+    passing, present = np.ones(len(frame), dtype=bool), set(frame.columns)
     for rule in rules:
-        if set(rule.columns) <= set(frame.columns):
+        if set(rule.columns) <= present:
             mask = rule.mask(frame)
             if mask is not None:
                 passing &= mask
@@ -375,88 +380,15 @@ def valid_rows(frame: pd.DataFrame, schema: Schema, constraints: list[Constraint
     return rows_passing(frame, compile_rules(schema, constraints, real))
 
 
-# ---- Great Expectations --------------------------------------------------------------------------
-
-def build_suite(schema: Schema, constraints: list[Constraint], real: pd.DataFrame | None = None):
-    """The GX ExpectationSuite; checks and combinations validate helper columns (see `check_constraints`)."""
-    _context()
-    return _suite(compile_rules(schema, constraints, real))
-
-
 def check_constraints(synthetic: pd.DataFrame, schema: Schema, constraints: list[Constraint],
                       real: pd.DataFrame | None = None) -> list[MetricResult]:
-    """Validate the synthetic table (datetimes parsed, as the models give it) with GX."""
+    """Validate the synthetic table (datetimes parsed, as the models give it): every rule, with GX up to
+    `MAX_GX_RULES` of them (user constraints first), with pandas past that."""
     rules = compile_rules(schema, constraints, real)
-    batch = synthetic.reset_index(drop=True)
-    helpers = {r.column: r.helper(batch) for r in rules if set(r.columns) <= set(batch.columns)}
-    batch = batch.assign(**{name: values for name, values in helpers.items() if values is not None})
-    outcome = _run(batch, rules)
-    expectations = [_summary(rule, outcome[i], batch) for i, rule in enumerate(rules)]
-    failed = sum(not e["passed"] for e in expectations)
     share = float(rows_passing(synthetic, rules).mean()) if len(synthetic) else 1.0
-    return [
-        MetricResult("constraint_violations", float(failed), "min",
-                     "number of failed expectations (schema facts and user constraints), checked with GX",
-                     details={"expectations": expectations}),
-        MetricResult("constraint_valid_share", share, "max", "share of synthetic rows meeting every row-level rule"),
-    ]
-
-
-@functools.cache
-def _gx():
-    """Import GX once, on first use (slow), with its logging and import-time warnings quieted."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import great_expectations
-
-    for name in [n for n in logging.root.manager.loggerDict if n.startswith("great_expectations")]:
-        logging.getLogger(name).setLevel(logging.ERROR)  # some set INFO on import
-    return great_expectations
-
-
-def _context():
-    """A fresh in-memory GX context: offline, no docs site, no progress bars."""
-    gx = _gx()
-    from great_expectations.data_context.types.base import DataContextConfig as Config
-    from great_expectations.data_context.types.base import InMemoryStoreBackendDefaults, ProgressBarsConfig
-
-    config = Config(store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-                    progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
-                    analytics_enabled=False)
-    return gx.get_context(mode="ephemeral", project_config=config)
-
-
-def _suite(rules: list[Rule]):
-    """The suite of one expectation per rule; needs an active context."""
-    gx = _gx()
-    suite = gx.ExpectationSuite(name="tabsynth-constraints")
-    for index, rule in enumerate(rules):
-        suite.add_expectation(rule.expectation(gx.expectations, {"rule": index, "label": rule.label()}))
-    return suite
-
-
-def _run(batch_frame: pd.DataFrame, rules: list[Rule]) -> dict[int, Any]:
-    """GX's result for each rule, by rule index."""
-    context = _context()
-    suite = _suite(rules)
-    asset = context.data_sources.add_pandas("synthetic").add_dataframe_asset("table")
-    batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": batch_frame})
-    result = batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES})
-    return {r.expectation_config.meta["rule"]: r for r in result.results}
-
-
-def _summary(rule: Rule, result, batch: pd.DataFrame) -> dict:
-    info = result.result or {}
-    summary = {"rule": rule.label(), "expectation": result.expectation_config.type, "passed": bool(result.success)}
-    if result.exception_info and result.exception_info.get("raised_exception"):
-        summary["error"] = str(result.exception_info.get("exception_message", "")).splitlines()[0][:200]
-    if "unexpected_count" in info:
-        summary["unexpected_count"] = int(info["unexpected_count"])
-    if "observed_value" in info:
-        summary["observed"] = _json_value(info["observed_value"])
-    if not result.success and info.get("partial_unexpected_list"):
-        summary["unexpected_examples"] = rule.examples(batch, info)
-    return summary
+    return [violations(synthetic.reset_index(drop=True), rules),
+            MetricResult("constraint_valid_share", share, "max",
+                         "share of synthetic rows meeting every row-level rule")]
 
 
 # ---- helpers -----------------------------------------------------------------------------------
@@ -481,14 +413,6 @@ def _bound(column: Column, value: Bound):
     return value
 
 
-def _gx_type(dtype: str) -> str:
-    """GX's name for a dtype: zoned datetimes are 'Timestamp', everything else its numpy name."""
-    try:
-        return "Timestamp" if isinstance(pd.api.types.pandas_dtype(dtype), pd.DatetimeTZDtype) else dtype
-    except TypeError:
-        return dtype
-
-
 def _key(values) -> str:
     return json.dumps([None if _is_missing(v) else str(v) for v in values])
 
@@ -499,11 +423,3 @@ def _combination_keys(frame: pd.DataFrame, names: tuple[str, ...]) -> list[str]:
 
 def _is_missing(value) -> bool:
     return value is None or (not isinstance(value, (str, tuple, list)) and bool(pd.isna(value)))
-
-
-def _json_value(value):
-    if _is_missing(value):
-        return None
-    if isinstance(value, (pd.Timestamp, datetime.date)):
-        return value.isoformat()
-    return value.item() if hasattr(value, "item") else value

@@ -1,0 +1,218 @@
+"""Checking constraint rules for the report: with Great Expectations, and with pandas past `MAX_GX_RULES`.
+
+GX validates one expectation in ~15 ms, so a 2,000-column table (8,000 rules) would take two minutes.
+It therefore checks the first `MAX_GX_RULES` rules (user constraints first, then the schema's); pandas
+checks the rest with the same meaning (`Rule.check`, mirroring GX's semantics, tested against it).
+Both give an `Outcome`, summarised the same way. GX is imported on first use: it is slow to import.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import logging
+import re
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from tabsynth.validate.result import MetricResult
+
+if TYPE_CHECKING:
+    from tabsynth.schema import Schema
+    from tabsynth.validate.constraints import Constraint, Rule
+
+MAX_GX_RULES = 300
+CHECKED_WITH_PANDAS_BECAUSE = (f"GX takes ~15 ms per expectation, so it checks at most {MAX_GX_RULES} rules "
+                               "(user constraints first); pandas checks the rest, with the same meaning")
+EXAMPLES = 5  # unexpected synthetic values shown per failed expectation
+_OBJECT_TYPES = ("object", "object_", "O")
+_PYTHON_TYPES = {"none": (type(None),), "bool": (bool,), "int": (int,), "long": (int,), "float": (float,),
+                 "bytes": (bytes,), "complex": (complex,), "str": (str,), "string_types": (str,),
+                 "list": (list,), "dict": (dict,)}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What checking one rule on the synthetic table found: the same fields from GX or pandas."""
+
+    passed: bool
+    unexpected_count: int | None = None  # failing rows, for rules checked row by row
+    unexpected_rows: tuple[int, ...] = ()  # positions of the first EXAMPLES of them
+    observed: str | None = None  # the type found, for dtype rules
+    error: str | None = None
+
+    @classmethod
+    def of_rows(cls, failing: np.ndarray) -> Outcome:
+        rows = np.flatnonzero(failing)
+        return cls(not rows.size, len(rows), tuple(rows[:EXAMPLES].tolist()))
+
+
+def violations(frame: pd.DataFrame, rules: list[Rule]) -> MetricResult:
+    """The rules the synthetic table (with a RangeIndex) fails; the details summarise every rule."""
+    expectations = _summaries(frame, rules)
+    checked_by = [summary["checked_by"] for summary in expectations]
+    checked_with = {"great_expectations": checked_by.count("great_expectations"), "pandas": checked_by.count("pandas"),
+                    "why": CHECKED_WITH_PANDAS_BECAUSE}
+    return MetricResult("constraint_violations", float(sum(not e["passed"] for e in expectations)), "min",
+                        "number of failed expectations (schema facts and user constraints), checked with GX, "
+                        f"and with pandas past the first {MAX_GX_RULES}",
+                        details={"expectations": expectations, "checked_with": checked_with})
+
+
+def _summaries(frame: pd.DataFrame, rules: list[Rule]) -> list[dict]:
+    """A summary per rule, in order: the first MAX_GX_RULES checked by GX, the rest by pandas."""
+    by_gx, by_pandas = rules[:MAX_GX_RULES], rules[MAX_GX_RULES:]
+    summaries = [_summary(rule, outcome, frame, "great_expectations")
+                 for rule, outcome in zip(by_gx, gx_outcomes(frame, by_gx), strict=True)]
+    return summaries + [_summary(rule, pandas_outcome(frame, rule), frame, "pandas") for rule in by_pandas]
+
+
+def pandas_outcome(frame: pd.DataFrame, rule: Rule) -> Outcome:
+    """`Rule.check`; as with GX, a rule on a column the table lacks fails with an error."""
+    absent = [name for name in rule.columns if name not in frame.columns]
+    return Outcome(False, error=f"column {absent[0]!r} is missing") if absent else rule.check(frame)
+
+
+def build_suite(schema: Schema, constraints: list[Constraint], real: pd.DataFrame | None = None):
+    """The GX ExpectationSuite of every rule; checks and combinations validate helper columns (see `gx_outcomes`)."""
+    from tabsynth.validate.constraints import compile_rules  # the rules module imports this one
+
+    _context()
+    return _suite(compile_rules(schema, constraints, real))
+
+
+def gx_outcomes(frame: pd.DataFrame, rules: list[Rule]) -> list[Outcome]:
+    """GX's outcome of each rule; the values of checks and combinations, computed by tabsynth, are
+    added to the batch as helper columns. `frame` has a RangeIndex."""
+    if not rules:
+        return []
+    present = set(frame.columns)
+    helpers = {rule.column: rule.helper(frame) for rule in rules if set(rule.columns) <= present}
+    read = {rule.column for rule in rules}  # GX is slower on a wide frame: give it the columns its rules read
+    batch_frame = frame[[name for name in frame.columns if name in read]].assign(
+        **{name: values for name, values in helpers.items() if values is not None})
+    context = _context()
+    suite = _suite(rules)
+    asset = context.data_sources.add_pandas("synthetic").add_dataframe_asset("table")
+    batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": batch_frame})
+    result = batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES})
+    by_rule = {r.expectation_config.meta["rule"]: r for r in result.results}
+    return [_outcome(by_rule[index]) for index in range(len(rules))]
+
+
+def type_outcome(values: pd.Series, type_name: str) -> Outcome:
+    """GX's ExpectColumnValuesToBeOfType on pandas: the column's type is compared, except for object
+    columns, whose present values are checked one by one."""
+    accepted = _type_classes(type_name)
+    if values.dtype.type is not np.object_ or type_name in _OBJECT_TYPES:
+        return Outcome(values.dtype.type in accepted, observed=values.dtype.type.__name__)
+    if not accepted:
+        return Outcome(False, error=f"Unrecognized numpy/python type: {type_name}")
+    return Outcome.of_rows((values.notna() & ~values.map(lambda v: isinstance(v, accepted))).to_numpy(bool))
+
+
+def gx_type(dtype: str) -> str:
+    """GX's name for a dtype: zoned datetimes are 'Timestamp', everything else its numpy name."""
+    try:
+        return "Timestamp" if isinstance(pd.api.types.pandas_dtype(dtype), pd.DatetimeTZDtype) else dtype
+    except TypeError:
+        return dtype
+
+
+@functools.cache
+def _type_classes(name: str) -> tuple[type, ...]:
+    """The classes GX accepts for a type name: its numpy type, else a pandas class; and a Python type."""
+    try:
+        found = [np.dtype(name).type]
+    except TypeError:
+        candidates = (getattr(pd, name, None), getattr(pd.core.dtypes.dtypes, name, None))
+        found = [candidate for candidate in candidates if isinstance(candidate, type)]
+    return (*found, *_PYTHON_TYPES.get(name.lower(), ()))
+
+
+@functools.cache
+def _gx():
+    """Import GX once, on first use (slow), with its logging and import-time warnings quieted."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import great_expectations
+
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("great_expectations")]:
+        logging.getLogger(name).setLevel(logging.ERROR)  # some set INFO on import
+    return great_expectations
+
+
+def _context():
+    """A fresh in-memory GX context: offline, no docs site, no progress bars."""
+    gx = _gx()
+    from great_expectations.data_context.types.base import DataContextConfig as Config
+    from great_expectations.data_context.types.base import InMemoryStoreBackendDefaults, ProgressBarsConfig
+
+    config = Config(store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+                    progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+                    analytics_enabled=False)
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def _suite(rules: list[Rule]):
+    """One expectation per rule, given to the constructor: `add_expectation` compares each new
+    expectation with all earlier ones (quadratic). Needs an active context."""
+    gx = _gx()
+    expectations = [getattr(gx.expectations, rule.gx_class)(column=rule.column, **rule.gx_arguments(),
+                                                            meta={"rule": index, "label": rule.label()})
+                    for index, rule in enumerate(rules)]
+    return gx.ExpectationSuite(name="tabsynth-constraints", expectations=expectations)
+
+
+def _outcome(result) -> Outcome:
+    info = result.result or {}
+    count = info.get("unexpected_count")
+    return Outcome(bool(result.success), None if count is None else int(count),
+                   tuple(int(i) for i in info.get("partial_unexpected_index_list") or ()),
+                   info.get("observed_value"), _error(result.exception_info))
+
+
+def _error(info: dict | None) -> str | None:
+    """GX's first error message; its exception info is flat, or keyed by the metric that failed."""
+    reports = [info] if info and "raised_exception" in info else list((info or {}).values())
+    messages = [r.get("exception_message") for r in reports if isinstance(r, dict) and r.get("raised_exception")]
+    return str(messages[0]).splitlines()[0][:200] if messages else None
+
+
+def _summary(rule: Rule, outcome: Outcome, frame: pd.DataFrame, checked_by: str) -> dict:
+    summary = {"rule": rule.label(), "expectation": _snake_case(rule.gx_class), "checked_by": checked_by,
+               "passed": outcome.passed}
+    if outcome.error:
+        summary["error"] = outcome.error
+    if outcome.unexpected_count is not None:
+        summary["unexpected_count"] = outcome.unexpected_count
+    if outcome.observed is not None:
+        summary["observed"] = outcome.observed
+    if not outcome.passed and outcome.unexpected_rows:
+        summary["unexpected_examples"] = _examples(rule, frame, outcome.unexpected_rows)
+    return summary
+
+
+def _examples(rule: Rule, frame: pd.DataFrame, rows: tuple[int, ...]) -> list:
+    """Synthetic values at `rows`: the value itself for a rule on one column, else the columns the rule reads."""
+    picked = frame.iloc[list(rows)]
+    if rule.columns == (rule.column,):
+        return [_json_value(value) for value in picked[rule.column]]
+    return [{name: _json_value(value) for name, value in row.items()}
+            for _, row in picked[list(rule.columns)].iterrows()]
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _json_value(value: Any):
+    if pd.api.types.is_scalar(value) and pd.isna(value):
+        return None
+    if isinstance(value, (pd.Timestamp, datetime.date)):
+        return value.isoformat()
+    return value.item() if hasattr(value, "item") else value
