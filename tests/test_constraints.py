@@ -275,3 +275,30 @@ def test_range_bounds_must_fit_the_column(synthetic, schema, tmp_path):
         valid_rows(synthetic, schema, load_constraints(path))
     dates = load_constraints(path)[1:]  # an unquoted YAML date is a date
     assert valid_rows(synthetic, schema, dates).tolist() == (synthetic.admitted >= "2021-02-01").tolist()
+
+
+def test_nullable_pandas_dtypes_match_themselves():
+    """A table read from Parquet keeps Int64, boolean, string and category: checked against its own schema,
+    it must pass (GX names none of these types; they are mapped to the scalar types GX finds in them)."""
+    import numpy as np
+    import pandas as pd
+
+    from tabsynth.infer import conform, infer_schema
+    from tabsynth.validate import expectations
+    from tabsynth.validate.constraints import check_constraints
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": pd.array([*rng.integers(0, 9, 199), None], dtype="Int64"),
+                          "b": pd.array([True, False, None, True] * 50, dtype="boolean"),
+                          "c": pd.Series(rng.choice(list("xyz"), 200)).astype("string"),
+                          "d": pd.Series(rng.choice(list("xyz"), 200)).astype("category")})
+    schema = infer_schema(frame)
+    for cap in (expectations.MAX_GX_RULES, 0):  # through GX, then through pandas
+        original, expectations.MAX_GX_RULES = expectations.MAX_GX_RULES, cap
+        try:
+            same = check_constraints(conform(frame, schema), schema, [], real=frame)[0]
+            changed = check_constraints(frame.assign(a=frame["a"].astype("float64")), schema, [], real=frame)[0]
+        finally:
+            expectations.MAX_GX_RULES = original
+        assert same.value == 0, [e["rule"] for e in same.details["expectations"] if not e["passed"]]
+        assert [e["rule"] for e in changed.details["expectations"] if not e["passed"]] == ["a: dtype Int64"]

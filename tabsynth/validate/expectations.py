@@ -116,11 +116,22 @@ def type_outcome(values: pd.Series, type_name: str) -> Outcome:
 
 
 def gx_type(dtype: str) -> str:
-    """GX's name for a dtype: zoned datetimes are 'Timestamp', everything else its numpy name."""
+    """GX's name for a dtype: zoned datetimes are 'Timestamp'; pandas' nullable types (Int64, boolean, string,
+    category) the name of the scalar type GX finds in them (GX knows no extension-dtype names); else as is."""
     try:
-        return "Timestamp" if isinstance(pd.api.types.pandas_dtype(dtype), pd.DatetimeTZDtype) else dtype
+        resolved = pd.api.types.pandas_dtype(dtype)
     except TypeError:
         return dtype
+    if isinstance(resolved, pd.DatetimeTZDtype):
+        return "Timestamp"
+    if isinstance(resolved, np.dtype):
+        return dtype
+    if resolved.type is str:
+        return "str"
+    try:
+        return np.dtype(resolved.type).name
+    except TypeError:
+        return resolved.type.__name__
 
 
 @functools.cache
