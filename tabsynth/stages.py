@@ -23,12 +23,13 @@ def add_identifiers(modelled: pd.DataFrame, schema: Schema, n: int, rng: np.rand
     """Keys regenerated unique, PII replaced by fakes of the same kind or dropped; columns in table order."""
     columns = {}
     for column in schema.released():
+        share = column.missing or 0.0  # None when the schema withholds it (DP model folders)
         if column.kind == "id":
             numeric = pd.api.types.is_numeric_dtype(pd.api.types.pandas_dtype(column.dtype))
             keys = pii.unique_keys(n, rng, integer=numeric)
-            columns[column.name] = keys.astype(column.dtype) if numeric else _with_missing(keys, column.missing or 0.0, rng)
+            columns[column.name] = keys.astype(column.dtype) if numeric else _with_missing(keys, share, rng)
         elif column.kind == "pii":
-            columns[column.name] = _with_missing(pii.fake_values(column.pii, n, rng), column.missing or 0.0, rng)
+            columns[column.name] = _with_missing(pii.fake_values(column.pii, n, rng), share, rng)
         else:
             columns[column.name] = modelled[column.name].reset_index(drop=True)
     return pd.DataFrame(columns, index=pd.RangeIndex(n))

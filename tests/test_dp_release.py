@@ -51,8 +51,9 @@ def public_domains(tmp_path, patients) -> Path:
     from tabsynth.schema import Facts
 
     schema = infer_schema(read_table(patients))
-    for name, facts in {"age": Facts(min=0, max=120), "bilirubin": Facts(min=0, max=30),
-                        "sex": Facts(categories=("F", "M")), "stage": Facts(categories=("I", "II", "III", "IV"))}.items():
+    public = {"age": Facts(min=0, max=120), "bilirubin": Facts(min=0, max=30), "sex": Facts(categories=("F", "M")),
+              "stage": Facts(categories=("I", "II", "III", "IV"))}
+    for name, facts in public.items():
         schema = schema.replace(name, declared=facts)
     path = tmp_path / "schema.yaml"
     schema.save(path)

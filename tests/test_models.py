@@ -9,7 +9,6 @@ from tabsynth.infer import conform, infer_schema
 from tabsynth.models.base import REGISTRY, create_model, load_model, save_model
 from tabsynth.testing import check_synthesizer, contract_table
 
-
 # Small settings so the neural models train in seconds; the contract is the same at any size.
 QUICK = {"ctgan": {"epochs": 2}, "tvae": {"epochs": 2}, "argn": {"epochs": 2}, "dp-ctgan": {"epochs": 2},
          "dp-argn": {"epochs": 2}}

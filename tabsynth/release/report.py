@@ -208,7 +208,8 @@ def _number(value) -> float | None:
 
 def _schema_row(column: Column) -> dict:
     handling = f"{column.pii or 'unspecified'} → {column.handling}" if column.kind == "pii" else ""
-    return {"name": column.name, "kind": column.kind, "dtype": column.dtype, "missing": "withheld" if column.missing is None else f"{column.missing:.1%}",
+    missing = "withheld" if column.missing is None else f"{column.missing:.1%}"
+    return {"name": column.name, "kind": column.kind, "dtype": column.dtype, "missing": missing,
             "reason": column.reason, "pii": handling}
 
 
