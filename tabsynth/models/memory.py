@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from tabsynth.errors import InputError
+from tabsynth.models.base import is_private
 from tabsynth.schema import Column, Schema
 
 LIMIT_VARIABLE = "TABSYNTH_MEMORY_LIMIT"  # bytes; for shared machines and for tests
@@ -18,10 +19,11 @@ BYTES_PER_CELL = 8
 COPIES = 6  # the table as read, conformed, split, encoded, and working copies while fitting
 
 
-def encoded_width(column: Column) -> int:
+def encoded_width(column: Column, private: bool) -> int:
+    """Width after encoding; a DP model's estimate uses declared facts only (the refusal is an output too)."""
     if column.kind in ("numerical", "datetime"):
         return NUMERIC_WIDTH
-    categories = column.bounds().categories
+    categories = column.declared.categories if private else column.bounds().categories
     return (len(categories) if categories else 2) + 1
 
 
@@ -29,7 +31,7 @@ def estimate_bytes(model, schema: Schema, rows: int) -> int:
     own = getattr(model, "memory_estimate", None)
     if callable(own):
         return int(own(schema, rows))
-    width = sum(encoded_width(c) for c in schema.modelled())
+    width = sum(encoded_width(c, is_private(model)) for c in schema.modelled())
     return rows * (width + len(schema.columns)) * BYTES_PER_CELL * COPIES
 
 
@@ -44,7 +46,8 @@ def available_bytes() -> int | None:
 def check_memory(model, schema: Schema, rows: int, model_name: str) -> None:
     need, have = estimate_bytes(model, schema, rows), available_bytes()
     if have is not None and need > HEADROOM * have:
-        raise InputError(f"fitting {model_name!r} on {rows:,} rows × {len(schema.modelled())} modelled columns "
+        shape = "this table" if is_private(model) else f"{rows:,} rows"  # a DP run never states the row count
+        raise InputError(f"fitting {model_name!r} on {shape} × {len(schema.modelled())} modelled columns "
                          f"needs about {_gb(need)} of memory; {_gb(have)} is available. Use fewer rows or columns, "
                          "a lighter model, or a machine with more memory")
 
