@@ -8,6 +8,8 @@ graphical model and values within each cell, so it is post-processing and costs 
 
 from __future__ import annotations
 
+from math import comb
+
 import numpy as np
 import pandas as pd
 
@@ -23,6 +25,9 @@ ACCOUNTING = ("zCDP: the ρ of every mechanism adds up (exponential mechanism ε
               "converted to (ε, δ) by Canonne, Kamath & Steinke 2020; category thresholding adds its δ")
 THRESHOLD_DELTA_SHARE = 0.5  # of δ, when some category list is measured; the rest is the zCDP conversion's
 SAFETY = 1.0 - 1e-9  # spend a hair under the budget so rounding never reports more than was granted
+
+
+CANDIDATE_BYTES = 4096  # per candidate marginal in AIM's selection: its cells, scores and bookkeeping
 
 
 class DPMarginal:
@@ -48,6 +53,13 @@ class DPMarginal:
                 "max_model_mb": self.max_model_mb, "bins": self.bins, "binning": self.binning,
                 "preprocess_share": self.preprocess_share, "iterations": self.iterations,
                 "final_iterations": self.final_iterations}
+
+    def memory_estimate(self, schema: Schema, rows: int) -> int:
+        """Bytes to fit: the encoded table, the graphical model, and AIM's candidate marginals, which grow
+        as (columns choose degree): a few thousand columns at degree 3 cannot fit in memory."""
+        columns = len(schema.modelled())
+        candidates = sum(comb(columns, k) for k in range(1, int(self.degree) + 1))
+        return rows * columns * 8 * 4 + int(self.max_model_mb * 2**20) * 8 + candidates * CANDIDATE_BYTES
 
     def fit(self, table: pd.DataFrame, schema: Schema, *, budget: Budget | None = None, rng=None) -> DPMarginal:
         """Fit within `budget`; `rng` is not used (all noise comes from `budget.noise`)."""
