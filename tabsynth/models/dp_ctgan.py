@@ -25,12 +25,10 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
-from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 
 from tabsynth.errors import ModelError
@@ -44,6 +42,7 @@ from tabsynth.models.dp_gan_networks import (
 )
 from tabsynth.privacy.accounting import gaussian_sigma, zcdp_rho
 from tabsynth.privacy.budget import Budget
+from tabsynth.privacy.dpsgd import DpSgdPlan, composed_epsilon, plan_dpsgd
 from tabsynth.privacy.mechanisms import RandomSource, measure_counts
 from tabsynth.privacy.preprocess import (
     BINNINGS,
@@ -59,72 +58,11 @@ from tabsynth.schema import Column, Schema
 ACCOUNTING = ("RDP: the zCDP mechanisms (domains, column histograms) count ρ·α at order α, DP-SGD its "
               "opacus RDP curve; the sum is converted to (ε, δ) by Balle et al. 2020; category thresholding adds its δ")
 # Rényi orders: opacus's range, coarser below 10 (orders near 1 are slow and matter only for a large ε), wider above.
-ORDERS = np.concatenate([np.arange(1.5, 10.0, 0.5), np.arange(10, 64), [80, 96, 128, 192, 256, 512, 1024]])
 THRESHOLD_DELTA_SHARE = 0.5  # of δ, when some category list is measured; the rest is the RDP conversion's
 DOMAIN_SHARE = 0.5  # of the preprocessing ρ, when some domain is not declared; the rest buys the histograms
 SAFETY = 1.0 - 1e-9  # plan a hair under the budget so rounding never reports more than was granted
 SAMPLE_CHUNK = 50_000
-MIN_NOISE, MAX_NOISE = 0.3, 2.0**20  # the noise multipliers searched
 MIN_HISTOGRAM_SIGMA = 1.0
-
-
-def composed_epsilon(rho: float, history: Sequence[tuple[float, float, int]], delta: float) -> float:
-    """ε at `delta` of ρ-zCDP followed by DP-SGD runs (noise multiplier, sample rate, steps), by RDP."""
-    rdp = rho * ORDERS + sum((steps * step_rdp(sigma, rate) for sigma, rate, steps in history), np.zeros(len(ORDERS)))
-    return rdp_epsilon(rdp, delta)
-
-
-def step_rdp(noise_multiplier: float, sample_rate: float) -> np.ndarray:
-    """RDP at `ORDERS` of one DP-SGD step; T steps cost T times as much."""
-    return np.asarray(compute_rdp(q=sample_rate, noise_multiplier=noise_multiplier, steps=1, orders=ORDERS))
-
-
-def rdp_epsilon(rdp: np.ndarray, delta: float) -> float:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # opacus warns when the best order is the first or last: a looser bound
-        return float(get_privacy_spent(orders=ORDERS, rdp=rdp, delta=delta)[0])
-
-
-@dataclass(frozen=True)
-class DpSgdPlan:
-    noise_multiplier: float
-    sample_rate: float
-    steps: int  # what the budget allows, at most `planned`
-    planned: int  # the epoch cap in steps
-
-
-def plan_dpsgd(epsilon: float, delta: float, rho: float, sample_rate: float, planned: int,
-               noise_multiplier: float | None) -> DpSgdPlan:
-    """The noise multiplier (unless given: the smallest that pays for `planned` steps after ρ-zCDP) and the
-    number of steps, at most `planned`, after which ε at `delta` still stays within `epsilon`."""
-    def fits(sigma: float, steps: int, per_step: np.ndarray | None = None) -> bool:
-        per_step = step_rdp(sigma, sample_rate) if per_step is None else per_step
-        return rdp_epsilon(rho * ORDERS + steps * per_step, delta) <= epsilon
-
-    if noise_multiplier is None:
-        noise_multiplier = _smallest_noise(lambda sigma: fits(sigma, planned))
-    per_step = step_rdp(noise_multiplier, sample_rate)
-    low, high = 0, planned + 1  # fits(low), not fits(high)
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (middle, high) if fits(noise_multiplier, middle, per_step) else (low, middle)
-    return DpSgdPlan(float(noise_multiplier), sample_rate, low, planned)
-
-
-def _smallest_noise(enough) -> float:
-    """The smallest noise multiplier (to 1%, at least MIN_NOISE) for which `enough`, a monotone test, holds."""
-    high = 1.0
-    while not enough(high):
-        high *= 2.0
-        if high > MAX_NOISE:
-            raise ModelError("model 'dp-ctgan': the budget leaves too little for DP-SGD; lower preprocess_share")
-    low = high / 2.0
-    while low > MIN_NOISE and enough(low):
-        low, high = low / 2.0, low
-    while high / low > 1.01:
-        middle = math.sqrt(low * high)
-        low, high = (low, middle) if enough(middle) else (middle, high)
-    return high
 
 
 class DPCTGAN:
