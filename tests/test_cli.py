@@ -9,25 +9,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tabsynth.cli import main
 from tabsynth.io.files import read_table
 
 TABSYNTH = Path(sys.executable).with_name("tabsynth")
 
 
-def run(args: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def test_release_adult(tmp_path, capsys, adult, adult_path):
+def test_release_adult(tmp_path, tabsynth_cli, adult, adult_path):
     out = tmp_path / "rel"
-    code, stdout, _ = run(["release", adult_path, "--out", out, "--seed", "0"], capsys)
+    code, stdout, _ = tabsynth_cli("release", adult_path, "--out", out, "--seed", "0")
     assert code == 0, stdout
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "report.html", "synthetic.parquet"]
     synthetic = pd.read_parquet(out / "synthetic.parquet")
@@ -46,23 +35,23 @@ def test_release_adult(tmp_path, capsys, adult, adult_path):
     assert "PASS" in stdout and "released" in stdout
 
 
-def test_same_seed_gives_identical_files(tmp_path, capsys, people):
+def test_same_seed_gives_identical_files(tmp_path, tabsynth_cli, people):
     for name in ("a", "b"):
-        assert run(["release", people, "--out", tmp_path / name, "--seed", "5"], capsys)[0] == 0
+        assert tabsynth_cli("release", people, "--out", tmp_path / name, "--seed", "5")[0] == 0
     assert (tmp_path / "a" / "synthetic.parquet").read_bytes() == (tmp_path / "b" / "synthetic.parquet").read_bytes()
 
 
-def test_unseeded_runs_differ_and_say_so(tmp_path, capsys, people):
+def test_unseeded_runs_differ_and_say_so(tmp_path, tabsynth_cli, people):
     for name in ("a", "b"):
-        assert run(["release", people, "--out", tmp_path / name], capsys)[0] == 0
+        assert tabsynth_cli("release", people, "--out", tmp_path / name)[0] == 0
     first, second = (pd.read_parquet(tmp_path / n / "synthetic.parquet") for n in ("a", "b"))
     assert not first.equals(second)
     assert json.loads((tmp_path / "a" / "manifest.json").read_text())["seed"]["reproducible"] is False
 
 
-def test_pii_is_replaced_and_keys_regenerated(tmp_path, capsys, people):
+def test_pii_is_replaced_and_keys_regenerated(tmp_path, tabsynth_cli, people):
     out = tmp_path / "rel"
-    assert run(["release", people, "--out", out, "--seed", "1", "--format", "csv"], capsys)[0] == 0
+    assert tabsynth_cli("release", people, "--out", out, "--seed", "1", "--format", "csv")[0] == 0
     real, synthetic = read_table(people), pd.read_csv(out / "synthetic.csv")
     assert list(synthetic.columns) == list(real.columns)
     for column in ("email", "phone", "ssn", "address", "patient_id"):
@@ -73,31 +62,31 @@ def test_pii_is_replaced_and_keys_regenerated(tmp_path, capsys, people):
     assert pd.to_datetime(synthetic["admitted"], format="%Y-%m-%d %H:%M").notna().all()
 
 
-def test_dropped_pii_column_is_absent(tmp_path, capsys, people):
+def test_dropped_pii_column_is_absent(tmp_path, tabsynth_cli, people):
     schema = tmp_path / "schema.yaml"
-    assert run(["inspect", people, "--out", schema], capsys)[0] == 0
+    assert tabsynth_cli("inspect", people, "--out", schema)[0] == 0
     text = schema.read_text()
     schema.write_text(text.replace("pii: email\n  handling: fake", "pii: email\n  handling: drop"))
     out = tmp_path / "rel"
-    assert run(["release", people, "--out", out, "--schema", schema, "--seed", "1"], capsys)[0] == 0
+    assert tabsynth_cli("release", people, "--out", out, "--schema", schema, "--seed", "1")[0] == 0
     assert "email" not in pd.read_parquet(out / "synthetic.parquet").columns
 
 
-def test_inspect_prints_flags_and_writes_schema(tmp_path, capsys, people):
+def test_inspect_prints_flags_and_writes_schema(tmp_path, tabsynth_cli, people):
     schema = tmp_path / "schema.yaml"
-    code, stdout, _ = run(["inspect", people, "--out", schema], capsys)
+    code, stdout, _ = tabsynth_cli("inspect", people, "--out", schema)
     assert code == 0 and schema.exists()
     for fragment in ("pii:email", "pii:person_name", "pii:phone", "pii:national_id", "patient_id"):
         assert fragment in stdout
-    code, _, stderr = run(["inspect", people, "--out", schema], capsys)
+    code, _, stderr = tabsynth_cli("inspect", people, "--out", schema)
     assert code == 2 and "already exists" in stderr
 
 
-def test_blocked_release_writes_nothing(tmp_path, capsys, people):
+def test_blocked_release_writes_nothing(tmp_path, tabsynth_cli, people):
     policy = tmp_path / "impossible.yaml"
     policy.write_text("name: impossible\nrules:\n  - {metric: mean_column_tvd, op: '<', threshold: 0}\n")
     out = tmp_path / "rel"
-    code, _, stderr = run(["release", people, "--out", out, "--policy", policy], capsys)
+    code, _, stderr = tabsynth_cli("release", people, "--out", out, "--policy", policy)
     assert code == 3
     assert "release blocked by policy 'impossible': mean_column_tvd" in stderr
     assert not out.exists()
@@ -121,10 +110,10 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
-def test_bad_input_gets_one_line(tmp_path, capsys, case):
+def test_bad_input_gets_one_line(tmp_path, tabsynth_cli, case):
     make, message = BAD_INPUTS[case]
     out = tmp_path / "out"
-    code, _, stderr = run(["release", make(tmp_path), "--out", out], capsys)
+    code, _, stderr = tabsynth_cli("release", make(tmp_path), "--out", out)
     assert code == 2
     assert stderr.startswith("error: ") and message in stderr and len(stderr.strip().splitlines()) == 1
     assert "Traceback" not in stderr and not out.exists()
@@ -136,9 +125,9 @@ def test_bad_input_gets_one_line(tmp_path, capsys, case):
     (["--policy", "lenient"], "unknown policy 'lenient'"),
     (["--schema", "missing.yaml"], "schema file not found"),
 ])
-def test_bad_options_get_one_line(tmp_path, capsys, people, args, message):
+def test_bad_options_get_one_line(tmp_path, tabsynth_cli, people, args, message):
     out = tmp_path / "out"
-    code, _, stderr = run(["release", people, "--out", out, *args], capsys)
+    code, _, stderr = tabsynth_cli("release", people, "--out", out, *args)
     assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1
     assert not out.exists()
 
@@ -149,29 +138,29 @@ def test_bad_options_get_one_line(tmp_path, capsys, people, args, message):
     (["release", "x.csv", "--out", "o", "--format", "xml"], "'xml' is not one of"),
     (["bake"], "No such command 'bake'"),
 ])
-def test_usage_errors_get_one_line(capsys, args, message):
-    code, _, stderr = run(args, capsys)
+def test_usage_errors_get_one_line(tabsynth_cli, args, message):
+    code, _, stderr = tabsynth_cli(*args)
     assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1
 
 
-def test_existing_output_needs_overwrite(tmp_path, capsys, people):
+def test_existing_output_needs_overwrite(tmp_path, tabsynth_cli, people):
     out = tmp_path / "out"
-    assert run(["release", people, "--out", out, "--seed", "1"], capsys)[0] == 0
-    code, _, stderr = run(["release", people, "--out", out], capsys)
+    assert tabsynth_cli("release", people, "--out", out, "--seed", "1")[0] == 0
+    code, _, stderr = tabsynth_cli("release", people, "--out", out)
     assert code == 2 and "already exists" in stderr
     before = (out / "manifest.json").read_text()
-    assert run(["release", people, "--out", out, "--overwrite"], capsys)[0] == 0
+    assert tabsynth_cli("release", people, "--out", out, "--overwrite")[0] == 0
     assert (out / "manifest.json").read_text() != before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "people.csv"]
 
 
-def test_overwrite_never_replaces_other_folders(tmp_path, capsys, people):
+def test_overwrite_never_replaces_other_folders(tmp_path, tabsynth_cli, people):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "keep.txt").write_text("mine")
-    code, _, stderr = run(["release", people, "--out", mine, "--overwrite"], capsys)
+    code, _, stderr = tabsynth_cli("release", people, "--out", mine, "--overwrite")
     assert code == 2 and "not a tabsynth release folder" in stderr and (mine / "keep.txt").exists()
-    code, _, stderr = run(["release", people, "--out", tmp_path, "--overwrite"], capsys)
+    code, _, stderr = tabsynth_cli("release", people, "--out", tmp_path, "--overwrite")
     assert code == 2 and "input file is inside the output folder" in stderr and people.exists()
 
 
