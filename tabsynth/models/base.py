@@ -63,6 +63,17 @@ class Synthesizer(Protocol):
     def set_state(self, schema: Schema, state: dict, arrays: dict[str, np.ndarray]) -> None: ...
 
 
+def pack_states(parts, prefix: str) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """The states of a model's parts (marginals, codecs, tokenizers): their metas in order, and their arrays
+    in one dict, part i's keys prefixed `{prefix}{i}_`."""
+    metas, arrays = [], {}
+    for i, part in enumerate(parts):
+        meta, part_arrays = part.state()
+        metas.append(meta)
+        arrays.update({f"{prefix}{i}_{key}": value for key, value in part_arrays.items()})
+    return metas, arrays
+
+
 def model_class(name: str) -> type:
     if name not in REGISTRY:
         known = ", ".join(sorted(REGISTRY))

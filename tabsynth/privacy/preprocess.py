@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from tabsynth.errors import ModelError
+from tabsynth.models.base import pack_states
 from tabsynth.privacy.accounting import exponential_epsilon, gaussian_sigma
 from tabsynth.privacy.mechanisms import RandomSource, exponential_mechanism, measure_counts, thresholded_counts
 from tabsynth.schema import Column
@@ -137,12 +138,7 @@ class Encoding:
         return pd.DataFrame({c.name: c.decode(codes[:, i], rng) for i, c in enumerate(self.codecs)})
 
     def state(self) -> tuple[list[dict], dict[str, np.ndarray]]:
-        metas, arrays = [], {}
-        for i, codec in enumerate(self.codecs):
-            meta, codec_arrays = codec.state()
-            metas.append(meta)
-            arrays.update({f"c{i}_{key}": value for key, value in codec_arrays.items()})
-        return metas, arrays
+        return pack_states(self.codecs, "c")
 
     @classmethod
     def from_state(cls, metas: list[dict], arrays: dict[str, np.ndarray]) -> Encoding:

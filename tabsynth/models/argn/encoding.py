@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from tabsynth.models.base import pack_states
 from tabsynth.privacy.preprocess import Codec, Encoding, quantile_groups
 from tabsynth.schema import Column
 
@@ -199,12 +200,7 @@ class TableTokens:
                              for c, part in zip(self.columns, self.slices(), strict=True)})
 
     def state(self) -> tuple[list[dict], dict[str, np.ndarray]]:
-        metas, arrays = [], {}
-        for i, column in enumerate(self.columns):
-            meta, column_arrays = column.state()
-            metas.append(meta)
-            arrays.update({f"t{i}_{key}": value for key, value in column_arrays.items()})
-        return metas, arrays
+        return pack_states(self.columns, "t")
 
     @classmethod
     def from_state(cls, metas: list[dict], arrays: dict[str, np.ndarray]) -> TableTokens:

@@ -13,6 +13,7 @@ from copulas.multivariate import GaussianMultivariate
 from copulas.univariate import UniformUnivariate
 
 from tabsynth.errors import ModelError
+from tabsynth.models.base import pack_states
 from tabsynth.models.marginals import DEFAULT_KNOTS, Marginal, fit_marginal, to_uniform
 from tabsynth.schema import Schema
 
@@ -58,13 +59,8 @@ class GaussianCopula:
         return pd.DataFrame({m.name: m.decode(scores[m.name].to_numpy(float)) for m in self.marginals_})
 
     def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
-        state = {"copula": None if self.copula_ is None else self.copula_.to_dict(), "marginals": []}
-        arrays = {}
-        for i, marginal in enumerate(self.marginals_):
-            meta, marginal_arrays = marginal.state()
-            state["marginals"].append(meta)
-            arrays.update({f"m{i}_{key}": value for key, value in marginal_arrays.items()})
-        return state, arrays
+        metas, arrays = pack_states(self.marginals_, "m")
+        return {"copula": None if self.copula_ is None else self.copula_.to_dict(), "marginals": metas}, arrays
 
     def set_state(self, schema: Schema, state: dict, arrays: dict[str, np.ndarray]) -> None:
         self.marginals_ = [
