@@ -174,23 +174,25 @@ def _synthesize(options, plan: Plan, schema: Schema, train: pd.DataFrame, rng, s
     n = options.rows or (plan.model.rows_ if private else len(train))
     say(f"sampling {n:,} rows", 0.5)
     started = time.perf_counter()
-    modelled, rejected = sample_valid(plan.model, n, _constraint_facts(schema, private), list(plan.constraints), rng,
+    facts = _output_schema(schema, private)
+    modelled, rejected = sample_valid(plan.model, n, facts, list(plan.constraints), rng,
                                       real=None if private else train)
-    synthetic = add_identifiers(modelled, schema, n, rng)
+    synthetic = add_identifiers(modelled, facts, n, rng)
     info = {"rows": n, "rows_source": "--rows" if options.rows else ("noisy total" if private else "training rows"),
             "rejected_by_constraints": int(rejected), "seconds": time.perf_counter() - started}
     return synthetic, info
 
 
-def _constraint_facts(schema: Schema, private: bool) -> Schema:
-    """DP releases enforce declared facts only: rejecting rows outside the private min/max would leak them."""
+def _output_schema(schema: Schema, private: bool) -> Schema:
+    """What shapes a DP release's rows: declared facts only. Rejecting rows outside the private min/max, or
+    blanking fake PII at the real column's missing share, would carry unpaid private statistics into the output."""
     return Schema.from_dict(schema.public()) if private else schema
 
 
 def _check_options(options, plan: Plan, schema: Schema) -> CheckOptions:
     private = plan.request is not None
     return CheckOptions(target=plan.target, sensitive=plan.sensitive, constraints=plan.constraints,
-                        constraint_facts=_constraint_facts(schema, private), learn_combinations=not private,
+                        constraint_facts=_output_schema(schema, private), learn_combinations=not private,
                         random_state=0 if options.seed is None else options.seed,
                         extra=privacy_metrics(plan.model))
 
