@@ -23,7 +23,8 @@ from tabsynth.validate.result import MetricResult
 
 if TYPE_CHECKING:
     from tabsynth.schema import Schema
-    from tabsynth.validate.constraints import Constraint, Rule
+    from tabsynth.validate.constraints import Constraint
+    from tabsynth.validate.rules import Rule
 
 MAX_GX_RULES = 300
 CHECKED_WITH_PANDAS_BECAUSE = (f"GX takes ~15 ms per expectation, so it checks at most {MAX_GX_RULES} rules "
