@@ -5,7 +5,7 @@ The fit spends its budget in three mechanisms, the noise of all three drawn from
 2. one noisy histogram of each encoded column (`measure_counts`), zCDP; post-processed into the frequencies of
    the conditional vector and the noisy row count `rows_`;
 3. DP-SGD on the discriminator: per-row clipping and Gaussian noise (opacus's ghost-clipping module, optimizer
-   and loss), rows drawn by Poisson sampling (`UniformWithReplacementSampler`) at rate batch_size / rows_.
+   and loss), rows drawn by Poisson sampling (from the budget's RandomSource) at rate batch_size / rows_.
 The generator sees real rows only through the discriminator's noisy gradients, so it is post-processing.
 
 Accounting: ρ-zCDP is (α, ρα)-RDP at every order α, so the RDP curve of 1–2 and opacus's RDP curve of 3 add up
@@ -29,7 +29,6 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 import torch
-from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 
 from tabsynth.errors import ModelError
 from tabsynth.models.dp_gan_networks import (
@@ -42,7 +41,7 @@ from tabsynth.models.dp_gan_networks import (
 )
 from tabsynth.privacy.accounting import gaussian_sigma, zcdp_rho
 from tabsynth.privacy.budget import Budget
-from tabsynth.privacy.dpsgd import DpSgdPlan, composed_epsilon, plan_dpsgd
+from tabsynth.privacy.dpsgd import DpSgdPlan, composed_epsilon, plan_dpsgd, poisson_batch
 from tabsynth.privacy.mechanisms import RandomSource, measure_counts
 from tabsynth.privacy.preprocess import (
     BINNINGS,
@@ -174,17 +173,15 @@ class DPCTGAN:
                budget: Budget) -> list[tuple[float, float, int]]:
         """Train for `plan.steps` steps on Poisson samples of `rows`; returns the accountant's history."""
         device = self._device()
-        noise_seed, sampling_seed = (int(word) for word in budget.noise.words(2))
-        seeds = DpSgdSeeds(init=int(rng.integers(2**63)), training=int(rng.integers(2**63)), noise=noise_seed)
+        seeds = DpSgdSeeds(init=int(rng.integers(2**63)), training=int(rng.integers(2**63)))
         conditions = ConditionSampler(self._layout(), tuple(self.frequencies_))
-        trainer = GanTrainer(self._settings(), conditions, plan.sample_rate, plan.noise_multiplier, seeds, device)
-        sampler = UniformWithReplacementSampler(num_samples=len(rows), sample_rate=plan.sample_rate,
-                                                generator=torch.Generator().manual_seed(sampling_seed),
-                                                steps=plan.steps)
+        trainer = GanTrainer(self._settings(), conditions, plan.sample_rate, plan.noise_multiplier, seeds,
+                             budget.noise, device)
         rows, steps_per_epoch = rows.to(device), max(1, round(1 / plan.sample_rate))
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Full backward hook is firing", UserWarning)  # opacus hooks, harmless
-            for step, indices in enumerate(sampler, start=1):
+            for step in range(1, plan.steps + 1):
+                indices = poisson_batch(budget.noise, len(rows), plan.sample_rate)
                 losses = trainer.step(rows[torch.as_tensor(indices, dtype=torch.long, device=device)])
                 if self.verbose and (step % steps_per_epoch == 0 or step == plan.steps):
                     print(f"dp-ctgan: step {step}/{plan.steps}, discriminator loss {losses[0]:.3f}, "

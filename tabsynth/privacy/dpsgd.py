@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
 
 from tabsynth.errors import ModelError
+from tabsynth.privacy.mechanisms import RandomSource
 
 ORDERS = np.concatenate([np.arange(1.5, 10.0, 0.5), np.arange(10, 64), [80, 96, 128, 192, 256, 512, 1024]])
 MIN_NOISE, MAX_NOISE = 0.3, 2.0**20  # the noise multipliers searched
@@ -77,3 +79,57 @@ def _smallest_noise(enough) -> float:
         middle = math.sqrt(low * high)
         low, high = (low, middle) if enough(middle) else (middle, high)
     return high
+
+
+# ---- DP-SGD's randomness from the budget's RandomSource ------------------------------------------------
+
+def gaussian_noise(source: RandomSource, std: float, like: torch.Tensor) -> torch.Tensor:
+    """Gaussian noise of scale `std` shaped like `like`, from `source` (the OS CSPRNG unless the user gave a seed).
+
+    opacus's own noise comes from a torch generator (Mersenne Twister), which is not a CSPRNG; its secure mode
+    needs torchcsprng. Here each value is Box–Muller over 53-bit uniforms from `source`, and, as in opacus's
+    secure mode (Holohan & Braghin 2021, section 5.1), the sum of four such draws halved, so the low bits of a
+    float do not reveal the noise.
+    """
+    if std == 0:
+        return torch.zeros_like(like)
+    count = like.numel()
+    u = source.uniform((4, count))
+    # Box–Muller: each pair of uniforms gives two independent normals; 1 - u lies in (0, 1], so the log is finite
+    radius, angle = np.sqrt(-2.0 * np.log1p(-u[0::2])), 2 * np.pi * u[1::2]
+    draws = np.concatenate([radius * np.cos(angle), radius * np.sin(angle)])
+    noise = draws.sum(axis=0) * (std / 2.0)
+    return torch.from_numpy(noise).to(device=like.device, dtype=like.dtype).reshape(like.shape)
+
+
+def poisson_batch(source: RandomSource, rows: int, sample_rate: float) -> np.ndarray:
+    """Indices of a Poisson sample: each of `rows` rows kept with probability `sample_rate`, drawn from `source`."""
+    return np.flatnonzero(source.uniform(rows) < sample_rate)
+
+
+class SourceNoise:
+    """Mixin for an opacus optimizer: its Gaussian noise comes from `noise_source` (see `gaussian_noise`).
+
+    Mixed in before the opacus class, it replaces `add_noise`, which in opacus 1.5+ adds noise to each
+    parameter's clipped sum `summed_grad` and writes the result to `grad`.
+    """
+
+    noise_source: RandomSource
+
+    def add_noise(self) -> None:
+        from opacus.optimizers.optimizer import _check_processed_flag, _mark_as_processed
+
+        multiplier = getattr(self, "_adjusted_noise_multiplier", self.noise_multiplier)
+        for p in self.params:
+            _check_processed_flag(p.summed_grad)
+            noise = gaussian_noise(self.noise_source, multiplier * self.max_grad_norm, p.summed_grad)
+            p.grad = (p.summed_grad + noise).view_as(p)
+            _mark_as_processed(p.summed_grad)
+
+
+def source_noise_optimizer(optimizer_class: type, source: RandomSource, **options):
+    """An opacus optimizer of `optimizer_class` whose noise comes from `source`."""
+    mixed = type(f"SourceNoise{optimizer_class.__name__}", (SourceNoise, optimizer_class), {})
+    optimizer = mixed(**options)
+    optimizer.noise_source = source
+    return optimizer

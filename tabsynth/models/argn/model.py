@@ -18,7 +18,7 @@ from tabsynth.models.argn.conditioning import column_limit, split_condition
 from tabsynth.models.argn.encoding import TableTokens, fit_tokens
 from tabsynth.models.argn.generation import generate
 from tabsynth.models.argn.network import ARGNetwork
-from tabsynth.models.argn.private import noise_generator, plan_dpsgd, privacy_report, private_tokens, split_budget
+from tabsynth.models.argn.private import plan_dpsgd, privacy_report, private_tokens, split_budget
 from tabsynth.models.argn.training import (
     Settings,
     calibrate,
@@ -200,7 +200,7 @@ class DPARGN(_Autoregressive):
         with torch_threads(self.threads):
             network = self._new_network(rng).to(device)
             self.history_ = train_private(network, self.tokens_.encode(table), self.tokens_.owners, settings, dp, rng,
-                                          noise_generator(budget.noise, device), device, _reporter(self, progress))
+                                          budget.noise, device, _reporter(self, progress))
         self.network_ = network.cpu()
         self.privacy_ = privacy_report(split, charges, dp, budget.noise)
         return self

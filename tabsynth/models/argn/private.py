@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 
 from tabsynth.models.argn.encoding import DomainTokens, TableTokens
 from tabsynth.models.argn.training import DPSettings
@@ -75,11 +74,6 @@ def plan_dpsgd(split: BudgetSplit, rows: int, batch_size: int, epochs: int, max_
     with _quiet_accountant():
         sigma = dpsgd_noise_multiplier(split.train_epsilon, split.train_delta, sample_rate, steps)
     return DPSettings(sigma, sample_rate, steps, max_grad_norm)
-
-
-def noise_generator(noise: RandomSource, device: torch.device) -> torch.Generator:
-    """A torch generator for DP-SGD's batch sampling and gradient noise, seeded with 63 bits of `noise`."""
-    return torch.Generator(device=device).manual_seed(int(noise.words(1)[0] >> np.uint64(1)))
 
 
 def privacy_report(split: BudgetSplit, charges: list[Charge], dp: DPSettings, noise: RandomSource) -> dict:

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 
 from tabsynth.models.argn.network import ARGNetwork, token_loss, training_visibility
+from tabsynth.privacy.dpsgd import poisson_batch, source_noise_optimizer
+from tabsynth.privacy.mechanisms import RandomSource
 
 Progress = Callable[[dict], None]
 EVAL_BATCH = 4096
@@ -152,9 +154,10 @@ def mean_loss(network: ARGNetwork, rows: torch.Tensor, owners: list[int]) -> flo
 
 
 def train_private(network: ARGNetwork, codes: np.ndarray, owners: list[int], settings: Settings, dp: DPSettings,
-                  rng: np.random.Generator, noise: torch.Generator, device: torch.device,
+                  rng: np.random.Generator, noise: RandomSource, device: torch.device,
                   progress: Progress | None = None) -> list[dict]:
-    """DP-SGD: Poisson-sampled batches (drawn from `noise`), per-row gradients clipped, Gaussian noise from `noise`.
+    """DP-SGD: Poisson-sampled batches and Gaussian noise (`privacy.dpsgd.gaussian_noise`) drawn from `noise`, the
+    budget's RandomSource; per-row gradients clipped.
 
     A batch is processed in chunks of at most `PHYSICAL_BATCH` rows to bound the memory of per-row gradients;
     clipped gradients add up over the chunks and the noise is added once per batch.
@@ -163,16 +166,16 @@ def train_private(network: ARGNetwork, codes: np.ndarray, owners: list[int], set
     from opacus.optimizers import DPOptimizer
 
     model = GradSampleModule(network, loss_reduction="sum")
-    optimizer = DPOptimizer(torch.optim.Adam(model.parameters(), lr=settings.lr), noise_multiplier=dp.noise_multiplier,
-                            max_grad_norm=dp.max_grad_norm, expected_batch_size=None, loss_reduction="sum",
-                            generator=noise)
+    adam = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    optimizer = source_noise_optimizer(DPOptimizer, noise, optimizer=adam, noise_multiplier=dp.noise_multiplier,
+                                       max_grad_norm=dp.max_grad_norm, expected_batch_size=None, loss_reduction="sum")
     rows = torch.as_tensor(codes, device=device)
     orders = torch_generator(rng, device)
     steps_per_epoch = max(1, round(1 / dp.sample_rate))
     history, losses = [], []
     model.train()
     for step in range(dp.steps):
-        batch = rows[torch.rand(len(rows), generator=noise, device=device) < dp.sample_rate]
+        batch = rows[torch.as_tensor(poisson_batch(noise, len(rows), dp.sample_rate), device=device)]
         losses.append(_private_step(model, optimizer, batch, owners, settings.flexible, orders))
         if (step + 1) % steps_per_epoch == 0 or step + 1 == dp.steps:
             history.append({"epoch": len(history) + 1, "epochs": -(-dp.steps // steps_per_epoch),
