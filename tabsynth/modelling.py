@@ -9,8 +9,9 @@ import numpy as np
 
 from tabsynth.errors import InputError
 from tabsynth.infer import conform, infer_schema
+from tabsynth.io import sql
 from tabsynth.io.atomic import atomic_file, check_can_create, staged_directory
-from tabsynth.io.files import FORMATS, read_table, write_table
+from tabsynth.io.files import FORMATS, write_table
 from tabsynth.models.base import MODEL_FILE, create_model, is_private, load_model, save_model
 from tabsynth.models.memory import check_memory
 from tabsynth.pipeline import check_fit_for_release
@@ -22,7 +23,7 @@ from tabsynth.stages import add_identifiers
 
 @dataclass
 class FitOptions:
-    data: Path
+    data: Path | str  # a file path, or a database URL read with `table` or `query`
     out: Path
     model: str = "copula"
     schema: Path | None = None
@@ -34,6 +35,8 @@ class FitOptions:
     ledger: str | None = None
     overwrite: bool = False
     model_params: dict = field(default_factory=dict)
+    table: str | None = None
+    query: str | None = None
 
 
 def fit_folder(options: FitOptions, progress=None) -> dict:
@@ -44,14 +47,16 @@ def fit_folder(options: FitOptions, progress=None) -> dict:
     model = create_model(options.model, **options.model_params)
     request = spending.plan(is_private(model), policy, options.epsilon, options.delta, options.model)
     user_schema = Schema.load(options.schema) if options.schema else None
+    source = sql.check_source(sql.parse_source(options.data, options.table, options.query))
+    ledger_source = None if request is None else spending.source_identity(source, options.source_id)
     say("reading table", 0.02)
-    raw = read_table(options.data)
+    raw = sql.read_source(source)
     schema = infer_schema(raw, user=user_schema)
-    check_fit_for_release(raw, schema, Path(options.data).name)
+    check_fit_for_release(raw, schema, sql.source_name(source))
     check_memory(model, schema, len(raw), options.model)
     budget, ledger = None, None
     if request is not None:
-        budget, ledger = spending.charge(request, source=spending.source_identity(options.data, options.source_id),
+        budget, ledger = spending.charge(request, source=ledger_source,
                                          policy=policy, model=options.model, seed=options.seed,
                                          ledger_url=options.ledger, note=f"fit to {options.out}")
     say(f"fitting {options.model}", 0.1)

@@ -12,15 +12,16 @@ import pandas as pd
 
 from tabsynth.errors import InputError
 from tabsynth.infer import conform, infer_schema
+from tabsynth.io import sql, sql_sink
 from tabsynth.io.atomic import check_can_create
-from tabsynth.io.files import FORMATS, check_input_path, file_sha256, read_table
+from tabsynth.io.files import FORMATS
 from tabsynth.models.base import create_model, is_private
 from tabsynth.models.memory import check_memory
 from tabsynth.privacy import spending
 from tabsynth.release import manifest as manifest_lib
 from tabsynth.release.gate import Verdict, evaluate
 from tabsynth.release.policy import Policy, load_policy
-from tabsynth.release.publish import block, publish
+from tabsynth.release.publish import block, publish, publish_with_table
 from tabsynth.schema import Schema
 from tabsynth.stages import add_identifiers, split
 from tabsynth.validate.checks import CheckOptions, run_checks
@@ -32,7 +33,7 @@ Progress = Callable[[str, float], None]  # (what is happening, share of the whol
 
 @dataclass
 class ReleaseOptions:
-    data: Path
+    data: Path | str  # a file path, or a database URL read with `table` or `query`
     out: Path
     model: str = "copula"
     rows: int | None = None
@@ -49,6 +50,11 @@ class ReleaseOptions:
     constraints: Path | None = None
     source_id: str | None = None
     ledger: str | None = None
+    table: str | None = None
+    query: str | None = None
+    out_table: str | None = None  # also write the synthetic rows to this table ([schema.]name)
+    out_url: str | None = None  # the database for out_table [default: the source's]
+    replace: bool = False  # let out_table replace an existing table
 
 
 @dataclass
@@ -70,6 +76,9 @@ class Plan:
     request: spending.Request | None
     target: str | None
     sensitive: tuple[str, ...]
+    source: Path | sql.SqlSource
+    sink: sql_sink.SqlSink | None = None
+    ledger_source: str | None = None
 
 
 def release(options: ReleaseOptions, progress: Progress | None = None) -> ReleaseResult:
@@ -77,9 +86,9 @@ def release(options: ReleaseOptions, progress: Progress | None = None) -> Releas
     say = progress or (lambda *_: None)
     plan = preflight(options)
     say("reading table", 0.02)
-    raw = read_table(options.data)
+    raw = sql.read_source(plan.source)
     schema = infer_schema(raw, user=plan.user_schema)
-    check_fit_for_release(raw, schema, Path(options.data).name)
+    check_fit_for_release(raw, schema, sql.source_name(plan.source))
     check_named_columns(plan, schema)
     check_memory(plan.model, schema, len(raw), options.model)
     budget, ledger_record = _debit(options, plan, say)
@@ -101,7 +110,8 @@ def release(options: ReleaseOptions, progress: Progress | None = None) -> Releas
     say("writing release", 0.85)
     if not verdict.passed:
         block(options, manifest, train, synthetic, schema, verdict)
-    out = publish(options, manifest, train, synthetic, schema)
+    out = publish_with_table(options, manifest, train, synthetic, schema, plan.sink, plan.source) if plan.sink \
+        else publish(options, manifest, train, synthetic, schema)
     say("done", 1.0)
     return ReleaseResult(out, verdict, manifest, synthetic)
 
@@ -111,7 +121,7 @@ def _debit(options: ReleaseOptions, plan: Plan, say):
     if plan.request is None:
         return None, None
     say("debiting the privacy ledger", 0.05)
-    return spending.charge(plan.request, source=spending.source_identity(options.data, options.source_id),
+    return spending.charge(plan.request, source=plan.ledger_source,
                            policy=plan.policy, model=options.model, seed=options.seed, ledger_url=options.ledger,
                            note=f"release to {options.out}")
 
@@ -124,23 +134,31 @@ def preflight(options: ReleaseOptions) -> Plan:
         raise InputError(f"unknown format {options.fmt!r}; choose one of: {', '.join(FORMATS)}")
     if options.rows is not None and options.rows < 1:
         raise InputError(f"--rows must be a positive number, got {options.rows}")
-    check_output(Path(options.out), Path(options.data), options.overwrite)
-    check_input_path(options.data)
+    source, sink = check_source_and_sink(options)
+    check_output(Path(options.out), source, options.overwrite)
     policy = load_policy(options.policy)
     model = create_model(options.model, **options.model_params)
     request = spending.plan(is_private(model), policy, options.epsilon, options.delta, options.model)
     return Plan(policy=policy, model=model, user_schema=None if options.schema is None else Schema.load(options.schema),
                 constraints=tuple(load_constraints(options.constraints)) if options.constraints else (),
                 request=request, target=options.target or policy.target,
-                sensitive=tuple(options.sensitive) or policy.sensitive)
+                sensitive=tuple(options.sensitive) or policy.sensitive, source=source, sink=sink,
+                ledger_source=None if request is None else spending.source_identity(source, options.source_id))
 
 
-def check_output(out: Path, data: Path, overwrite: bool) -> None:
+def check_source_and_sink(options: ReleaseOptions) -> tuple[Path | sql.SqlSource, sql_sink.SqlSink | None]:
+    """The input file or table exists; the output table is free (or --replace) before anything is fitted."""
+    source = sql.check_source(sql.parse_source(options.data, options.table, options.query))
+    sink = sql_sink.parse_sink(options.out_table, options.out_url, source, options.replace)
+    return source, sql_sink.check_sink(sink, source)
+
+
+def check_output(out: Path, source, overwrite: bool) -> None:
     """--overwrite replaces an earlier release, never some other folder (such as the one holding the data)."""
     check_can_create(out, overwrite=overwrite)
     if not out.exists():
         return
-    if out.resolve() in data.resolve().parents:
+    if isinstance(source, Path) and out.resolve() in [source.resolve(), *source.resolve().parents]:
         raise InputError(f"the input file is inside the output folder {out}; choose another --out")
     if any(out.iterdir()) and not (out / "manifest.json").is_file():
         raise InputError(f"{out} is not a tabsynth release folder (no manifest.json); refusing to replace it")
@@ -208,8 +226,7 @@ def privacy_metrics(model) -> list[MetricResult]:
 
 
 def _input_info(options, raw: pd.DataFrame, plan: Plan) -> dict:
-    info = {"path": str(options.data), "sha256": file_sha256(options.data), "columns": raw.shape[1],
-            "format": Path(options.data).suffix.lstrip(".").lower()}
+    info = sql.input_info(plan.source, raw)
     if plan.request is None:
         info["rows"] = len(raw)  # a DP release never states the true row count
     return info

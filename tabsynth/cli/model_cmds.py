@@ -8,6 +8,7 @@ import click
 import yaml
 
 from tabsynth.cli.app import cli, out_console, progress_bar
+from tabsynth.cli.release_cmds import DATA_HELP, source_options
 from tabsynth.errors import InputError
 
 PATH = click.Path(path_type=Path)
@@ -27,8 +28,9 @@ def parse_params(pairs: tuple[str, ...]) -> dict:
     return params
 
 
-@cli.command()
-@click.argument("data", type=PATH)
+@cli.command(epilog=DATA_HELP)
+@click.argument("data")
+@source_options
 @click.option("--out", type=PATH, required=True, help="Model folder to create (model.json + arrays, no pickle).")
 @click.option("--model", default="copula", show_default=True, help="Synthesizer name (see `tabsynth models`).")
 @click.option("--param", "params", multiple=True, help="Model parameter NAME=VALUE (repeatable), e.g. epochs=100.")
@@ -37,10 +39,12 @@ def parse_params(pairs: tuple[str, ...]) -> dict:
 @click.option("--epsilon", type=float, help="DP models: epsilon to spend [default: the policy's cap, else 1].")
 @click.option("--delta", type=float, help="DP models: delta to spend [default: 1e-9].")
 @click.option("--policy", default="default", show_default=True, help="Policy whose privacy caps apply.")
-@click.option("--source-id", help="Name this source in the privacy ledger [default: the file's SHA-256].")
+@click.option("--source-id", help="Name this source in the privacy ledger [default: the file's SHA-256; for a "
+              "database table, its URL without password and its name; needed for a DP fit on --query].")
 @click.option("--ledger", help="Ledger database URL [default: $TABSYNTH_LEDGER or ~/.tabsynth/ledger.db].")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier model folder.")
-def fit(data, out, model, params, schema_path, seed, epsilon, delta, policy, source_id, ledger, overwrite) -> None:
+def fit(data, table, query, out, model, params, schema_path, seed, epsilon, delta, policy, source_id, ledger,
+        overwrite) -> None:
     """Fit a model on every row of DATA and save it to a model folder for `tabsynth sample`.
 
     The folder holds the schema, the parameters and the fitted state as JSON and numpy arrays; it loads
@@ -51,7 +55,7 @@ def fit(data, out, model, params, schema_path, seed, epsilon, delta, policy, sou
 
     options = FitOptions(data=data, out=out, model=model, schema=schema_path, seed=seed, epsilon=epsilon,
                          delta=delta, policy=policy, source_id=source_id, ledger=ledger, overwrite=overwrite,
-                         model_params=parse_params(params))
+                         model_params=parse_params(params), table=table, query=query)
     with progress_bar() as progress:
         summary = fit_folder(options, progress)
     spent = summary["privacy"]

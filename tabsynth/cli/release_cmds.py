@@ -10,6 +10,19 @@ from rich.table import Table
 from tabsynth.cli.app import DEMO_TABLE, cli, out_console, print_gate, progress_bar
 
 PATH = click.Path(path_type=Path)
+DATA_HELP = ("DATA is a CSV or Parquet file, a folder of Parquet files, or a database URL "
+             "(sqlite:///file.db, postgresql://user@host:5432/db) read with --table or --query.")
+
+
+def source_options(command):
+    """--table and --query: what to read when DATA is a database URL (shared by inspect, release and fit)."""
+    for decorator in reversed((
+        click.option("--table", help="Table (or view) to read when DATA is a database URL: NAME or SCHEMA.NAME."),
+        click.option("--query", help="SELECT to read when DATA is a database URL, e.g. "
+                                     "\"SELECT * FROM visits WHERE year >= 2020\" (run read-only)."),
+    )):
+        command = decorator(command)
+    return command
 
 
 def check_options(command):
@@ -28,25 +41,28 @@ def check_options(command):
     return command
 
 
-@cli.command()
-@click.argument("data", type=click.Path(path_type=Path))
+@cli.command(epilog=DATA_HELP)
+@click.argument("data")
+@source_options
 @click.option("--out", "out", type=click.Path(path_type=Path), default=Path("schema.yaml"), show_default=True,
               help="Where to write the inferred schema (YAML).")
 @click.option("--schema", "schema_path", type=click.Path(path_type=Path),
               help="An edited schema to start from: its decisions override inference.")
 @click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
-def inspect(data: Path, out: Path, schema_path: Path | None, overwrite: bool) -> None:
+def inspect(data: str, table, query, out: Path, schema_path: Path | None, overwrite: bool) -> None:
     """Infer DATA's schema (types, keys, PII, missing values), print it, and save it as YAML."""
     from tabsynth.errors import InputError
     from tabsynth.infer import infer_schema
-    from tabsynth.io.files import read_table
+    from tabsynth.io import sql
     from tabsynth.schema import Schema
 
     if out.exists() and not overwrite and out != schema_path:
         raise InputError(f"{out} already exists (use --overwrite, or --out for another file)")
-    frame = read_table(data)
+    source = sql.check_source(sql.parse_source(data, table, query))
+    frame = sql.read_source(source)
     schema = infer_schema(frame, user=Schema.load(schema_path) if schema_path else None)
-    out_console.print(schema_table(schema, title=f"{data.name}: {len(frame):,} rows, {frame.shape[1]} columns"))
+    title = f"{sql.source_name(source)}: {len(frame):,} rows, {frame.shape[1]} columns"
+    out_console.print(schema_table(schema, title=title))
     schema.save(out)
     flagged = [c.name for c in schema.columns if c.kind in ("pii", "id")]
     out_console.print(f"PII and identifier columns: {', '.join(flagged) if flagged else 'none found'}")
@@ -80,9 +96,15 @@ def _facts(col) -> str:
     return f"{nature}{facts.min} … {facts.max}" if facts.min is not None else ""
 
 
-@cli.command()
-@click.argument("data", type=PATH)
-@click.option("--out", type=PATH, required=True, help="Release folder to create.")
+@cli.command(epilog=DATA_HELP)
+@click.argument("data")
+@source_options
+@click.option("--out", type=PATH, help="Release folder to create (manifest, report, synthetic file) "
+              "[required, unless --out-table is given: then TABLE.release in the current folder].")
+@click.option("--out-table", help="Also write the synthetic rows to this database table (SCHEMA.NAME; the schema "
+              "is created if missing) with the source table's column types, in one transaction.")
+@click.option("--out-url", help="Database for --out-table [default: the source database].")
+@click.option("--replace", is_flag=True, help="Let --out-table replace an existing table (atomically).")
 @click.option("--model", default="copula", show_default=True, help="Synthesizer name (see `tabsynth models`).")
 @click.option("--epsilon", type=float, help="DP models: epsilon to spend [default: the policy's cap, else 1].")
 @click.option("--delta", type=float, help="DP models: delta to spend [default: 1e-9].")
@@ -91,26 +113,32 @@ def _facts(col) -> str:
               "Without it, randomness comes from the operating system.")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True,
               help="File format of the synthetic table.")
-@click.option("--source-id", help="Name this source in the privacy ledger [default: the file's SHA-256].")
+@click.option("--source-id", help="Name this source in the privacy ledger [default: the file's SHA-256; for a "
+              "database table, its URL without password and its name; needed for a DP fit on --query].")
 @click.option("--ledger", help="Ledger database URL [default: $TABSYNTH_LEDGER or ~/.tabsynth/ledger.db].")
 @click.option("--overwrite", is_flag=True,
               help="Replace an earlier release folder (atomically); other folders are never replaced.")
 @check_options
-def release(data: Path, out: Path, model: str, epsilon, delta, rows, seed, fmt, source_id, ledger, overwrite,
-            policy, target, sensitive, constraints, schema_path) -> None:
-    """Fit a model on DATA (CSV or Parquet), sample, validate, and write OUT if the policy's gate passes.
+def release(data: str, table, query, out: Path | None, out_table, out_url, replace, model: str, epsilon, delta,
+            rows, seed, fmt, source_id, ledger, overwrite, policy, target, sensitive, constraints,
+            schema_path) -> None:
+    """Fit a model on DATA, sample, validate, and write OUT if the policy's gate passes.
 
     OUT gets synthetic.parquet (or .csv), manifest.json and report.html, all at once or not at all.
-    A blocked release (exit code 3) writes nothing to OUT; its report goes to OUT.blocked.html.
+    With --out-table the rows also go to a database table, committed only once OUT is in place.
+    A blocked release (exit code 3) writes nothing to OUT or the database; its report goes to OUT.blocked.html.
     A DP model debits the privacy ledger for the source before it is fitted; the debit stands even if
     the release is later blocked.
     """
     from tabsynth.pipeline import ReleaseOptions
 
+    if out is None and not out_table:
+        raise click.UsageError("Missing option '--out' (the release folder; optional only with --out-table)")
     _run_release(ReleaseOptions(
-        data=data, out=out, model=model, rows=rows, schema=schema_path, seed=seed, policy=policy, fmt=fmt,
-        overwrite=overwrite, epsilon=epsilon, delta=delta, target=target, sensitive=tuple(sensitive),
-        constraints=constraints, source_id=source_id, ledger=ledger))
+        data=data, out=out or Path(f"{out_table}.release"), model=model, rows=rows, schema=schema_path, seed=seed,
+        policy=policy, fmt=fmt, overwrite=overwrite, epsilon=epsilon, delta=delta, target=target,
+        sensitive=tuple(sensitive), constraints=constraints, source_id=source_id, ledger=ledger, table=table,
+        query=query, out_table=out_table, out_url=out_url, replace=replace))
 
 
 @cli.command()
@@ -160,3 +188,6 @@ def _run_release(options) -> None:
                           f"ledger source {privacy['ledger']['source']}")
     out_console.print(f"released {len(result.synthetic):,} synthetic rows to {result.out}/ "
                       f"(synthetic.{options.fmt}, manifest.json, report.html)")
+    table = result.manifest.get("out_table")
+    if table:
+        out_console.print(f"and to table {table['table']} in {table['url']}")

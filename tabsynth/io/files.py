@@ -1,4 +1,4 @@
-"""Read CSV and Parquet tables, write synthetic tables."""
+"""Read CSV and Parquet tables (a Parquet file, or a folder of Parquet part files), write synthetic tables."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ from tabsynth.errors import InputError, TabsynthError
 # '?' marks missing values in several public tables (UCI Adult among them).
 EXTRA_NA_VALUES = ["?"]
 FORMATS = ("csv", "parquet")
+PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file; every failure becomes one InputError line."""
+    """Read a CSV or Parquet file, or a Parquet folder; every failure becomes one InputError line."""
     path = check_input_path(path)
-    reader = _parquet if path.suffix.lower() in (".parquet", ".pq") else _csv
+    reader = _parquet if path.is_dir() or path.suffix.lower() in PARQUET_SUFFIXES else _csv
     frame = reader(path)
     if frame.shape[1] == 0:
         raise InputError(f"{path.name}: the table has no columns")
@@ -32,9 +33,18 @@ def check_input_path(path: str | Path) -> Path:
     path = Path(path)
     if not path.exists():
         raise InputError(f"input file not found: {path}")
-    if path.is_dir():
-        raise InputError(f"input path is a folder, not a file: {path}")
+    if path.is_dir() and not parquet_parts(path):
+        raise InputError(f"input path is a folder without Parquet files (*.parquet): {path}")
     return path
+
+
+def parquet_parts(folder: Path) -> list[Path]:
+    """The data files of a Parquet dataset folder (Spark, pyarrow, DuckDB), in a stable order.
+
+    Names starting with '.' or '_' (_SUCCESS, checksums, temporary files) are skipped, as pyarrow skips them.
+    """
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PARQUET_SUFFIXES
+                  and not any(part.startswith((".", "_")) for part in p.relative_to(folder).parts))
 
 
 def _csv(path: Path) -> pd.DataFrame:
@@ -79,10 +89,19 @@ def _delimiter(header: str) -> str:
 
 def _parquet(path: Path) -> pd.DataFrame:
     try:
-        return pd.read_parquet(path)
+        frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises many unrelated types for a corrupt file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path.name}: cannot read as Parquet: {first}") from None
+    return _plain_partition_columns(frame)
+
+
+def _plain_partition_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Hive partition columns (`year=2024/`) come back as pandas categoricals; give them their values' dtype."""
+    for name in frame.columns:
+        if isinstance(frame[name].dtype, pd.CategoricalDtype):
+            frame[name] = frame[name].astype(frame[name].cat.categories.dtype)
+    return frame
 
 
 def read_yaml(path: Path, what: str, error: type[TabsynthError]):
@@ -96,6 +115,13 @@ def read_yaml(path: Path, what: str, error: type[TabsynthError]):
 
 
 def file_sha256(path: str | Path) -> str:
+    """A file's SHA-256; for a Parquet folder, the SHA-256 over each part file's relative name and SHA-256."""
+    path = Path(path)
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for part in parquet_parts(path):
+            digest.update(f"{part.relative_to(path).as_posix()}\0{file_sha256(part)}\n".encode())
+        return digest.hexdigest()
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

@@ -48,9 +48,17 @@ def plan(private: bool, policy: Policy, epsilon: float | None, delta: float | No
     return request
 
 
-def source_identity(data_path, given: str | None) -> str:
-    """The name the ledger charges: the user's --source-id, else the file's content hash (a copy is the same source)."""
-    return given if given else f"sha256:{file_sha256(data_path)}"
+def source_identity(source, given: str | None) -> str:
+    """The name the ledger charges: the user's --source-id; else, for a database table, where it lives (the URL
+    without driver or password, and schema.table), so the table stays one source as its rows change; else the
+    file's (or Parquet folder's) content hash, so a copy is the same source. A --query needs --source-id."""
+    from tabsynth.io.sql import SqlSource
+
+    if given:
+        return given
+    if isinstance(source, SqlSource):
+        return source.ledger_identity()
+    return f"sha256:{file_sha256(source)}"
 
 
 def noise_seed(seed: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import NoReturn
 
@@ -30,6 +31,29 @@ def publish(options, manifest: dict, train: pd.DataFrame, synthetic: pd.DataFram
         manifest["outputs"][REPORT] = {"sha256": file_sha256(staging / REPORT)}
         manifest_lib.write(staging / MANIFEST, manifest)
     return Path(options.out)
+
+
+def publish_with_table(options, manifest: dict, train: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema,
+                       sink, source) -> Path:
+    """The folder and the --out-table table together: the table is created and filled in one transaction, the
+    folder is published inside it, and the transaction commits only after the folder is in place. A failed folder
+    thus rolls the table back; if the commit itself fails (rare: the server went away), the new folder is removed
+    again, so neither is left without the other. A blocked release never gets here and writes nothing to the
+    database."""
+    from tabsynth.io import sql_sink
+
+    formats = {c.name: c.datetime_format for c in schema.columns if c.datetime_format}
+    table = sql_sink.output_table(sink, synthetic, formats, source)
+    manifest["out_table"] = sql_sink.sink_record(sink, table, len(synthetic))
+    published = None
+    try:
+        with sql_sink.table_transaction(sink, table, synthetic):
+            published = publish(options, manifest, train, synthetic, schema)
+    except BaseException:
+        if published is not None:
+            shutil.rmtree(published, ignore_errors=True)
+        raise
+    return published
 
 
 def block(options, manifest: dict, train: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema,
