@@ -55,6 +55,7 @@ class ReleaseOptions:
     out_table: str | None = None  # also write the synthetic rows to this table ([schema.]name)
     out_url: str | None = None  # the database for out_table [default: the source's]
     replace: bool = False  # let out_table replace an existing table
+    engine: str = "memory"  # or "duckdb": dp-marginal through DuckDB, for tables larger than memory
 
 
 @dataclass
@@ -91,7 +92,7 @@ def release(options: ReleaseOptions, progress: Progress | None = None) -> Releas
     check_fit_for_release(raw, schema, sql.source_name(plan.source))
     check_named_columns(plan, schema)
     check_memory(plan.model, schema, len(raw), options.model)
-    budget, ledger_record = _debit(options, plan, say)
+    budget, ledger_record = debit_ledger(options, plan, say)
     rng = np.random.default_rng(options.seed)  # OS entropy unless the user asked for a seed
     train, holdout = split(conform(raw, schema), plan.policy.holdout_share, rng)
     say(f"fitting {options.model}", 0.1)
@@ -101,7 +102,7 @@ def release(options: ReleaseOptions, progress: Progress | None = None) -> Releas
     synthetic, sampling = _synthesize(options, plan, schema, train, rng, say)
     timings["sample_seconds"] = sampling.pop("seconds")
     say("validating", 0.72)
-    metrics = run_checks(train, holdout, synthetic, schema, _check_options(options, plan, schema))
+    metrics = run_checks(train, holdout, synthetic, schema, check_options_for(options, plan, schema))
     verdict = evaluate(plan.policy, metrics)
     manifest = manifest_lib.build(
         options=options, schema=schema, policy=plan.policy, model=plan.model, verdict=verdict, metrics=metrics,
@@ -116,7 +117,7 @@ def release(options: ReleaseOptions, progress: Progress | None = None) -> Releas
     return ReleaseResult(out, verdict, manifest, synthetic)
 
 
-def _debit(options: ReleaseOptions, plan: Plan, say):
+def debit_ledger(options: ReleaseOptions, plan: Plan, say):
     """Bad input costs nothing; from here on the debit is committed, so a failed or killed fit still counts."""
     if plan.request is None:
         return None, None
@@ -192,7 +193,7 @@ def _synthesize(options, plan: Plan, schema: Schema, train: pd.DataFrame, rng, s
     n = options.rows or (plan.model.rows_ if private else len(train))
     say(f"sampling {n:,} rows", 0.5)
     started = time.perf_counter()
-    facts = _output_schema(schema, private)
+    facts = output_schema(schema, private)
     modelled, rejected = sample_valid(plan.model, n, facts, list(plan.constraints), rng,
                                       real=None if private else train)
     synthetic = add_identifiers(modelled, facts, n, rng)
@@ -201,16 +202,16 @@ def _synthesize(options, plan: Plan, schema: Schema, train: pd.DataFrame, rng, s
     return synthetic, info
 
 
-def _output_schema(schema: Schema, private: bool) -> Schema:
+def output_schema(schema: Schema, private: bool) -> Schema:
     """What shapes a DP release's rows: declared facts only. Rejecting rows outside the private min/max, or
     blanking fake PII at the real column's missing share, would carry unpaid private statistics into the output."""
     return Schema.from_dict(schema.public()) if private else schema
 
 
-def _check_options(options, plan: Plan, schema: Schema) -> CheckOptions:
+def check_options_for(options, plan: Plan, schema: Schema) -> CheckOptions:
     private = plan.request is not None
     return CheckOptions(target=plan.target, sensitive=plan.sensitive, constraints=plan.constraints,
-                        constraint_facts=_output_schema(schema, private), learn_combinations=not private,
+                        constraint_facts=output_schema(schema, private), learn_combinations=not private,
                         random_state=0 if options.seed is None else options.seed,
                         extra=privacy_metrics(plan.model))
 

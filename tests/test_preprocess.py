@@ -6,12 +6,11 @@ import pandas as pd
 import pytest
 
 from tabsynth.infer import conform, infer_schema
+from tabsynth.privacy.bounds import NUMBER_GRID, dp_bound
 from tabsynth.privacy.mechanisms import RandomSource
 from tabsynth.privacy.preprocess import (
-    NUMBER_GRID,
     Encoding,
     domain_mechanisms,
-    dp_bound,
     fine_edges,
     fit_encoding,
     quantile_groups,

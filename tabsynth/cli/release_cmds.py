@@ -106,6 +106,7 @@ def _facts(col) -> str:
 @click.option("--out-url", help="Database for --out-table [default: the source database].")
 @click.option("--replace", is_flag=True, help="Let --out-table replace an existing table (atomically).")
 @click.option("--model", default="copula", show_default=True, help="Synthesizer name (see `tabsynth models`).")
+@click.option("--param", "params", multiple=True, help="Model parameter NAME=VALUE (repeatable), e.g. epochs=100.")
 @click.option("--epsilon", type=float, help="DP models: epsilon to spend [default: the policy's cap, else 1].")
 @click.option("--delta", type=float, help="DP models: delta to spend [default: 1e-9].")
 @click.option("--rows", type=int, help="Rows to synthesize [default: the training rows; a noisy count for DP models].")
@@ -118,9 +119,12 @@ def _facts(col) -> str:
 @click.option("--ledger", help="Ledger database URL [default: $TABSYNTH_LEDGER or ~/.tabsynth/ledger.db].")
 @click.option("--overwrite", is_flag=True,
               help="Replace an earlier release folder (atomically); other folders are never replaced.")
+@click.option("--engine", type=click.Choice(["memory", "duckdb"]), default="memory", show_default=True,
+              help="duckdb: for tables larger than memory (dp-marginal only). DuckDB scans the table for the "
+                   "model's counts, sampling streams to the file in chunks, and validation uses random samples.")
 @check_options
-def release(data: str, table, query, out: Path | None, out_table, out_url, replace, model: str, epsilon, delta,
-            rows, seed, fmt, source_id, ledger, overwrite, policy, target, sensitive, constraints,
+def release(data: str, table, query, out: Path | None, out_table, out_url, replace, model: str, params, epsilon, delta,
+            rows, seed, fmt, source_id, ledger, overwrite, engine, policy, target, sensitive, constraints,
             schema_path) -> None:
     """Fit a model on DATA, sample, validate, and write OUT if the policy's gate passes.
 
@@ -130,15 +134,17 @@ def release(data: str, table, query, out: Path | None, out_table, out_url, repla
     A DP model debits the privacy ledger for the source before it is fitted; the debit stands even if
     the release is later blocked.
     """
+    from tabsynth.cli.model_cmds import parse_params
     from tabsynth.pipeline import ReleaseOptions
 
     if out is None and not out_table:
         raise click.UsageError("Missing option '--out' (the release folder; optional only with --out-table)")
     _run_release(ReleaseOptions(
-        data=data, out=out or Path(f"{out_table}.release"), model=model, rows=rows, schema=schema_path, seed=seed,
+        data=data, out=out or Path(f"{out_table}.release"), model=model, model_params=parse_params(params),
+        rows=rows, schema=schema_path, seed=seed,
         policy=policy, fmt=fmt, overwrite=overwrite, epsilon=epsilon, delta=delta, target=target,
         sensitive=tuple(sensitive), constraints=constraints, source_id=source_id, ledger=ledger, table=table,
-        query=query, out_table=out_table, out_url=out_url, replace=replace))
+        query=query, out_table=out_table, out_url=out_url, replace=replace, engine=engine))
 
 
 @cli.command()
@@ -179,6 +185,8 @@ def demo(out: Path, seed: int | None) -> None:
 def _run_release(options) -> None:
     from tabsynth.pipeline import release as run_release
 
+    if options.engine == "duckdb":
+        from tabsynth.scale.release import release_out_of_core as run_release
     with progress_bar() as progress:
         result = run_release(options, progress=progress)
     print_gate(result.verdict, result.manifest["policy"]["name"])
@@ -186,7 +194,8 @@ def _run_release(options) -> None:
     if privacy.get("differentially_private"):
         out_console.print(f"privacy: epsilon {privacy['epsilon']:.4g}, delta {privacy['delta']:.3g} spent; "
                           f"ledger source {privacy['ledger']['source']}")
-    out_console.print(f"released {len(result.synthetic):,} synthetic rows to {result.out}/ "
+    rows = result.manifest["outputs"][f"synthetic.{options.fmt}"]["rows"]
+    out_console.print(f"released {rows:,} synthetic rows to {result.out}/ "
                       f"(synthetic.{options.fmt}, manifest.json, report.html)")
     table = result.manifest.get("out_table")
     if table:

@@ -5,12 +5,14 @@ gets most wrong (exponential mechanism, score: weight · (L1 error − expected 
 favouring small marginals), measure it with the discrete Gaussian, and refit the graphical model from
 the last one. When a measurement barely moves the model the noise is halved (budget annealing); the
 last round spends whatever is left. Candidates that would make the model exceed its size cap (which
-grows with the budget spent) are skipped. Only the counts passed to the mechanisms read the data.
+grows with the budget spent) are skipped. Only the counts passed to the mechanisms read the data: they are
+asked of a `Counts` object all at once, so an engine like DuckDB answers them in one scan.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -19,7 +21,8 @@ import numpy as np
 from tabsynth.models.pgm import Domain, GraphicalModel, LinearMeasurement, estimate, junction_tree_size
 from tabsynth.privacy.accounting import exponential_rho, gaussian_rho
 from tabsynth.privacy.mechanisms import RandomSource, exponential_mechanism, measure_counts
-from tabsynth.privacy.preprocess import Charge, OneWay
+from tabsynth.privacy.preprocess import Charge, Codec, OneWay
+from tabsynth.scale.counts import Counts
 
 Clique = tuple[str, ...]
 SELECTION_SHARE = 0.1  # of each round's budget, as in AIM
@@ -61,12 +64,14 @@ def one_way_sigma(rho: float, rounds: int, columns: int) -> float:
     return math.sqrt(columns * (rounds + 1) / (2 * rho))
 
 
-def run_aim(codes: np.ndarray, domain: Domain, weights: dict[Clique, float], rho: float, noise: RandomSource,
+def run_aim(counts: Counts, codecs: Sequence[Codec], weights: dict[Clique, float], rho: float, noise: RandomSource,
             settings: AimSettings, one_way: dict[str, OneWay]) -> tuple[GraphicalModel, list[Charge]]:
     """The fitted model and the charges of the mechanisms run here; spends at most `rho` including the
-    one-way marginals in `one_way`, measured beforehand at `one_way_sigma` (those not given are measured here)."""
+    one-way marginals in `one_way`, measured beforehand at `one_way_sigma` (those not given are measured here).
+    The model's domain is the codecs' codes; `counts` answers the marginal queries."""
+    domain = Domain(tuple(c.name for c in codecs), tuple(c.size for c in codecs))
     pool = candidates(weights)
-    answers = {clique: marginal_counts(codes, domain, clique) for clique in pool}
+    answers = counts.code_counts(codecs, list(pool))
     sigma = one_way_sigma(rho, settings.rounds, len(domain))
     measurements = [LinearMeasurement((name,), one_way[name].noisy, one_way[name].sigma) for name in one_way]
     charges = []

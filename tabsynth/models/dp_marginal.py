@@ -15,10 +15,11 @@ import pandas as pd
 
 from tabsynth.errors import ModelError
 from tabsynth.models import aim
-from tabsynth.models.pgm import Domain, GraphicalModel
+from tabsynth.models.pgm import GraphicalModel
 from tabsynth.privacy.accounting import zcdp_epsilon, zcdp_rho
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.preprocess import BINNINGS, Encoding, domain_mechanisms, fit_encoding
+from tabsynth.scale.counts import Counts, as_counts
 from tabsynth.schema import Column, Schema
 
 ACCOUNTING = ("zCDP: the ρ of every mechanism adds up (exponential mechanism ε²/8, discrete Gaussian 1/(2σ²)); "
@@ -61,8 +62,10 @@ class DPMarginal:
         candidates = sum(comb(columns, k) for k in range(1, int(self.degree) + 1))
         return rows * columns * 8 * 4 + int(self.max_model_mb * 2**20) * 8 + candidates * CANDIDATE_BYTES
 
-    def fit(self, table: pd.DataFrame, schema: Schema, *, budget: Budget | None = None, rng=None) -> DPMarginal:
-        """Fit within `budget`; `rng` is not used (all noise comes from `budget.noise`)."""
+    def fit(self, table: pd.DataFrame | Counts, schema: Schema, *, budget: Budget | None = None,
+            rng=None) -> DPMarginal:
+        """Fit within `budget`; `rng` is not used (all noise comes from `budget.noise`). `table` is a DataFrame
+        or a `Counts` object (such as `DuckDBCounts` for a table larger than memory): only counts are read."""
         if not isinstance(budget, Budget):
             raise ModelError("model 'dp-marginal' is differentially private: give it a privacy budget (epsilon, delta)")
         columns = schema.modelled()
@@ -71,16 +74,15 @@ class DPMarginal:
         domain_rho = self.preprocess_share * rho if sum(domain_mechanisms(c) for c in columns) else 0.0
         rounds = self.rounds or max(8, 2 * len(columns))
         one_way_sigma = aim.one_way_sigma(rho - domain_rho, rounds, len(columns))
-        prepared = fit_encoding(table, columns, rho=domain_rho, delta=threshold_delta, noise=budget.noise,
+        counts = as_counts(table)
+        prepared = fit_encoding(counts, columns, rho=domain_rho, delta=threshold_delta, noise=budget.noise,
                                 histogram_sigma=one_way_sigma, bins=self.bins, binning=self.binning)
         self.encoding_ = prepared.encoding
-        codes = self.encoding_.encode(table)
-        domain = Domain(tuple(self.encoding_.names), tuple(self.encoding_.sizes))
         settings = aim.AimSettings(rounds=rounds, max_model_mb=self.max_model_mb, iterations=self.iterations,
                                    final_iterations=self.final_iterations)
         weights = aim.workload([c.name for c in columns], self.degree, self.target)
-        self.model_, aim_charges = aim.run_aim(codes, domain, weights, rho - domain_rho, budget.noise, settings,
-                                               prepared.one_way)
+        self.model_, aim_charges = aim.run_aim(counts, self.encoding_.codecs, weights, rho - domain_rho,
+                                               budget.noise, settings, prepared.one_way)
         charges = prepared.charges + aim_charges
         self.rows_ = max(1, round(self.model_.total))
         spent_rho = sum(c.rho for c in charges)

@@ -34,20 +34,38 @@ class Marginal:
 
     def decode(self, u: np.ndarray) -> pd.Series:
         """Uniform scores in [0, 1) to column values with the column's dtype."""
-        present = u >= self.missing
-        v = np.clip((u[present] - self.missing) / max(1.0 - self.missing, 1e-12), 0.0, 1.0 - 1e-12)
+        return self.to_series(self.draw(u))
+
+    def draw(self, u: np.ndarray) -> np.ndarray:
+        """Uniform scores to raw draws: category indices (-1 for missing) or numbers (NaN for missing).
+
+        Split from `to_series` so that a sampler can draw in chunks and build each column once."""
         if self.categories is not None:
-            picks = np.searchsorted(np.cumsum(self.probs), v, side="right").clip(0, len(self.categories) - 1)
-            values = np.asarray(self.categories, dtype=object)[picks]
-        else:
-            values = np.interp(v, np.linspace(0.0, 1.0, len(self.knots)), self.knots)
-            if self.decimals is not None:
-                values = np.round(values, self.decimals)
-            if self.resolution_ns:
-                values = np.round(values / self.resolution_ns) * self.resolution_ns
-        out = np.full(len(u), None, dtype=object)
-        out[present] = values
-        return _restore(pd.Series(out, name=self.name), self)
+            return np.searchsorted(self.steps(), u, side="right") - 1
+        v = np.clip((u - self.missing) / max(1.0 - self.missing, 1e-12), 0.0, 1.0 - 1e-12)
+        drawn = _interpolate(self.knots, v)
+        if self.decimals is not None:
+            drawn = np.round(drawn, self.decimals)
+        if self.resolution_ns:
+            drawn = np.round(drawn / self.resolution_ns) * self.resolution_ns
+        missing = u < self.missing
+        if missing.any():
+            drawn[missing] = np.nan
+        return drawn
+
+    def steps(self) -> np.ndarray:
+        """Step marginals: the scores where each category starts (first: where missing values end), so that
+        a score u draws category searchsorted(steps, u, side="right") - 1, and -1 is missing."""
+        starts = np.cumsum(self.probs[:-1])
+        return np.concatenate([[self.missing], self.missing + (1.0 - self.missing) * starts])
+
+    def to_series(self, drawn: np.ndarray) -> pd.Series:
+        """Raw draws (from `draw`) as a column of the column's dtype."""
+        if self.categories is not None and self.kind != "datetime":
+            return take_categories(self.categories, drawn, self.dtype, self.name)
+        if self.categories is not None:  # a date column without a single present value
+            drawn = np.full(len(drawn), np.nan)
+        return _restore(pd.Series(drawn, name=self.name), self)
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         meta = {"name": self.name, "kind": self.kind, "dtype": self.dtype, "missing": self.missing,
@@ -121,7 +139,33 @@ def _restore(series: pd.Series, marginal: Marginal) -> pd.Series:
         if marginal.tz is not None:
             stamps = stamps.dt.tz_localize("UTC").dt.tz_convert(marginal.tz)
         return _astype(stamps, marginal.dtype)
-    return _astype(series.infer_objects(), marginal.dtype)
+    return _astype(series, marginal.dtype)
+
+
+def _interpolate(knots: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """np.interp(v, linspace(0, 1, len(knots)), knots) without its binary search: the levels are evenly spaced."""
+    if len(knots) == 1:
+        return np.full(len(v), knots[0])
+    position = v * (len(knots) - 1)
+    below = np.minimum(position.astype(np.int64), len(knots) - 2)
+    fraction = position - below
+    if max(abs(knots[0]), abs(knots[-1])) <= np.finfo(float).max / 2:  # no difference of knots overflows
+        return knots[below] + fraction * (knots[below + 1] - knots[below])
+    return knots[below] * (1.0 - fraction) + knots[below + 1] * fraction
+
+
+def take_categories(categories: tuple, indices: np.ndarray, dtype: str, name: str) -> pd.Series:
+    """categories[indices] as a column of `dtype` (where it converts); index -1 or len(categories) is missing.
+
+    The same column as inferring the dtype of an object array of the values taken, but it takes from a typed
+    array where the categories share one numpy dtype, and skips the inference scan where they are all text."""
+    values = pd.Series(np.array(categories, dtype=object)).infer_objects().to_numpy()
+    if values.dtype == object or (len(indices) and (indices.min() < 0 or indices.max() >= len(categories))):
+        values = np.array([*categories, None], dtype=object)
+    series = pd.Series(values[indices], name=name)
+    if series.dtype == object and not all(isinstance(c, str) for c in categories):
+        series = series.infer_objects()
+    return _astype(series, dtype)
 
 
 def _resolution_ns(numbers: np.ndarray) -> int:
@@ -133,6 +177,6 @@ def _resolution_ns(numbers: np.ndarray) -> int:
 
 def _astype(series: pd.Series, dtype: str) -> pd.Series:
     try:
-        return series.astype(dtype)
+        return series.astype(dtype, copy=False)
     except (TypeError, ValueError):
         return series

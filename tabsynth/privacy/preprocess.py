@@ -21,14 +21,15 @@ import pandas as pd
 
 from tabsynth.errors import ModelError
 from tabsynth.models.base import pack_states
-from tabsynth.privacy.accounting import exponential_epsilon, gaussian_sigma
-from tabsynth.privacy.mechanisms import RandomSource, exponential_mechanism, measure_counts, thresholded_counts
+from tabsynth.models.marginals import take_categories
+from tabsynth.privacy.accounting import gaussian_sigma
+from tabsynth.privacy.bounds import BUCKET_SIDE, DATE_GRID, dp_bound_from_counts, number_grid
+from tabsynth.privacy.mechanisms import RandomSource, measure_counts, thresholded_counts
 from tabsynth.schema import Column
 
+DECODE_ROWS = 1 << 20  # rows decoded at once
 FINE_CELLS = 128  # cells of the noisy histogram that quantile-like bins are cut from
 DAY, SECOND = 86_400.0, 1.0  # dates are coded as wall-clock seconds since 1970
-NUMBER_GRID = np.array(sorted({0.0} | {s * m * 10.0**k for s in (-1, 1) for m in (1, 2, 5) for k in range(-4, 13)}))
-DATE_GRID = pd.date_range("1800", "2200", freq="YS").to_numpy("datetime64[s]").astype(np.int64).astype(float)
 BINNINGS = ("quantile", "uniform")
 
 
@@ -61,8 +62,7 @@ class CategoryCodec:
         return series.map(lookup).astype(float).fillna(fallback).to_numpy(np.int64)
 
     def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pd.Series:
-        values = np.array([*self.values, None], dtype=object)[codes]
-        return _astype(pd.Series(values, name=self.name).infer_objects(), self.dtype)
+        return take_categories(self.values, codes, self.dtype, self.name)  # the code len(values) is missing
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         values = [_plain(v) for v in self.values]
@@ -94,17 +94,25 @@ class BinCodec:
         return np.where(np.isnan(numbers), self.size - 1, codes) if self.nullable else codes
 
     def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pd.Series:
+        numbers = np.empty(len(codes))
+        for start in range(0, len(codes), DECODE_ROWS):  # chunks bound the temporaries, whatever n is
+            numbers[start:start + DECODE_ROWS] = self._numbers(codes[start:start + DECODE_ROWS], rng)
+        return _from_numbers(self.kind, self.dtype, self.name, numbers)
+
+    def _numbers(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A value in a fine cell of each code's bin (NaN for the missing cell), as float."""
         present = codes < self.groups[-1] + 1
-        cells = np.empty(int(present.sum()), dtype=np.int64)
-        for group, rows in _rows_by_value(codes[present]).items():
-            members = np.flatnonzero(self.groups == group)
-            cells[rows] = rng.choice(members, size=len(rows), p=_shares(self.weights[members]))
-        numbers = self.edges[cells] + rng.random(len(cells)) * (self.edges[cells + 1] - self.edges[cells])
+        cells = _fine_cells(self.groups, self.weights, codes if present.all() else codes[present], rng)
+        low = self.edges[cells]
+        offsets = rng.random(len(cells)) * (self.edges[cells + 1] - low)
         if self.unit is not None:
-            numbers = np.round(self.edges[cells] + np.floor((numbers - self.edges[cells]) / self.unit) * self.unit, 9)
+            offsets = np.floor(offsets / self.unit) * self.unit
+        numbers = low + offsets if self.unit is None else np.round(low + offsets, 9)
+        if len(numbers) == len(codes):
+            return numbers
         out = np.full(len(codes), np.nan)
         out[present] = numbers
-        return _from_numbers(self.kind, self.dtype, self.name, out)
+        return out
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         meta = {"type": "bins", "name": self.name, "kind": self.kind, "dtype": self.dtype, "unit": self.unit,
@@ -135,7 +143,8 @@ class Encoding:
             np.zeros((len(table), 0), dtype=np.int64)
 
     def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
-        return pd.DataFrame({c.name: c.decode(codes[:, i], rng) for i, c in enumerate(self.codecs)})
+        columns = {c.name: c.decode(codes[:, i], rng) for i, c in enumerate(self.codecs)}
+        return pd.DataFrame(columns, copy=False)  # consolidating 1e6-row columns would cost more than decoding
 
     def state(self) -> tuple[list[dict], dict[str, np.ndarray]]:
         return pack_states(self.codecs, "c")
@@ -182,23 +191,26 @@ def domain_mechanisms(column: Column) -> int:
     return (declared.min is None) + (declared.max is None)
 
 
-def fit_encoding(table: pd.DataFrame, columns: list[Column], *, rho: float, delta: float, noise: RandomSource,
+def fit_encoding(table, columns: list[Column], *, rho: float, delta: float, noise: RandomSource,
                  histogram_sigma: float | None = None, bins: int = 16, binning: str = "quantile") -> Preprocessed:
     """Domains for `columns`, spending `rho` (an equal share per mechanism) and `delta` (an equal share per
     measured category list). With quantile binning, each number and date column's one-way marginal is also
-    measured, at `histogram_sigma`, on a fine grid: that is the column's one-way measurement for the model."""
+    measured, at `histogram_sigma`, on a fine grid: that is the column's one-way measurement for the model.
+    `table` is a DataFrame or a `tabsynth.scale.counts.Counts` (the table is read through count queries only)."""
+    from tabsynth.scale.counts import as_counts  # tabsynth.scale builds on this module
+
+    counts = as_counts(table)
     uses = [domain_mechanisms(c) for c in columns]
     share = rho / sum(uses) if sum(uses) else 0.0
     lists = sum(1 for c, used in zip(columns, uses, strict=True) if used and c.kind == "categorical")
     codecs, charges, one_way = [], [], {}
     for column in columns:
-        values = table[column.name]
         if column.declared.categories is not None or column.kind in ("categorical", "boolean"):
-            codec, spent = _category_codec(column, values, share, delta / max(lists, 1), noise)
+            codec, spent = _category_codec(column, counts, share, delta / max(lists, 1), noise)
         else:
-            low, high, spent = _bounds(column, values, share, noise)
+            low, high, spent = _bounds(column, counts, share, noise)
             if binning == "quantile":
-                codec, one_way[column.name], charge = _quantile_codec(column, values, low, high, histogram_sigma,
+                codec, one_way[column.name], charge = _quantile_codec(column, counts, low, high, histogram_sigma,
                                                                       bins, noise)
                 spent.append(charge)
             else:
@@ -208,7 +220,7 @@ def fit_encoding(table: pd.DataFrame, columns: list[Column], *, rho: float, delt
     return Preprocessed(Encoding(tuple(codecs)), charges, one_way)
 
 
-def _category_codec(column: Column, values: pd.Series, rho: float, delta: float,
+def _category_codec(column: Column, counts, rho: float, delta: float,
                     noise: RandomSource) -> tuple[CategoryCodec, list[Charge]]:
     nullable = _nullable(column.dtype)
     public = column.declared.categories
@@ -217,8 +229,7 @@ def _category_codec(column: Column, values: pd.Series, rho: float, delta: float,
     if public is not None:
         return CategoryCodec(column.name, column.dtype, tuple(public), nullable), []
     sigma = gaussian_sigma(rho)
-    counts = {_plain(k): int(v) for k, v in values.value_counts(dropna=True, sort=False).items()}
-    kept = thresholded_counts(counts, sigma, delta, noise)
+    kept = thresholded_counts(counts.category_counts(column.name), sigma, delta, noise)
     # Sorted by a public key: the order of the true counts must not show through.
     released = tuple(sorted(kept, key=lambda v: (type(v).__name__, str(v))))
     if not released and not nullable:
@@ -229,19 +240,17 @@ def _category_codec(column: Column, values: pd.Series, rho: float, delta: float,
     return CategoryCodec(column.name, column.dtype, released, nullable), [Charge(record, rho, delta)]
 
 
-def _bounds(column: Column, values: pd.Series, rho: float, noise: RandomSource) -> tuple[float, float, list[Charge]]:
+def _bounds(column: Column, counts, rho: float, noise: RandomSource) -> tuple[float, float, list[Charge]]:
     """The declared bounds, or DP ones (each costing `rho`) where none are declared."""
-    present = _to_numbers(column.kind, values)
-    present = present[~np.isnan(present)]
-    grid = DATE_GRID if column.kind == "datetime" else _number_grid(column.decimals)
-    charges = []
-    low, high = (_declared_number(column.kind, getattr(column.declared, side)) for side in ("min", "max"))
-    if low is None:
-        low, charge = dp_bound(present, grid, "lower", rho, noise, column.name)
-        charges.append(charge)
-    if high is None:
-        high, charge = dp_bound(present, grid, "upper", rho, noise, column.name)
-        charges.append(charge)
+    grid = DATE_GRID if column.kind == "datetime" else number_grid(column.decimals)
+    bounds, charges = {}, []
+    for side, fact in (("lower", "min"), ("upper", "max")):
+        bounds[side] = _declared_number(column.kind, getattr(column.declared, fact))
+        if bounds[side] is None:
+            buckets = counts.bucket_counts(column, grid, BUCKET_SIDE[side])
+            bounds[side], record = dp_bound_from_counts(buckets, grid, side, rho, noise, column.name)
+            charges.append(Charge(record, rho))
+    low, high = bounds["lower"], bounds["upper"]
     return min(low, high), max(low, high), charges
 
 
@@ -252,15 +261,15 @@ def _uniform_codec(column: Column, low: float, high: float, bins: int) -> BinCod
                     _nullable(column.dtype))
 
 
-def _quantile_codec(column: Column, values: pd.Series, low: float, high: float, sigma: float, bins: int,
+def _quantile_codec(column: Column, counts, low: float, high: float, sigma: float, bins: int,
                     noise: RandomSource) -> tuple[BinCodec, OneWay, Charge]:
     """Quantile-like bins cut from a noisy fine histogram (plus a missing cell where the dtype allows one)."""
     unit = _unit(column, (high - low) / FINE_CELLS)
     edges = fine_edges(low, high, unit, FINE_CELLS)
     fine = BinCodec(column.name, column.kind, column.dtype, edges, np.arange(len(edges) - 1), np.diff(edges), unit,
                     _nullable(column.dtype))
-    measurement = measure_counts(np.bincount(fine.encode(values), minlength=fine.size), sigma,
-                                 ("marginal", column.name), noise)
+    histogram = counts.code_counts([fine], [(column.name,)])[(column.name,)]
+    measurement = measure_counts(histogram, sigma, ("marginal", column.name), noise)
     charge = Charge(measurement.record() | {"mechanism": "discrete Gaussian", "note": "fine histogram"},
                     measurement.rho)
     noisy = measurement.noisy.astype(float)
@@ -271,50 +280,6 @@ def _quantile_codec(column: Column, values: pd.Series, low: float, high: float, 
     per_cell = np.append(np.bincount(groups), np.ones(len(missing)))
     codec = BinCodec(column.name, column.kind, column.dtype, edges, groups, weights, unit, fine.nullable)
     return codec, OneWay(column.name, coarse, sigma * math.sqrt(per_cell.mean())), charge
-
-
-def dp_bound(present: np.ndarray, grid: np.ndarray, side: str, rho: float, noise: RandomSource,
-             name: str) -> tuple[float, Charge]:
-    """A lower or upper bound from `grid` by the exponential mechanism.
-
-    Score of a candidate: evidence that the data reaches it, minus the rows it would clip. The evidence is
-    the rows in the grid cell just inside the candidate, plus half those of the next cell inwards, a quarter
-    of the next, and so on, each cell capped; a candidate far out scores about 0. One row changes a score by
-    at most 1. The cap is twice the mechanism's usual error margin, so a bound with a full cell next to it
-    wins against any number of empty candidates.
-    """
-    epsilon = exponential_epsilon(rho)
-    cap = 4.0 * math.log(len(grid) / 0.05) / epsilon
-    ordered = np.sort(present)
-    if side == "lower":
-        clipped = np.searchsorted(ordered, grid, side="left")  # rows < candidate
-        cells = np.diff(clipped, append=len(ordered))  # rows in [grid[i], grid[i+1])
-        evidence = _decayed(np.minimum(cells, cap)[::-1])[::-1]
-    else:
-        covered = np.searchsorted(ordered, grid, side="right")  # rows <= candidate
-        cells = np.diff(covered, prepend=0)  # rows in (grid[i-1], grid[i]]
-        evidence = _decayed(np.minimum(cells, cap))
-        clipped = len(ordered) - covered
-    choice = float(grid[exponential_mechanism(evidence - clipped, epsilon, 1.0, noise)])
-    record = {"what": [f"{side} bound", name], "mechanism": "exponential", "epsilon": epsilon, "rho": rho,
-              "candidates": len(grid)}
-    return choice, Charge(record, rho)
-
-
-def _number_grid(decimals: int | None) -> np.ndarray:
-    """The candidates a column's values can take: integers get no bound between 0 and 1, and so on."""
-    if decimals is None:
-        return NUMBER_GRID
-    scaled = NUMBER_GRID * 10.0**decimals
-    return NUMBER_GRID[np.isclose(scaled, np.round(scaled), rtol=0, atol=1e-6)]
-
-
-def _decayed(values: np.ndarray) -> np.ndarray:
-    """out[i] = values[i] + values[i-1] / 2 + values[i-2] / 4 + ..."""
-    out = values.astype(float)
-    for i in range(1, len(out)):
-        out[i] += out[i - 1] / 2
-    return out
 
 
 def fine_edges(low: float, high: float, unit: float | None, cells: int) -> np.ndarray:
@@ -384,17 +349,26 @@ def _nullable(dtype: str) -> bool:
     return not (dtype.startswith(("int", "uint")) or dtype == "bool")
 
 
-def _shares(weights: np.ndarray) -> np.ndarray:
-    total = weights.sum()
-    return weights / total if total > 0 else np.full(len(weights), 1.0 / len(weights))
-
-
-def _rows_by_value(codes: np.ndarray) -> dict[int, np.ndarray]:
-    if codes.size == 0:
-        return {}
-    order = np.argsort(codes, kind="stable")
-    values, starts = np.unique(codes[order], return_index=True)
-    return {int(v): rows for v, rows in zip(values, np.split(order, starts[1:]), strict=True)}
+def _fine_cells(groups: np.ndarray, weights: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For each coarse code, one of its fine cells, drawn in proportion to the cells' weights (uniformly where
+    they all weigh 0). Inverse CDF over the running total of the weights: a guide table gives the first cell
+    that a row's point can fall in, and a few vectorised steps move the rare rows whose point lies further on."""
+    mass = np.bincount(groups, weights=weights)
+    total = np.concatenate([[0.0], np.cumsum(np.where(mass[groups] > 0, weights, 1.0))])
+    first = np.searchsorted(groups, np.arange(len(mass) + 1))  # each group's first cell, then the end
+    low, span = total[first[:-1]], total[first[1:]] - total[first[:-1]]
+    buckets = 1 << int(4 * np.diff(first).max()).bit_length()  # a power of 2: bucket edges j / buckets are exact
+    edges = low[:, None] + np.arange(buckets) / buckets * span[:, None]
+    guide = np.searchsorted(total, edges.ravel(), side="right") - 1  # the cell each bucket starts in
+    u = rng.random(len(codes))
+    points = low[codes] + u * span[codes]
+    cells = guide[codes * buckets + (u * buckets).astype(np.int64)]
+    ahead = np.flatnonzero(total[cells + 1] <= points)
+    while ahead.size:
+        ahead = ahead[cells[ahead] + 1 < first[codes[ahead] + 1]]  # rounding may put a point on its group's end
+        cells[ahead] += 1
+        ahead = ahead[total[cells[ahead] + 1] <= points[ahead]]
+    return cells
 
 
 def _plain(value):
@@ -403,6 +377,6 @@ def _plain(value):
 
 def _astype(series: pd.Series, dtype: str) -> pd.Series:
     try:
-        return series.astype(dtype)
+        return series.astype(dtype, copy=False)
     except (TypeError, ValueError):
         return series

@@ -115,6 +115,7 @@ def _header(manifest: dict) -> dict:
         "train_rows": split.get("train_rows"),
         "holdout_rows": split.get("holdout_rows"),
         "synthetic_rows": _section(manifest, "sampling").get("rows"),
+        "validation_sample": _section(manifest, "validation_sample").get("note"),
         "version": manifest.get("tabsynth_version"),
         "released": {True: "RELEASED", False: "BLOCKED"}.get(released, "NOT RECORDED"),
         "released_class": {True: "pass", False: "fail"}.get(released, "unknown"),

@@ -20,29 +20,49 @@ if TYPE_CHECKING:
     from tabsynth.models.pgm.junction import JunctionTree
 
 _MAX_CELLS = 1 << 22  # groups × cells allocated at once
+CHUNK_ROWS = 1 << 20  # rows drawn at once
 
 
 def sample_codes(domain: Domain, tree: JunctionTree, probabilities: list[np.ndarray], n: int,
                  rng: np.random.Generator) -> np.ndarray:
-    """n rows of int64 codes, columns in domain order, from calibrated clique probabilities."""
-    if n == 0:
-        return np.zeros((0, len(domain)), dtype=np.int64)
+    """n rows of int64 codes, columns in domain order, from calibrated clique probabilities.
+
+    Rows are drawn in chunks of CHUNK_ROWS, each with its own generator spawned from `rng` and its own rounded
+    allocation (so a conditional count is within one row per chunk of its expectation). Chunks bound the
+    temporaries (keys, sort orders) whatever n is; the draws do not depend on the order chunks run in."""
     codes = np.zeros((len(domain), int(n)), dtype=np.int64)  # one row per attribute while drawing
-    root_cells = _allocate(probabilities[0].reshape(1, -1), np.array([n]), rng)[0]
-    _write(codes, domain, tree.cliques[0], np.repeat(np.arange(root_cells.size), root_cells))
+    conditionals = _conditionals(domain, tree, probabilities)
+    chunks = [codes[:, start:start + CHUNK_ROWS] for start in range(0, int(n), CHUNK_ROWS)]
+    for chunk, chunk_rng in zip(chunks, rng.spawn(len(chunks)), strict=True):
+        _sample_chunk(chunk, domain, conditionals, chunk_rng)
+    return codes.T  # rows x attributes; a transposed view, so each attribute's codes stay contiguous
+
+
+def _conditionals(domain: Domain, tree: JunctionTree, probabilities: list[np.ndarray]) -> list[tuple]:
+    """(separator, new attributes, weights of the new cells per separator cell) for the root, then each child."""
+    steps = [((), tree.cliques[0], probabilities[0].reshape(1, -1))]
     for (_, child), separator in zip(tree.edges, tree.separators, strict=True):
         clique = tree.cliques[child]
         new = tuple(a for a in clique if a not in separator)
         if new:
             table = domain.reorder(probabilities[child], clique, separator + new).reshape(domain.size(separator), -1)
-            _write(codes, domain, new, _draw_given(table, _keys(codes, domain, separator), rng))
-    return np.ascontiguousarray(codes[:, rng.permutation(codes.shape[1])].T)
+            steps.append((separator, new, table))
+    return steps
+
+
+def _sample_chunk(codes: np.ndarray, domain: Domain, conditionals: list[tuple], rng: np.random.Generator) -> None:
+    (_, root, weights), *children = conditionals
+    cells = _allocate(weights, np.array([codes.shape[1]]), rng)[0]
+    # Root cells in random row order; every later draw matches cells to rows at random within each group,
+    # so the rows stay exchangeable and need no shuffle at the end.
+    _write(codes, domain, root, rng.permutation(np.repeat(np.arange(cells.size), cells)))
+    for separator, new, table in children:
+        _write(codes, domain, new, _draw_given(table, _keys(codes, domain, separator), rng))
 
 
 def _draw_given(table: np.ndarray, keys: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A cell of each row's conditional table[key] (rows of `table` are unnormalised)."""
-    order = rng.permutation(len(keys))  # sorting a random permutation leaves each group in random order
-    order = order[np.argsort(keys[order])]
+    order = np.argsort(_with_random_ties(keys, table.shape[0], rng))  # by key; each group's rows in random order
     sorted_keys = keys[order]
     starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
     sizes = np.diff(np.r_[starts, len(keys)])
@@ -76,6 +96,13 @@ def _allocate_block(weights: np.ndarray, sizes: np.ndarray, rng: np.random.Gener
     return (whole + extra).astype(np.int64)
 
 
+def _with_random_ties(keys: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Keys in [0, size) as int64 sort keys whose low bits are random: sorting them orders rows by key and
+    each key's rows at random (ties left: about n^2 / 2^(bits+1) pairs), cheaper than a random permutation."""
+    bits = 62 - int(size).bit_length()
+    return (keys << bits) | rng.integers(0, 1 << bits, len(keys), dtype=np.int64)
+
+
 def _keys(codes: np.ndarray, domain: Domain, attrs: Clique) -> np.ndarray:
     if not attrs:
         return np.zeros(codes.shape[1], dtype=np.int64)
@@ -83,5 +110,10 @@ def _keys(codes: np.ndarray, domain: Domain, attrs: Clique) -> np.ndarray:
 
 
 def _write(codes: np.ndarray, domain: Domain, attrs: Clique, cells: np.ndarray) -> None:
-    for a, column in zip(attrs, np.unravel_index(cells, domain.shape(attrs)), strict=True):
-        codes[domain.index(a)] = column
+    """Each attribute's code of the clique cells `cells`, by lookup (cheaper than dividing every row)."""
+    if len(attrs) == 1:
+        codes[domain.index(attrs[0])] = cells
+        return
+    shape = domain.shape(attrs)
+    for a, lookup in zip(attrs, np.unravel_index(np.arange(domain.size(attrs)), shape), strict=True):
+        np.take(lookup, cells, out=codes[domain.index(a)], mode="wrap")  # no buffer, no bounds check

@@ -2,7 +2,9 @@
 
 SDV fits parametric marginals (beta by default), which bend skewed and zero-inflated columns.
 Here every column is first mapped to uniform scores by its empirical marginal, so the copula
-only has to learn the dependence; sampling maps back through the same marginals.
+only has to learn the dependence; sampling maps back through the same marginals. `copulas` fits the
+correlation and keeps the saved state; sampling draws from it with numpy directly, in chunks, and finds a
+category column's value on the normal scale without the normal CDF.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import numpy as np
 import pandas as pd
 from copulas.multivariate import GaussianMultivariate
 from copulas.univariate import UniformUnivariate
+from scipy.special import ndtr, ndtri
 
 from tabsynth.errors import ModelError
 from tabsynth.models.base import pack_states
@@ -19,6 +22,7 @@ from tabsynth.schema import Schema
 
 _UNIVARIATE_TYPE = "copulas.univariate.uniform.UniformUnivariate"
 _MULTIVARIATE_TYPE = "copulas.multivariate.gaussian.GaussianMultivariate"
+CHUNK_ROWS = 1 << 19  # rows drawn at once: bounds memory for any n, and is as fast as one big draw
 
 
 class GaussianCopula:
@@ -54,9 +58,17 @@ class GaussianCopula:
         rng = np.random.default_rng(rng)
         if self.copula_ is None:
             return pd.DataFrame(index=range(n))
-        self.copula_.set_random_state(int(rng.integers(2**32 - 1)))
-        scores = self.copula_.sample(n) if n else pd.DataFrame(columns=[m.name for m in self.marginals_])
-        return pd.DataFrame({m.name: m.decode(scores[m.name].to_numpy(float)) for m in self.marginals_})
+        factor, low, width = _sampling_form(self.copula_)
+        cuts = [_normal_cuts(m, loc, scale) for m, loc, scale in zip(self.marginals_, low, width, strict=True)]
+        sizes = _chunk_sizes(int(n))
+        drawn = [[] for _ in self.marginals_]
+        for rows, chunk_rng in zip(sizes, rng.spawn(len(sizes)), strict=True):  # a generator per chunk
+            normal = factor @ chunk_rng.standard_normal((len(factor), rows))
+            for j, marginal in enumerate(self.marginals_):
+                drawn[j].append(np.searchsorted(cuts[j], normal[j], side="right") - 1 if cuts[j] is not None
+                                else marginal.draw(low[j] + width[j] * ndtr(normal[j])))
+        columns = {m.name: m.to_series(np.concatenate(d)) for m, d in zip(self.marginals_, drawn, strict=True)}
+        return pd.DataFrame(columns, copy=False)  # no copy: consolidating 1e6-row blocks costs more than sampling
 
     def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         metas, arrays = pack_states(self.marginals_, "m")
@@ -68,6 +80,32 @@ class GaussianCopula:
             for i, meta in enumerate(state["marginals"])
         ]
         self.copula_ = None if state["copula"] is None else _copula_from_dict(state["copula"])
+
+
+def _sampling_form(copula: GaussianMultivariate) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What copulas' own sample computes, as arrays: a factor F with F F^T = the correlation matrix, and
+    each uniform univariate's (loc, scale), so that scores = loc + scale * Phi(F z) for standard normal z."""
+    correlation = copula.correlation.to_numpy(float)
+    try:
+        factor = np.linalg.cholesky(correlation)
+    except np.linalg.LinAlgError:  # only semi-definite (a constant column has a zero row): eigen-decompose
+        values, vectors = np.linalg.eigh(correlation)
+        factor = vectors * np.sqrt(np.clip(values, 0.0, None))
+    params = [u.to_dict() for u in copula.univariates]
+    return factor, np.array([p["loc"] for p in params]), np.array([p["scale"] for p in params])
+
+
+def _normal_cuts(marginal: Marginal, loc: float, scale: float) -> np.ndarray | None:
+    """A step marginal's steps moved to the normal scale, where a draw finds its category without the
+    normal CDF: u = loc + scale * Phi(z) >= step  <=>  z >= Phi^-1((step - loc) / scale)."""
+    if marginal.categories is None or scale <= 0:
+        return None
+    return ndtri(np.clip((marginal.steps() - loc) / scale, 0.0, 1.0))
+
+
+def _chunk_sizes(n: int) -> list[int]:
+    """Rows per chunk: a chunk's normal draws take CHUNK_ROWS x columns x 8 bytes, twice while mixed."""
+    return [min(CHUNK_ROWS, n - start) for start in range(0, max(n, 1), CHUNK_ROWS)]  # n = 0: one empty chunk
 
 
 def _copula_from_dict(data: dict) -> GaussianMultivariate:

@@ -1,0 +1,137 @@
+"""The count queries a DP model asks of a private table, and their in-memory answers.
+
+The mechanisms of `dp-marginal` (category thresholding, bound search, fine histograms, AIM's marginals) only
+ever need counts, so a model that reads the table through a `Counts` object can be fitted by any engine that
+can count: pandas here, DuckDB or Spark for tables larger than memory. An engine answers each query exactly
+as the pandas code below does; the tests hold every engine to that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from tabsynth.privacy.preprocess import Codec, _plain, _to_numbers
+from tabsynth.schema import Column
+
+Clique = tuple[str, ...]
+
+
+@runtime_checkable
+class Counts(Protocol):
+    """Answers the count queries a DP model asks of a private table; never returns rows."""
+
+    def category_counts(self, column: str) -> dict:
+        """Non-missing value -> number of rows holding it (keys are Python scalars)."""
+
+    def bucket_counts(self, column: Column, grid: np.ndarray, side: str) -> np.ndarray:
+        """np.bincount(np.searchsorted(grid, x, side=side), minlength=len(grid) + 1) over the column's present
+        values x as numbers (floats; ±inf as ±float max; dates as wall-clock seconds since 1970)."""
+
+    def code_counts(self, codecs: Sequence[Codec], cliques: Sequence[Clique]) -> dict[Clique, np.ndarray]:
+        """For each clique (names of codecs), the flat C-order counts over the codes of its columns."""
+
+
+class FrameCounts:
+    """Counts over a pandas DataFrame (the table fits in memory); each codec encodes the table once."""
+
+    def __init__(self, table: pd.DataFrame):
+        self.table = table
+        self._codes: dict[int, tuple[Codec, np.ndarray]] = {}  # id(codec) -> (codec kept alive, its codes)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def category_counts(self, column: str) -> dict:
+        counts = self.table[column].value_counts(dropna=True, sort=False)
+        return {_plain(value): int(count) for value, count in counts.items()}
+
+    def bucket_counts(self, column: Column, grid: np.ndarray, side: str) -> np.ndarray:
+        numbers = _to_numbers(column.kind, self.table[column.name])
+        present = numbers[~np.isnan(numbers)]
+        return np.bincount(np.searchsorted(grid, present, side=side), minlength=len(grid) + 1)
+
+    def code_counts(self, codecs: Sequence[Codec], cliques: Sequence[Clique]) -> dict[Clique, np.ndarray]:
+        by_name = {codec.name: codec for codec in codecs}
+        return {clique: self._clique_counts([by_name[name] for name in clique]) for clique in cliques}
+
+    def encoded(self, codec: Codec) -> np.ndarray:
+        if id(codec) not in self._codes:
+            self._codes[id(codec)] = (codec, codec.encode(self.table[codec.name]))
+        return self._codes[id(codec)][1]
+
+    def _clique_counts(self, codecs: list[Codec]) -> np.ndarray:
+        if not codecs:
+            return np.bincount(np.zeros(len(self.table), np.int64), minlength=1)
+        shape = tuple(codec.size for codec in codecs)
+        cells = np.ravel_multi_index(tuple(self.encoded(codec) for codec in codecs), shape)
+        return np.bincount(cells, minlength=int(np.prod(shape)))
+
+
+def as_counts(table) -> Counts:
+    """A Counts object as is; a DataFrame wrapped in FrameCounts."""
+    return FrameCounts(table) if isinstance(table, pd.DataFrame) else table
+
+
+def maximal_cliques(cliques: Sequence[Clique]) -> list[Clique]:
+    """The cliques whose columns are not all inside another requested clique (one of each column set):
+    the others are sums of these, so an engine need only count these."""
+    sets = {frozenset(c): c for c in sorted(cliques, key=len, reverse=True)}
+    kept: list[Clique] = []
+    for columns, clique in sets.items():
+        if not any(columns < frozenset(other) for other in kept):
+            kept.append(clique)
+    return kept
+
+
+def project_counts(counts: np.ndarray, clique: Clique, sizes: dict[str, int], onto: Clique) -> np.ndarray:
+    """Flat counts over `clique` summed down to `onto` (a subset, in any order), flat C order."""
+    table = counts.reshape([sizes[name] for name in clique])
+    dropped = tuple(i for i, name in enumerate(clique) if name not in onto)
+    kept = [name for name in clique if name in onto]
+    summed = table.sum(axis=dropped) if dropped else table
+    return np.ascontiguousarray(np.transpose(summed, [kept.index(name) for name in onto])).ravel()
+
+
+class CliqueTally:
+    """Counts of many cliques from code columns streamed in batches: only the maximal cliques are counted (one
+    bincount per batch each), the others are summed from them at the end."""
+
+    def __init__(self, codecs: Sequence[Codec], cliques: Sequence[Clique]):
+        self.cliques = list(cliques)
+        self.sizes = {codec.name: codec.size for codec in codecs}
+        self.found = {clique: np.zeros(int(np.prod([self.sizes[n] for n in clique])), np.int64)
+                      for clique in maximal_cliques(self.cliques)}
+
+    @property
+    def names(self) -> list[str]:
+        """The columns whose codes `add` needs."""
+        return [name for name in self.sizes if any(name in clique for clique in self.found)]
+
+    def add(self, codes: dict[str, np.ndarray], rows: int) -> None:
+        """One batch of `rows` rows: codes of each column in `names`."""
+        for clique, counts in self.found.items():
+            if not clique:
+                counts[0] += rows
+                continue
+            cells = codes[clique[0]].astype(np.int64)
+            for name in clique[1:]:
+                cells *= self.sizes[name]
+                cells += codes[name]
+            counts += np.bincount(cells, minlength=counts.size)
+
+    def result(self) -> dict[Clique, np.ndarray]:
+        return derive_counts(self.found, self.cliques, self.sizes)
+
+
+def derive_counts(found: dict[Clique, np.ndarray], cliques: Sequence[Clique],
+                  sizes: dict[str, int]) -> dict[Clique, np.ndarray]:
+    """Every requested clique's counts from those of the maximal cliques in `found`."""
+    out = {}
+    for clique in cliques:
+        source = next(c for c in found if set(clique) <= set(c))
+        out[clique] = project_counts(found[source], source, sizes, clique).astype(np.int64)
+    return out

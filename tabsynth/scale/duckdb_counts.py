@@ -1,0 +1,177 @@
+"""Count queries answered by DuckDB over Parquet, CSV or a DuckDB table: the table is scanned, never loaded.
+
+DuckDB runs with a memory limit and a spill folder, so a query larger than memory spills to disk instead of
+failing; counts come back as small arrays (one row per cell of a marginal, never per row of the table).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from tabsynth.errors import InputError
+from tabsynth.io.files import EXTRA_NA_VALUES, _delimiter, _header
+from tabsynth.privacy.preprocess import Codec
+from tabsynth.scale import sql
+from tabsynth.scale.counts import Clique, CliqueTally
+from tabsynth.schema import Column
+
+BATCH_ROWS = 1_000_000  # rows of codes streamed to numpy at a time (a few MB per column)
+MEMORY_LIMIT = "1GB"  # DuckDB's own buffers; with Python and Arrow on top the process stays near 1.5 GB
+PARQUET_SUFFIXES = (".parquet", ".pq")
+# pandas' default NA strings (read_csv na_values), plus tabsynth's extra ones: a CSV read here misses what
+# tabsynth.io.files.read_table would
+PANDAS_NA = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
+             "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
+
+
+def connect(memory_limit: str = MEMORY_LIMIT, temp_directory: str | Path | None = None,
+            threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that spills to `temp_directory` (default: a folder under the system temp dir)."""
+    connection = duckdb.connect()
+    spill = Path(temp_directory) if temp_directory else Path(tempfile.gettempdir()) / "tabsynth-duckdb-spill"
+    connection.execute(f"SET memory_limit = {sql.DUCKDB.string(memory_limit)}")
+    connection.execute(f"SET temp_directory = {sql.DUCKDB.string(str(spill))}")
+    connection.execute(f"SET threads = {int(threads or os.cpu_count() or 1)}")
+    connection.execute("SET preserve_insertion_order = false")  # lets scans stream with less buffering
+    connection.execute("SET TimeZone = 'UTC'")  # timestamps with a zone count as UTC wall-clock time
+    return connection
+
+
+def source_sql(source, connection: duckdb.DuckDBPyConnection) -> str:
+    """A FROM-able SQL text for a Parquet file or folder, a CSV file, a DuckDB relation or table name."""
+    if isinstance(source, duckdb.DuckDBPyRelation):
+        name = f"tabsynth_source_{id(source)}"
+        source.create_view(name, replace=True)
+        return sql.DUCKDB.quote(name)
+    path = Path(source)
+    if path.is_dir():
+        return f"read_parquet({sql.DUCKDB.string(str(path / '**' / '*.parquet'))}, union_by_name = true)"
+    if isinstance(source, str) and not path.exists() and not any(sep in source for sep in "/\\."):
+        return sql.DUCKDB.quote(source)  # a table or view of the connection
+    if not path.exists():
+        raise InputError(f"input file not found: {source}")
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        return f"read_parquet({sql.DUCKDB.string(str(path))})"
+    return _csv_sql(path, connection)
+
+
+def _csv_sql(path: Path, connection: duckdb.DuckDBPyConnection) -> str:
+    """read_csv as tabsynth.io.files reads a CSV: same delimiter choice, leading spaces dropped, same NA strings."""
+    d = sql.DUCKDB
+    nulls = ", ".join(d.string(v) for v in (*PANDAS_NA, *EXTRA_NA_VALUES))
+    scan = (f"read_csv({d.string(str(path))}, delim = {d.string(_delimiter(_header(path)))}, header = true, "
+            f"nullstr = [{nulls}])")
+    types = _describe(connection, scan, path.name)
+    trimmed = {name: f"CASE WHEN ltrim({d.quote(name)}) IN ({nulls}) THEN NULL ELSE ltrim({d.quote(name)}) END"
+               for name, sql_type in types.items() if sql_type == "VARCHAR"}
+    if not trimmed:
+        return scan
+    replace = ", ".join(f"{expr} AS {d.quote(name)}" for name, expr in trimmed.items())
+    return f"(SELECT * REPLACE ({replace}) FROM {scan})"
+
+
+def _describe(connection: duckdb.DuckDBPyConnection, source: str, label: str) -> dict[str, str]:
+    try:
+        rows = connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+    except duckdb.Error as exc:
+        raise InputError(f"{label}: cannot read with DuckDB: {_first_line(exc)}") from None
+    if not rows:
+        raise InputError(f"{label}: the table has no columns")
+    return {row[0]: str(row[1]) for row in rows}
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class DuckDBCounts:
+    """Counts over a table DuckDB scans: `source` is a Parquet file or folder of Parquet files, a CSV file,
+    a DuckDB relation, or the name of a table of `connection`. `datetime_formats` (column -> strftime format)
+    parse dates held as text; `method` chooses how code_counts counts ("stream" or "grouping_sets")."""
+
+    def __init__(self, source, *, connection: duckdb.DuckDBPyConnection | None = None,
+                 datetime_formats: Mapping[str, str] | None = None, label: str | None = None,
+                 method: str = "stream"):
+        self.method = method
+        connection = connection or connect()
+        label = label or (Path(source).name if isinstance(source, (str, Path)) else "table")
+        self._attach(connection, source_sql(source, connection), label, datetime_formats)
+
+    @classmethod
+    def from_sql(cls, connection: duckdb.DuckDBPyConnection, source: str, label: str,
+                 datetime_formats: Mapping[str, str] | None = None) -> DuckDBCounts:
+        """Counts over a FROM-able SQL text (a subquery, a view) of `connection`."""
+        counts = cls.__new__(cls)
+        counts.method = "stream"
+        counts._attach(connection, source, label, datetime_formats)
+        return counts
+
+    def _attach(self, connection, source: str, label: str, datetime_formats: Mapping[str, str] | None) -> None:
+        self.connection, self.source, self.label = connection, source, label
+        self.types = _describe(connection, source, label)
+        self.datetime_formats = dict(datetime_formats or {})
+
+    def sample_frame(self, rows: int, seed: int) -> pd.DataFrame:
+        """A uniform random sample of `rows` rows (all rows if fewer) as a DataFrame: for schema inference and
+        validation, never for fitting a DP model."""
+        text = (f"SELECT * FROM {self.source} AS _t USING SAMPLE reservoir({int(rows)} ROWS) "
+                f"REPEATABLE ({int(seed)})")
+        return self._run(text, "df")
+
+    def query(self, text: str) -> dict[str, np.ndarray]:
+        """Run SQL; the result as columns. A DuckDB failure (bad file, bad value) is one InputError line."""
+        return self._run(text, "fetchnumpy")
+
+    def rows(self, text: str) -> list[tuple]:
+        """Run SQL; the result as tuples of Python values."""
+        return self._run(text, "fetchall")
+
+    def _run(self, text: str, fetch: str):
+        try:
+            return getattr(self.connection.execute(text), fetch)()
+        except duckdb.Error as exc:
+            raise InputError(f"{self.label}: DuckDB query failed: {_first_line(exc)}") from None
+
+    def row_count(self) -> int:
+        return int(self.query(f"SELECT COUNT(*) AS n FROM {self.source} AS _t")["n"][0])
+
+    def category_counts(self, column: str) -> dict:
+        rows = self.rows(sql.category_counts_sql(self.source, column, self.types[column], sql.DUCKDB))
+        return {key: int(count) for key, count in rows}
+
+    def bucket_counts(self, column: Column, grid: np.ndarray, side: str) -> np.ndarray:
+        if column.datetime_format and column.name not in self.datetime_formats:
+            self.datetime_formats[column.name] = column.datetime_format
+        result = self.query(sql.bucket_counts_sql(self.source, column, grid, side, sql.DUCKDB))
+        return sql.parse_bucket_counts(result["k"], result[sql.COUNT], grid)
+
+    def code_counts(self, codecs: Sequence[Codec], cliques: Sequence[Clique]) -> dict[Clique, np.ndarray]:
+        """One scan. By default DuckDB computes the codes and streams them (small integers, BATCH_ROWS rows at a
+        time) to numpy, which counts every maximal clique per batch: with hundreds of cliques this is several
+        times faster, and lighter, than DuckDB's GROUP BY GROUPING SETS (method="grouping_sets")."""
+        if self.method == "grouping_sets":
+            return sql.code_counts_via(self.query, self.source, codecs, cliques, sql.DUCKDB, self.datetime_formats,
+                                       self.types)
+        tally = CliqueTally(codecs, cliques)
+        by_name = {codec.name: codec for codec in codecs}
+        used = [by_name[name] for name in tally.names]
+        text = sql.codes_sql(self.source, used, sql.DUCKDB, self.datetime_formats, self.types) if used else \
+            f"SELECT 0 AS k FROM {self.source} AS _t"
+        for batch in self._batches(text):
+            tally.add({c.name: batch.column(i).to_numpy() for i, c in enumerate(used)}, batch.num_rows)
+        return tally.result()
+
+    def _batches(self, text: str):
+        try:
+            yield from self.connection.execute(text).to_arrow_reader(BATCH_ROWS)
+        except duckdb.Error as exc:
+            raise InputError(f"{self.label}: DuckDB query failed: {_first_line(exc)}") from None
+

@@ -1,0 +1,265 @@
+"""`release` for tables larger than memory, through DuckDB: the same stages as `tabsynth.pipeline.release`, but
+the private table is only ever scanned by DuckDB.
+
+- schema: inferred from a random sample of rows (its observed facts are not used by DP models: Schema.public());
+- split: a row is in the holdout when a hash of its values and a random salt falls below the holdout share, so
+  the split is fixed by the salt (OS entropy, or the --seed) and never needs the rows in memory; exact duplicate
+  rows always fall on the same side;
+- fit: `dp-marginal` reads the training part through count queries (DuckDBCounts);
+- sampling: streamed in chunks straight into the staging folder (bounded memory);
+- validation: the usual checks, on random samples of the training part, the holdout and the synthetic rows; the
+  sample sizes and the precision they give are in the manifest (`validation_sample`) and the report.
+Only `dp-marginal` fits out of core.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tabsynth.errors import InputError
+from tabsynth.infer import conform, infer_schema
+from tabsynth.io.atomic import staged_directory
+from tabsynth.io.files import file_sha256
+from tabsynth.io.sql import SqlSource, public_url
+from tabsynth.pipeline import (
+    Plan,
+    Progress,
+    ReleaseOptions,
+    check_fit_for_release,
+    check_named_columns,
+    check_options_for,
+    debit_ledger,
+    output_schema,
+    preflight,
+)
+from tabsynth.release import manifest as manifest_lib
+from tabsynth.release.gate import Verdict, evaluate
+from tabsynth.release.publish import MANIFEST, REPORT, block
+from tabsynth.release.report import write_report
+from tabsynth.sampling import sample_valid
+from tabsynth.scale.duckdb_counts import DuckDBCounts, connect
+from tabsynth.scale.duckdb_databases import attach
+from tabsynth.scale.sql import DUCKDB
+from tabsynth.schema import Schema
+from tabsynth.stages import add_identifiers
+from tabsynth.validate.checks import run_checks
+
+SUPPORTED_MODELS = ("dp-marginal",)
+CHUNK_ROWS = 1_000_000  # synthetic rows drawn and written at a time
+SCHEMA_SAMPLE_ROWS = 100_000
+VALIDATION_ROWS = 50_000  # per part: training, holdout, synthetic
+SPLIT_BUCKETS = 1_000_000  # resolution of the holdout share
+Z95 = 1.959964
+
+
+@dataclass
+class OutOfCoreResult:
+    out: Path
+    verdict: Verdict
+    manifest: dict
+
+
+def release_out_of_core(options: ReleaseOptions, progress: Progress | None = None) -> OutOfCoreResult:
+    """`tabsynth release --engine duckdb`: publish the folder only if the gate passes, else raise ReleaseBlocked."""
+    say = progress or (lambda *_: None)
+    if options.model not in SUPPORTED_MODELS:
+        raise InputError(f"model {options.model!r} cannot fit out of core; with --engine duckdb use "
+                         f"--model {' or '.join(SUPPORTED_MODELS)}")
+    if options.out_table:
+        raise InputError("--out-table is not available with --engine duckdb yet: the synthetic file is in the "
+                         "release folder; load it into the database from there")
+    plan = preflight(options)
+    rng = np.random.default_rng(options.seed)  # OS entropy unless the user asked for a seed
+    say("reading a sample of the table", 0.02)
+    source = _source_counts(plan.source)
+    sample = source.sample_frame(SCHEMA_SAMPLE_ROWS, _seed(rng))
+    schema = infer_schema(sample, user=plan.user_schema)
+    check_fit_for_release(sample, schema, source.label)  # only its size and columns: at least MIN_ROWS rows?
+    del sample
+    check_named_columns(plan, schema)
+    budget, ledger_record = debit_ledger(options, plan, say)
+    train, holdout = split_counts(source, schema, plan.policy.holdout_share, salt=_seed(rng))
+    say(f"fitting {options.model} through DuckDB", 0.1)
+    started = time.perf_counter()
+    plan.model.fit(train, schema, budget=budget, rng=rng)
+    timings = {"fit_seconds": time.perf_counter() - started}
+    with staged_directory(Path(options.out), overwrite=options.overwrite) as staging:
+        data_name = f"synthetic.{options.fmt}"
+        say("sampling", 0.5)
+        started = time.perf_counter()
+        sampling = _stream_synthetic(options, plan, schema, staging / data_name, rng)
+        timings["sample_seconds"] = time.perf_counter() - started
+        say("validating on samples", 0.72)
+        samples, sample_record = validation_samples(train, holdout, staging / data_name, schema, rng)
+        metrics = run_checks(*samples, schema, check_options_for(options, plan, schema))
+        verdict = evaluate(plan.policy, metrics)
+        manifest = manifest_lib.build(
+            options=options, schema=schema, policy=plan.policy, model=plan.model, verdict=verdict, metrics=metrics,
+            input_info=_input_info(plan, source), split_info=_split_info(plan), timings=timings,
+            sampling=sampling, ledger=ledger_record)
+        manifest["validation_sample"] = sample_record
+        say("writing release", 0.85)
+        if not verdict.passed:
+            block(options, manifest, samples[0], samples[2], schema, verdict)
+        _finish_folder(staging, data_name, manifest, samples[0], samples[2], schema, sampling["rows"])
+    say("done", 1.0)
+    return OutOfCoreResult(Path(options.out), verdict, manifest)
+
+
+def _source_counts(source: Path | SqlSource) -> DuckDBCounts:
+    """Counts over a file or folder, or over a PostgreSQL or SQLite table DuckDB scans in place."""
+    connection = connect()
+    if isinstance(source, SqlSource):
+        return DuckDBCounts.from_sql(connection, attach(connection, source), source.name)
+    return DuckDBCounts(source, connection=connection, label=Path(source).name)
+
+
+def split_counts(source: DuckDBCounts, schema: Schema, holdout_share: float,
+                 salt: int) -> tuple[DuckDBCounts, DuckDBCounts]:
+    """Training part and holdout as views of the source: hash(salt, every column) picks the side."""
+    columns = ", ".join(DUCKDB.quote(name) for name in source.types)
+    in_holdout = f"hash({int(salt)}, {columns}) % {SPLIT_BUCKETS} < {round(holdout_share * SPLIT_BUCKETS)}"
+    formats = {c.name: c.datetime_format for c in schema.columns if c.datetime_format}
+    parts = []
+    for name, keep in (("training part", f"NOT ({in_holdout})"), ("holdout", in_holdout)):
+        view = f"(SELECT * FROM {source.source} AS _s WHERE {keep})"
+        parts.append(DuckDBCounts.from_sql(source.connection, view, f"{source.label} ({name})", formats))
+    return parts[0], parts[1]
+
+
+def write_synthetic(draw: Callable[[int, int], pd.DataFrame], rows: int, path: Path, fmt: str = "parquet",
+                    chunk_rows: int = CHUNK_ROWS, datetime_formats: dict[str, str] | None = None) -> int:
+    """Write `rows` rows drawn chunk by chunk (`draw(count, offset)`) to a Parquet or CSV file: memory holds
+    one chunk at a time. Returns the rows written."""
+    writer, schema, written = None, None, 0
+    try:
+        for offset in range(0, max(rows, 1), chunk_rows):
+            frame = draw(min(chunk_rows, rows - offset), offset)
+            if fmt == "csv":
+                _csv_chunk(frame, path, datetime_formats or {}, first=offset == 0)
+            else:
+                table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+                if writer is None:
+                    schema = _text_for_null(table.schema)
+                    table, writer = table.cast(schema), pq.ParquetWriter(path, schema)
+                writer.write_table(table)
+            written += len(frame)
+    finally:
+        if writer is not None:
+            writer.close()
+    return written
+
+
+def _text_for_null(schema: pa.Schema) -> pa.Schema:
+    """A column with no value in the first chunk (all None) is typed as text, so later chunks' values fit."""
+    return pa.schema([field.with_type(pa.string()) if pa.types.is_null(field.type) else field for field in schema],
+                     metadata=schema.metadata)
+
+
+def _csv_chunk(frame: pd.DataFrame, path: Path, datetime_formats: dict[str, str], first: bool) -> None:
+    out = frame.copy()
+    for name, fmt_string in datetime_formats.items():
+        if name in out:
+            out[name] = out[name].dt.strftime(fmt_string)
+    out.to_csv(path, mode="w" if first else "a", header=first, index=False)
+
+
+def _stream_synthetic(options: ReleaseOptions, plan: Plan, schema: Schema, path: Path,
+                      rng: np.random.Generator) -> dict:
+    facts = output_schema(schema, private=True)
+    n = options.rows or plan.model.rows_
+    rejected, keys = 0, key_bijections(facts, rng)
+
+    def draw(count: int, offset: int) -> pd.DataFrame:
+        nonlocal rejected
+        modelled, failed = sample_valid(plan.model, count, facts, list(plan.constraints), rng)
+        rejected += failed
+        return unique_keys_from(add_identifiers(modelled, facts, count, rng), keys, offset)
+
+    formats = {c.name: c.datetime_format for c in schema.columns if c.datetime_format}
+    written = write_synthetic(draw, n, path, options.fmt, CHUNK_ROWS, formats)
+    return {"rows": written, "rows_source": "--rows" if options.rows else "noisy total",
+            "rejected_by_constraints": int(rejected), "chunk_rows": CHUNK_ROWS}
+
+
+def key_bijections(schema: Schema, rng: np.random.Generator) -> dict[str, tuple[int, int]]:
+    """For each key column, a random bijection of 48-bit numbers (odd multiplier, shift), fixed for all chunks."""
+    return {c.name: (int(rng.integers(0, 2**47)) * 2 + 1, int(rng.integers(0, 2**48)))
+            for c in schema.columns if c.kind == "id"}
+
+
+def unique_keys_from(frame: pd.DataFrame, keys: dict[str, tuple[int, int]], offset: int) -> pd.DataFrame:
+    """Key columns unique across chunks: integers offset by the rows before the chunk (add_identifiers numbers
+    each chunk 1..k); text keys are the row's position under the column's bijection, as 12 hex digits."""
+    for name, (multiplier, shift) in keys.items():
+        if name not in frame:
+            continue
+        if pd.api.types.is_numeric_dtype(frame[name]):
+            frame[name] = frame[name] + offset
+            continue
+        position = np.arange(offset, offset + len(frame), dtype=np.uint64)
+        with np.errstate(over="ignore"):  # arithmetic mod 2**64, then mod 2**48
+            numbers = (position * np.uint64(multiplier) + np.uint64(shift)) & np.uint64(2**48 - 1)
+        present = frame[name].notna().to_numpy()
+        frame.loc[present, name] = [f"{int(k):012X}" for k in numbers[present]]
+    return frame
+
+
+def validation_samples(train: DuckDBCounts, holdout: DuckDBCounts, synthetic_path: Path, schema: Schema,
+                       rng: np.random.Generator) -> tuple[tuple[pd.DataFrame, ...], dict]:
+    """Random samples of each part (conformed to the schema), and the manifest's record of them."""
+    synthetic = DuckDBCounts(synthetic_path, connection=train.connection, label="synthetic rows")
+    samples = tuple(conform(part.sample_frame(VALIDATION_ROWS, _seed(rng)), schema)
+                    for part in (train, holdout, synthetic))
+    if len(samples[0]) == 0 or len(samples[1]) == 0:
+        raise InputError(f"{train.label}: too few rows to keep both a training part and a holdout")
+    return samples, sample_record(VALIDATION_ROWS)
+
+
+def sample_record(rows: int) -> dict:
+    """What validating on samples means for the figures (the true sizes of the parts are withheld)."""
+    margin = Z95 * 0.5 / math.sqrt(rows)
+    note = (f"validation used uniform random samples of at most {rows:,} rows of the training part, the holdout and "
+            f"the synthetic rows (all rows of a smaller part); a share computed on a sample is within "
+            f"±{margin:.4f} of its full-table value with 95% confidence, so metrics differing by less than about "
+            f"{margin:.3f} are not distinguishable; rare rows may be absent from a sample")
+    return {"rows_per_part": rows, "method": "DuckDB reservoir sample without replacement",
+            "share_margin_95": round(margin, 6), "note": note}
+
+
+def _finish_folder(staging: Path, data_name: str, manifest: dict, train: pd.DataFrame, synthetic: pd.DataFrame,
+                   schema: Schema, rows: int) -> None:
+    manifest["outputs"] = {data_name: {"sha256": file_sha256(staging / data_name), "rows": rows}}
+    write_report(staging / REPORT, manifest, train, synthetic, schema)
+    manifest["outputs"][REPORT] = {"sha256": file_sha256(staging / REPORT)}
+    manifest_lib.write(staging / MANIFEST, manifest)
+
+
+def _input_info(plan: Plan, source: DuckDBCounts) -> dict:
+    """Where the rows came from; a file's SHA-256 (a table is not hashed: that would be one more full scan)."""
+    info = {"columns": len(source.types), "engine": "duckdb"}
+    if isinstance(plan.source, SqlSource):
+        return info | {"url": public_url(plan.source.url), "table": plan.source.name, "format": "database"}
+    path = Path(plan.source)
+    info |= {"path": str(path), "format": path.suffix.lstrip(".").lower() or "parquet folder"}
+    if path.is_file():
+        info["sha256"] = file_sha256(path)
+    return info  # a DP release never states the true row count
+
+
+def _split_info(plan: Plan) -> dict:
+    return {"holdout_share": plan.policy.holdout_share,
+            "method": "hash of each row's values and a random salt (duplicate rows fall on the same side)"}
+
+
+def _seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(0, 2**31 - 1))

@@ -1,0 +1,315 @@
+"""Count queries through DuckDB give exactly the pandas answers, so a DP fit reads the same counts either way."""
+
+import dataclasses
+import datetime as dt
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabsynth.errors import InputError
+from tabsynth.infer import conform, infer_schema
+from tabsynth.io.files import read_table
+from tabsynth.models import aim
+from tabsynth.models.dp_marginal import DPMarginal
+from tabsynth.models.pgm import Domain
+from tabsynth.privacy.bounds import BUCKET_SIDE, DATE_GRID, NUMBER_GRID, _decayed, bound_scores, number_grid
+from tabsynth.privacy.budget import Budget
+from tabsynth.privacy.mechanisms import RandomSource
+from tabsynth.privacy.preprocess import BinCodec, CategoryCodec, Encoding, fit_encoding
+from tabsynth.scale import sql
+from tabsynth.scale.counts import FrameCounts, maximal_cliques
+from tabsynth.scale.duckdb_counts import DuckDBCounts
+from tabsynth.schema import Facts
+
+
+def mixed(n: int = 3000, seed: int = 0) -> pd.DataFrame:
+    """Every column kind, with NULL, NaN, ±inf and values sitting exactly on grid points."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "age": rng.integers(0, 101, n),  # 0, 1, 2, 5, 10, 20, 50, 100 are grid points
+        "pay": np.where(rng.random(n) < 0.1, np.nan, np.round(rng.gamma(2.0, 20_000, n), 2)),
+        "odd": rng.choice([0.0, 0.5, 1.0, 2.0, 5.0, -1e300, np.inf, -np.inf, np.nan, 1e13, 3.25], n),
+        "visits": pd.array(np.where(rng.random(n) < 0.05, None, rng.integers(0, 20, n)), dtype="Int64"),
+        "ward": rng.choice(["icu", "o'neil ward", "surgery", None], n, p=[0.4, 0.3, 0.25, 0.05]),
+        "grade": rng.choice([1, 2, 3], n),
+        "smoker": rng.random(n) < 0.3,
+        "seen": pd.Timestamp("1999-12-30") + pd.to_timedelta(rng.integers(0, 5 * 86_400, n), "s"),
+        "born": pd.to_datetime(rng.choice(["1990-01-01", "1975-06-30", None], n)).date,
+    })
+
+
+@pytest.fixture(scope="module")
+def parquet(tmp_path_factory):
+    path = tmp_path_factory.mktemp("scale") / "mixed.parquet"
+    raw = mixed()
+    raw.loc[::40, "seen"] = pd.NaT
+    raw.to_parquet(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def both(parquet):
+    raw = read_table(parquet)
+    schema = infer_schema(raw)
+    schema = schema.replace("grade", kind="categorical")
+    return FrameCounts(conform(raw, schema)), DuckDBCounts(parquet), schema
+
+
+def codecs_for(frame_counts, schema, binning):
+    prepared = fit_encoding(frame_counts, schema.modelled(), rho=2.0, delta=1e-6, noise=RandomSource.seeded(1),
+                            histogram_sigma=3.0, binning=binning, bins=6)
+    return prepared.encoding.codecs
+
+
+def test_category_counts_match(both):
+    frame, duck, schema = both
+    for name in ("ward", "grade", "smoker"):
+        assert duck.category_counts(name) == frame.category_counts(name)
+    assert "o'neil ward" in duck.category_counts("ward") and None not in duck.category_counts("ward")
+
+
+def test_bucket_counts_match_on_both_sides(both):
+    frame, duck, schema = both
+    for column in schema.modelled():
+        if column.kind in ("numerical", "datetime"):
+            grid = DATE_GRID if column.kind == "datetime" else number_grid(column.decimals)
+            for side in ("left", "right"):
+                expected = frame.bucket_counts(column, grid, side)
+                assert np.array_equal(duck.bucket_counts(column, grid, side), expected), (column.name, side)
+
+
+@pytest.mark.parametrize(("binning", "method"), [("quantile", "stream"), ("uniform", "stream"),
+                                                 ("quantile", "grouping_sets")])
+def test_code_counts_match_for_cliques_of_every_size(both, parquet, binning, method):
+    frame, _, schema = both
+    duck = DuckDBCounts(parquet, method=method)
+    codecs = codecs_for(frame, schema, binning)
+    names = [c.name for c in codecs]
+    cliques = [()] + [c for k in (1, 2, 3) for c in combinations(names, k)] + [tuple(reversed(names[:3]))]
+    expected = frame.code_counts(codecs, cliques)
+    got = duck.code_counts(codecs, cliques)
+    codes = Encoding(tuple(codecs)).encode(frame.table)
+    domain = Domain(tuple(names), tuple(c.size for c in codecs))
+    for clique in cliques[:-1]:
+        assert np.array_equal(expected[clique], aim.marginal_counts(codes, domain, clique))
+        assert np.array_equal(got[clique], expected[clique]), clique
+    assert np.array_equal(got[cliques[-1]], expected[cliques[-1]])
+    assert got[()].tolist() == [len(frame)]
+
+
+def test_codes_match_when_values_sit_on_edges_and_categories_are_declared(both):
+    frame, duck, _ = both
+    edges = np.array([0.0, 0.5, 1.0, 2.0, 5.0, 1e13])
+    bins = BinCodec("odd", "numerical", "float64", edges, np.array([0, 0, 1, 2, 2]), np.ones(5), None, True)
+    strict = dataclasses.replace(bins, nullable=False, name="age", dtype="int64")
+    declared = CategoryCodec("ward", "object", ("surgery", "icu", "nobody", 7), False)
+    numbers = CategoryCodec("grade", "int64", (3, 1.0, True, "2"), True)
+    codecs = [bins, strict, declared, numbers]
+    cliques = [(c.name,) for c in codecs] + [("odd", "ward", "grade")]
+    expected = frame.code_counts(codecs, cliques)
+    for method in ("stream", "grouping_sets"):
+        duck.method = method
+        got = duck.code_counts(codecs, cliques)
+        for clique in cliques:
+            assert np.array_equal(got[clique], expected[clique]), (method, clique)
+    duck.method = "stream"
+
+
+def old_bound_scores(present: np.ndarray, grid: np.ndarray, side: str, epsilon: float) -> np.ndarray:
+    """The scores as dp_bound computed them from the sorted values before counts came from queries."""
+    import math
+
+    cap = 4.0 * math.log(len(grid) / 0.05) / epsilon
+    ordered = np.sort(present)
+    if side == "lower":
+        clipped = np.searchsorted(ordered, grid, side="left")
+        cells = np.diff(clipped, append=len(ordered))
+        evidence = _decayed(np.minimum(cells, cap)[::-1])[::-1]
+    else:
+        covered = np.searchsorted(ordered, grid, side="right")
+        cells = np.diff(covered, prepend=0)
+        evidence = _decayed(np.minimum(cells, cap))
+        clipped = len(ordered) - covered
+    return evidence - clipped
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_bound_scores_from_histograms_equal_the_sorted_array_scores(seed):
+    rng = np.random.default_rng(seed)
+    on_grid = rng.choice(NUMBER_GRID, 300)
+    spread = rng.normal(0, 10.0 ** rng.integers(-3, 12), 700)
+    present = np.concatenate([on_grid, spread, [NUMBER_GRID[0], NUMBER_GRID[-1], 1e300, -1e300]])
+    for side in ("lower", "upper"):
+        for epsilon in (0.05, 1.0):
+            buckets = np.bincount(np.searchsorted(NUMBER_GRID, present, side=BUCKET_SIDE[side]),
+                                  minlength=len(NUMBER_GRID) + 1)
+            assert np.array_equal(bound_scores(buckets, side, epsilon),
+                                  old_bound_scores(present, NUMBER_GRID, side, epsilon))
+    assert np.array_equal(bound_scores(np.zeros(len(NUMBER_GRID) + 1, np.int64), "upper", 1.0),
+                          old_bound_scores(np.array([]), NUMBER_GRID, "upper", 1.0))
+
+
+def test_a_seeded_fit_through_duckdb_is_the_fit_through_the_dataframe(both):
+    frame, duck, schema = both
+    params = {"rounds": 4, "iterations": 20, "final_iterations": 40, "degree": 2}
+    through_frame = DPMarginal(**params).fit(frame.table, schema, budget=Budget(2.0, 1e-8, RandomSource.seeded(9)))
+    through_duck = DPMarginal(**params).fit(duck, schema, budget=Budget(2.0, 1e-8, RandomSource.seeded(9)))
+    meta_frame, arrays_frame = through_frame.get_state()
+    meta_duck, arrays_duck = through_duck.get_state()
+    assert meta_duck == meta_frame
+    assert arrays_duck.keys() == arrays_frame.keys()
+    assert all(np.array_equal(arrays_duck[k], arrays_frame[k]) for k in arrays_frame)
+
+
+def test_a_csv_reads_as_tabsynth_reads_it(tmp_path):
+    path = tmp_path / "spaced.csv"
+    path.write_text("age, ward, pay\n30, icu, 1.5\n41, ?, 2\n 7,  o'neil, ?\n30, icu,\n")
+    frame, duck = FrameCounts(read_table(path)), DuckDBCounts(path)
+    assert duck.category_counts("ward") == frame.category_counts("ward") == {"icu": 2, "o'neil": 1}
+    schema = infer_schema(frame.table)
+    for side in ("left", "right"):
+        assert np.array_equal(duck.bucket_counts(schema["pay"], NUMBER_GRID, side),
+                              frame.bucket_counts(schema["pay"], NUMBER_GRID, side))
+
+
+def test_a_bad_source_is_one_input_error(tmp_path):
+    with pytest.raises(InputError, match="input file not found"):
+        DuckDBCounts(tmp_path / "missing.parquet")
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"not parquet at all")
+    with pytest.raises(InputError, match="broken.parquet: cannot read with DuckDB") as caught:
+        DuckDBCounts(broken)
+    assert "\n" not in str(caught.value)
+
+
+def test_literals_are_exact():
+    d = sql.DUCKDB
+    assert d.literal(0.1) == "CAST('0.1' AS DOUBLE)" and d.literal(True) == "TRUE" and d.literal(None) == "NULL"
+    assert d.literal("it's") == "'it''s'" and d.literal(dt.date(2020, 2, 29)) == "DATE '2020-02-29'"
+    assert d.literal(pd.Timestamp("2020-01-01 10:30")) == "TIMESTAMP '2020-01-01 10:30:00'"
+    assert d.literal(np.int64(-3)) == "-3"
+    spark_like = dataclasses.replace(d, backslash_escapes=True)
+    assert spark_like.literal("a'b\\") == "'a\\'b\\\\'"
+    values = [0.1, 1 / 3, 5e-324, 1.7976931348623157e308, -0.0]
+    import duckdb
+
+    back = duckdb.sql("SELECT " + ", ".join(d.literal(v) for v in values)).fetchall()[0]
+    assert list(back) == values
+
+
+def test_maximal_cliques_cover_every_requested_clique():
+    cliques = [(), ("a",), ("b", "a"), ("a", "b"), ("a", "b", "c"), ("d",)]
+    kept = maximal_cliques(cliques)
+    assert {frozenset(c) for c in kept} == {frozenset("abc"), frozenset("d")}
+
+
+def test_declared_facts_and_empty_columns_work_through_duckdb(both):
+    _, duck, schema = both
+    declared = schema.replace("pay", declared=Facts(min=0, max=200_000))
+    model = DPMarginal(rounds=2, iterations=5, final_iterations=5, degree=1).fit(
+        duck, declared, budget=Budget(1.0, 1e-8, RandomSource.seeded(2)))
+    pay = model.encoding_.codecs[[c.name for c in model.encoding_.codecs].index("pay")]
+    assert pay.edges[0] >= 0 and pay.edges[-1] <= 200_000 + 1
+
+
+@pytest.fixture
+def dp_policy(tmp_path):
+    """The gate's figures are tested elsewhere; this policy only checks the spending."""
+    path = tmp_path / "dp.yaml"
+    path.write_text("name: dp\nrules:\n  - {metric: dp_epsilon, op: '<=', threshold: 1}\n")
+    return path
+
+
+@pytest.fixture
+def narrow(tmp_path):
+    """Few columns: the release's report draws one plot per column."""
+    path = tmp_path / "narrow.parquet"
+    mixed(2000)[["age", "pay", "ward", "seen"]].to_parquet(path)
+    return path
+
+
+def small_release(parquet, tmp_path, policy, **changes):
+    from tabsynth.pipeline import ReleaseOptions
+
+    options = ReleaseOptions(data=parquet, out=tmp_path / "rel", model="dp-marginal", epsilon=1.0, delta=1e-8,
+                             seed=3, policy=str(policy), ledger=f"sqlite:///{tmp_path / 'ledger.db'}",
+                             model_params={"rounds": 3, "iterations": 10, "final_iterations": 20, "degree": 2})
+    return dataclasses.replace(options, **changes)
+
+
+def test_the_out_of_core_release_publishes_a_folder_validated_on_samples(narrow, tmp_path, dp_policy, monkeypatch):
+    import json
+
+    from tabsynth.scale import release
+
+    monkeypatch.setattr(release, "CHUNK_ROWS", 700)  # several chunks from a small table
+    result = release.release_out_of_core(small_release(narrow, tmp_path, dp_policy))
+    manifest = json.loads((result.out / "manifest.json").read_text())
+    assert result.verdict.passed and manifest["released"]
+    assert manifest["validation_sample"]["rows_per_part"] == release.VALIDATION_ROWS
+    assert "95% confidence" in manifest["validation_sample"]["note"]
+    assert "rows" not in manifest["input"] and manifest["input"]["engine"] == "duckdb"
+    synthetic = pd.read_parquet(result.out / "synthetic.parquet")
+    assert len(synthetic) == manifest["outputs"]["synthetic.parquet"]["rows"] == manifest["sampling"]["rows"]
+    assert list(synthetic.columns) == ["age", "pay", "ward", "seen"]
+    assert "Validated on samples" in (result.out / "report.html").read_text()
+    assert 0 < manifest["privacy"]["epsilon"] <= 1
+
+
+def test_the_hash_split_is_fixed_by_its_salt_and_keeps_about_the_share(both):
+    from tabsynth.scale.release import split_counts
+
+    _, duck, schema = both
+    sizes = [tuple(part.row_count() for part in split_counts(duck, schema, 0.2, salt)) for salt in (1, 1, 2)]
+    assert sizes[0] == sizes[1] != sizes[2]
+    assert sum(sizes[0]) == 3000 and abs(sizes[0][1] - 600) < 100
+
+
+def test_out_of_core_release_refuses_other_models_and_bad_sources(narrow, tmp_path, dp_policy):
+    from tabsynth.scale.release import release_out_of_core
+
+    with pytest.raises(InputError, match="cannot fit out of core") as caught:
+        release_out_of_core(small_release(narrow, tmp_path, dp_policy, model="copula"))
+    assert len(caught.value.args) == 1
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1 but not really")
+    with pytest.raises(InputError, match="broken.parquet") as caught:
+        release_out_of_core(small_release(broken, tmp_path, dp_policy))
+    assert len(caught.value.args) == 1 and "\n" not in str(caught.value)
+    assert not (tmp_path / "rel").exists()
+
+
+def test_streamed_keys_stay_unique_across_chunks():
+    from tabsynth.scale.release import key_bijections, unique_keys_from
+    from tabsynth.schema import Column, Schema
+
+    schema = Schema((Column("code", "id", "object"), Column("n", "id", "int64")))
+    keys = key_bijections(schema, np.random.default_rng(0))
+    chunks = [unique_keys_from(pd.DataFrame({"code": ["x"] * 500, "n": np.arange(1, 501)}), keys, offset)
+              for offset in (0, 500, 1000)]
+    both_columns = pd.concat(chunks)
+    assert both_columns["code"].is_unique and both_columns["n"].is_unique
+    assert both_columns["code"].str.fullmatch(r"[0-9A-F]{12}").all()
+
+
+def test_streamed_parquet_types_a_column_empty_in_the_first_chunk_as_text(tmp_path):
+    from tabsynth.scale.release import write_synthetic
+
+    chunks = [pd.DataFrame({"ward": [None, None], "n": [1.0, 2.0]}),
+              pd.DataFrame({"ward": ["icu", None], "n": [3.0, 4.0]})]
+    written = write_synthetic(lambda count, offset: chunks[offset // 2], 4, tmp_path / "s.parquet", chunk_rows=2)
+    back = pd.read_parquet(tmp_path / "s.parquet")
+    assert written == 4 and back["ward"].tolist() == [None, None, "icu", None] and back["n"].tolist() == [1, 2, 3, 4]
+
+
+def test_grouping_ids_summed_per_column_give_the_same_counts(both):
+    frame, duck, schema = both
+    codecs = codecs_for(frame, schema, "uniform")
+    names = [c.name for c in codecs]
+    cliques = [(), (names[0],), (names[1], names[0]), (names[2], names[3], names[4])]
+    per_column = dataclasses.replace(sql.DUCKDB, grouping_takes_one_column=True)
+    got = sql.code_counts_via(duck.query, duck.source, codecs, cliques, per_column, types=duck.types)
+    expected = frame.code_counts(codecs, cliques)
+    assert all(np.array_equal(got[c], expected[c]) for c in cliques)
