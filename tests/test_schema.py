@@ -112,3 +112,17 @@ def test_mostly_unique_text_is_not_modelled_as_categories():
     schema = infer_schema(frame)
     assert schema["label"].kind == "id" and "mostly unique" in schema["label"].reason
     assert schema["record_key"].kind == "id" and "every present value is unique" in schema["record_key"].reason
+
+
+def test_parquet_date_columns_are_dates_not_categories(tmp_path):
+    import datetime as dt
+
+    import pandas as pd
+
+    path = tmp_path / "born.parquet"
+    born = [dt.date(1950 + i % 30, 1 + i % 12, 1 + i % 28) for i in range(300)]
+    pd.DataFrame({"born": born[:-1] + [None], "label": ["a", "b", "c"] * 100}).to_parquet(path)
+    frame = read_table(path)
+    assert str(frame["born"].dtype) == "datetime64[ns]" and frame["born"].isna().sum() == 1
+    schema = infer_schema(frame)
+    assert schema["born"].kind == "datetime" and schema["label"].kind == "categorical"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import hashlib
 from pathlib import Path
 
@@ -93,7 +94,19 @@ def _parquet(path: Path) -> pd.DataFrame:
     except Exception as exc:  # pyarrow raises many unrelated types for a corrupt file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path.name}: cannot read as Parquet: {first}") from None
-    return _plain_partition_columns(frame)
+    return _dates_as_datetimes(_plain_partition_columns(frame))
+
+
+def _dates_as_datetimes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Parquet DATE columns arrive as Python `date` objects; as datetime64 they are dates to the schema, not
+    categories (a date carries no time zone, so none is added)."""
+    for name in frame.columns:
+        values = frame[name]
+        if values.dtype == object:
+            present = values.dropna()
+            if len(present) and all(type(v) is datetime.date for v in present):
+                frame[name] = pd.to_datetime(values)
+    return frame
 
 
 def _plain_partition_columns(frame: pd.DataFrame) -> pd.DataFrame:
