@@ -74,6 +74,7 @@ def test_dp_release_records_its_accounting(patients, public_domains, dp_policy, 
     assert scales and all(scale > 0 for scale in scales)  # every measurement states its noise
     assert privacy["ledger"]["source"] == "patients" and privacy["ledger"]["source_spent"]["epsilon"] == 1
     assert "rows" not in manifest["input"] and "train_rows" not in manifest["split"]
+    assert "rows" not in json.dumps([m["details"] for m in manifest["metrics"]])  # no row count of any part
     assert manifest["sampling"]["rows_source"] == "noisy total"
     assert Ledger(ledger_url).spent("patients")[0] == pytest.approx(1.0)
     code, stdout, _ = tabsynth_cli("ledger")

@@ -103,3 +103,13 @@ def test_an_unknown_database_table_is_one_line(tmp_path):
     connection = connect()
     with pytest.raises(InputError, match="nope"):
         DuckDBCounts.from_sql(connection, attach(connection, source), "nope")
+
+
+def test_a_failed_attach_never_shows_the_password():
+    from tabsynth.errors import InputError
+
+    source = SqlSource(parse_url("postgresql://nobody:s3cretPW@127.0.0.1:1/none?connect_timeout=2"), table="t")
+    connection = connect()
+    with pytest.raises(InputError) as caught:
+        attach(connection, source)
+    assert "s3cretPW" not in str(caught.value) and "cannot attach" in str(caught.value)

@@ -279,3 +279,38 @@ def test_postgresql_copy_keeps_every_string(pg_engine):
     finally:
         with pg_engine.begin() as connection:
             connection.execute(sa.text(f"DROP TABLE IF EXISTS synthetic.{name}"))
+
+
+def test_replace_never_drops_the_source_whatever_the_spelling(sqlite_db, tmp_path, tabsynth_cli):
+    url, engine = sqlite_db
+    code, _, err = tabsynth_cli("release", url, "--table", "patients", "--out", tmp_path / "r",
+                                "--out-table", "PATIENTS", "--replace")
+    assert code == 2 and "is the source table" in err
+    assert row_count(engine, "patients") == 200 and not (tmp_path / "r").exists()
+
+
+def test_a_query_cannot_change_the_database(sqlite_db, tmp_path, tabsynth_cli):
+    url, engine = sqlite_db
+    code, _, err = tabsynth_cli("inspect", url, "--query", "SELECT 1 AS x; DROP TABLE patients",
+                                "--out", tmp_path / "s.yaml")
+    assert code == 2 and "--query failed" in err
+    assert row_count(engine, "patients") == 200
+    code, _, err = tabsynth_cli("inspect", url, "--query", "SELECT ward FROM patients -- all wards\n",
+                                "--out", tmp_path / "s.yaml")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    ("postgresql://ann@localhost/clinic", "postgresql+psycopg2://bob:pw@127.0.0.1:5432/clinic"),
+    ("postgresql:///clinic?host=db.example.org", "postgresql://db.example.org/clinic"),
+])
+def test_one_database_has_one_ledger_identity(first, second):
+    from tabsynth.io.sql import identity_url, parse_url
+
+    assert identity_url(parse_url(first)) == identity_url(parse_url(second))
+
+
+def test_sqlite_table_names_ignore_case_in_the_ledger(sqlite_db):
+    url, _ = sqlite_db
+    lower = check_source(parse_source(url, table="patients")).ledger_identity()
+    assert lower == check_source(parse_source(url, table="PATIENTS")).ledger_identity()

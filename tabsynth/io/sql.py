@@ -39,6 +39,7 @@ from tabsynth.io.files import check_input_path, file_sha256, read_table
 URL_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 PASSWORD_IN_URL = re.compile(r"(://[^:/@]*):[^@/]*@")
 CONNECT_TIMEOUT_S = 10
+LOOPBACK, LOOPBACK_NAMES = "127.0.0.1", ("localhost", "127.0.0.1", "::1", "[::1]")
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433, "oracle": 1521}
 
 
@@ -64,7 +65,8 @@ class SqlSource:
         if self.query:
             raise InputError("a differentially private fit on --query needs --source-id naming the data the query "
                              "reads (the ledger cannot tell which tables a query touches)")
-        return f"{identity_url(self.url)}#{self.name}"
+        name = self.name.lower() if self.url.get_backend_name() == "sqlite" else self.name  # SQLite ignores case
+        return f"{identity_url(self.url)}#{name}"
 
 
 def qualified(schema: str | None, table: str) -> str:
@@ -114,14 +116,22 @@ def public_url(url: URL) -> str:
 
 
 def identity_url(url: URL) -> str:
-    """One spelling per database: no driver, password or options; default port; a SQLite file's absolute path."""
+    """One spelling per database: no driver, user, password or options (the budget is the table's, whoever
+    reads it); the host from the URL or its `host` option, loopback names as one; default port; a SQLite file's
+    absolute path."""
     backend = url.get_backend_name()
     database = url.database
     if backend == "sqlite" and database not in (None, "", ":memory:"):
         database = str(Path(database).resolve())
-    host = url.host.lower() if url.host else None
-    port = url.port or (DEFAULT_PORTS.get(backend) if host else None)
-    return URL.create(backend, url.username, None, host, port, database).render_as_string()
+    host = (url.host or url.query.get("host") or "") or None
+    host = LOOPBACK if host and host.lower() in LOOPBACK_NAMES else (host.lower() if host else None)
+    port = url.port or _int_or_none(url.query.get("port")) or (DEFAULT_PORTS.get(backend) if host else None)
+    return URL.create(backend, None, None, host, port, database).render_as_string()
+
+
+def _int_or_none(value) -> int | None:
+    text = value[0] if isinstance(value, tuple) else value
+    return int(text) if isinstance(text, str) and text.isdigit() else None
 
 
 def source_name(source: Path | SqlSource) -> str:
@@ -198,8 +208,8 @@ def _fetch(connection: Connection, source: SqlSource) -> tuple[list[str], list[t
             raise InputError(f"{source.name}: a value does not match its column's type: {exc}") from None
     # The driver's own cursor: SQLAlchemy would read ':name' and '%' in the user's SQL as parameters.
     cursor = connection.connection.dbapi_connection.cursor()
-    try:
-        cursor.execute(source.query)
+    try:  # as a subquery: one SELECT only, never a second statement that could change the database
+        cursor.execute(f"SELECT * FROM (\n{source.query.strip().rstrip(';')}\n) AS tabsynth_query")
     except connection.dialect.loaded_dbapi.Error as exc:
         raise InputError(f"--query failed: {_first_line(exc, source.url)}") from None
     if cursor.description is None:

@@ -15,9 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection
 
 from tabsynth.errors import InputError
-from tabsynth.io.sql import SqlSource, connected, identity_url, parse_url, public_url, qualified, split_name
+from tabsynth.io.sql import SqlSource, connected, parse_url, public_url, qualified, split_name
 
 INSERT_BATCH = 50_000
+DEFAULT_SCHEMAS = {"postgresql": "public", "sqlite": "main"}
 COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -63,12 +64,25 @@ def check_sink(sink: SqlSink | None, source) -> SqlSink | None:
         inspector = sa.inspect(connection)
         sink = replace(sink, schema=sink.schema or inspector.default_schema_name)
         exists = inspector.has_table(sink.table, schema=sink.schema)
-    if (isinstance(source, SqlSource) and source.table and source.name == sink.name
-            and identity_url(source.url) == identity_url(sink.url)):
-        raise InputError(f"--out-table {sink.name} is the source table; write the synthetic rows to another table")
+    if isinstance(source, SqlSource) and source.table and _may_be_same_table(source, sink):
+        raise InputError(f"--out-table {sink.name} is the source table, or may be (same database and table name, "
+                         "ignoring case); write the synthetic rows to another table")
     if exists and not sink.replace:
         raise InputError(f"table {sink.name} already exists in {public_url(sink.url)} (use --replace to replace it)")
     return sink
+
+
+def _may_be_same_table(source: SqlSource, sink: SqlSink) -> bool:
+    """Cautious: the same database name and table name, ignoring case and how the server is spelt (a host has
+    many names: localhost, 127.0.0.1, a DNS alias), so a `--replace` can never drop the private source."""
+    def place(url: URL, schema: str | None, table: str) -> tuple:
+        backend, database = url.get_backend_name(), url.database or ""
+        if backend == "sqlite" and database not in ("", ":memory:"):
+            database = str(Path(database).resolve())
+        schema = schema or DEFAULT_SCHEMAS.get(backend, "")
+        return backend, database.lower(), schema.lower(), table.lower()
+
+    return place(source.url, source.schema, source.table) == place(sink.url, sink.schema, sink.table)
 
 
 def _new_sqlite_file(url: URL) -> bool:

@@ -32,7 +32,7 @@ def build(*, options, schema, policy, model, verdict, metrics, input_info, split
         "policy": {"name": policy.name, "description": policy.description.strip(),
                    "review_required": policy.review.required, "rules": [r.model_dump() for r in policy.rules]},
         "gate": verdict.to_dict(),
-        "metrics": [m.to_dict() for m in metrics],
+        "metrics": [_without_row_counts(m.to_dict()) if is_private(model) else m.to_dict() for m in metrics],
         "checks_reading_private_rows": sorted(m.name for m in metrics if m.reads_private_rows),
         "schema": schema.public(),
         "versions": versions(),
@@ -46,6 +46,20 @@ def privacy_record(model, ledger: dict | None) -> dict:
                 "note": "the model is not differentially private; its protection is the gate's risk checks only"}
     return {"differentially_private": True, **getattr(model, "privacy_", {}), "ledger": ledger,
             "note": "the true row count of the private table is withheld; the synthetic row count is a noisy total"}
+
+
+def _without_row_counts(metric: dict) -> dict:
+    """A DP release withholds the private table's size: drop the row counts (train_rows, rows_compared, ...)
+    that checks record in their details. Their figures still read private rows (`checks_reading_private_rows`):
+    the manifest and report are for internal review, and `tabsynth export` copies only the data file."""
+    def scrub(value):
+        if isinstance(value, dict):
+            return {key: scrub(item) for key, item in value.items() if "rows" not in key}
+        if isinstance(value, list):
+            return [scrub(item) for item in value]
+        return value
+
+    return {**metric, "details": scrub(metric.get("details", {}))}
 
 
 def seed_record(seed: int | None) -> dict:

@@ -32,8 +32,10 @@ def attach(connection: duckdb.DuckDBPyConnection, source: SqlSource) -> str:
     try:
         connection.execute(f"ATTACH {sql.DUCKDB.string(target)} AS {ALIAS} (TYPE {kind}, READ_ONLY)")
     except duckdb.Error as exc:
-        raise InputError(f"{public_url(source.url)}: DuckDB cannot attach the database: "
-                         f"{str(exc).strip().splitlines()[0]}") from None
+        message = str(exc).strip().splitlines()[0]
+        if source.url.password:  # libpq quotes the connection string, password included, in its errors
+            message = message.replace(str(source.url.password), "***")
+        raise InputError(f"{public_url(source.url)}: DuckDB cannot attach the database: {message}") from None
     if source.query:
         if backend != "postgresql":
             raise InputError("--engine duckdb reads a SQLite table, not a query: give --table")
@@ -55,11 +57,13 @@ def _load(connection: duckdb.DuckDBPyConnection, extension: str) -> None:
 
 
 def _libpq(source: SqlSource) -> str:
-    """The libpq connection string of a PostgreSQL URL (values quoted as libpq reads them)."""
+    """The libpq connection string of a PostgreSQL URL (values quoted as libpq reads them); the URL's options
+    (sslmode, host, ...) pass through, as psycopg2 passes them."""
     url = source.url
-    parts = {"host": url.host, "port": url.port, "dbname": url.database, "user": url.username,
-             "password": url.password}
-    return " ".join(f"{key}={_libpq_value(value)}" for key, value in parts.items() if value is not None)
+    parts = {key: value[-1] if isinstance(value, tuple) else value for key, value in url.query.items()}
+    parts |= {key: value for key, value in {"host": url.host, "port": url.port, "dbname": url.database,
+                                            "user": url.username, "password": url.password}.items() if value}
+    return " ".join(f"{key}={_libpq_value(value)}" for key, value in parts.items())
 
 
 def _libpq_value(value) -> str:
