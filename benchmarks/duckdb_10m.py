@@ -82,10 +82,36 @@ def fit(data: Path, model_dir: Path) -> dict:
     counts = DuckDBCounts(data)
     schema = infer_schema(counts.sample_frame(100_000, seed=1))
     schema_seconds = time.perf_counter() - started
+    domain = time_domain_step(counts)
     model = DPMarginal().fit(counts, schema, budget=Budget(EPSILON, DELTA, RandomSource.system()))
     save_model(model, schema, model_dir)
     return {"schema_seconds": schema_seconds, "columns": len(schema.modelled()),
-            "measurements": len(model.privacy_["measurements"]), "noisy_rows": model.rows_}
+            "measurements": len(model.privacy_["measurements"]), "noisy_rows": model.rows_} | domain
+
+
+def time_domain_step(counts) -> dict:
+    """Seconds and DuckDB queries (each a scan of the table) of the domain step (fit_encoding) inside the fit:
+    dp_marginal's fit_encoding and the counts' query runner are wrapped for this process only."""
+    from tabsynth.models import dp_marginal
+
+    found = {"domain_seconds": 0.0, "domain_queries": 0}
+    inside, run, batches, fit_encoding = [False], counts._run, counts._batches, dp_marginal.fit_encoding
+
+    def counted(method):
+        def call(*args, **kwargs):
+            found["domain_queries"] += inside[0]
+            return method(*args, **kwargs)
+        return call
+
+    def timed_fit_encoding(*args, **kwargs):
+        inside[0], started = True, time.perf_counter()
+        try:
+            return fit_encoding(*args, **kwargs)
+        finally:
+            inside[0], found["domain_seconds"] = False, time.perf_counter() - started
+
+    counts._run, counts._batches, dp_marginal.fit_encoding = counted(run), counted(batches), timed_fit_encoding
+    return found
 
 
 def sample(model_dir: Path, out: Path, rows: int) -> dict:
@@ -124,6 +150,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--phase", choices=["generate", "fit", "sample"])
+    parser.add_argument("--note", default="", help="appended to the fit row's notes (what changed)")
     parser.add_argument("paths", nargs="*")
     args = parser.parse_args()
     if args.phase:
@@ -141,10 +168,11 @@ def main() -> None:
         print("phases", json.dumps(phases), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report(phases, args.rows)
+    report(phases, args.rows, args.note)
 
 
-def report(phases: dict, rows: int) -> None:
+def report(phases: dict, rows: int, note: str = "") -> None:
+    note = f"; {note}" if note else ""
     fit_, sample_ = phases["fit"], phases["sample"]
     targets = {"fit": ("fit s (schema sample + counts + AIM)", 300), "sample": ("sample s", 60)}
     result_rows = [
@@ -152,7 +180,8 @@ def report(phases: dict, rows: int) -> None:
          "target s": targets["fit"][1], "peak MB": round(fit_["peak_mb"]), "target MB": 2048,
          "load avg before/after": f"{fit_['load_before']:.1f}/{fit_['load_after']:.1f}",
          "notes": f"schema from a 100k-row sample in {fit_['schema_seconds']:.1f} s; "
-                  f"{fit_['measurements']} measurements; ε={EPSILON:g}, δ={DELTA:g}"},
+                  f"domain step {fit_['domain_seconds']:.1f} s in {fit_['domain_queries']} queries; "
+                  f"{fit_['measurements']} measurements; ε={EPSILON:g}, δ={DELTA:g}{note}"},
         {"phase": "sample to Parquet in 1M-row chunks", "rows": sample_["written"],
          "seconds": round(sample_["seconds"], 1), "target s": targets["sample"][1],
          "peak MB": round(sample_["peak_mb"]), "target MB": None,
@@ -165,17 +194,23 @@ def report(phases: dict, rows: int) -> None:
 
 
 def write_tables(name: str, rows: list[dict], title: str) -> str:
-    """CSV and Markdown in benchmarks/results (plain Markdown: no optional table package needed)."""
+    """Rows appended to the CSV and a section appended to the Markdown in benchmarks/results (earlier runs stay;
+    plain Markdown: no optional table package needed)."""
     stamp = f"{date.today().isoformat()} · {machine()} · {versions('duckdb', 'pyarrow', 'numpy', 'pandas')}"
-    with open(RESULTS / f"{name}.csv", "w", newline="") as handle:
+    RESULTS.mkdir(exist_ok=True)
+    csv_path, md_path = RESULTS / f"{name}.csv", RESULTS / f"{name}.md"
+    new = not csv_path.exists()
+    with open(csv_path, "a", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=[*rows[0], "date", "machine"])
-        writer.writeheader()
+        if new:
+            writer.writeheader()
         writer.writerows(row | {"date": date.today().isoformat(), "machine": machine()} for row in rows)
     cells = [[str(value if value is not None else "") for value in row.values()] for row in rows]
     lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])] + ["| " + " | ".join(c) + " |"
                                                                              for c in cells]
     markdown = f"# {title}\n\n{stamp}\n\n" + "\n".join(lines) + "\n"
-    (RESULTS / f"{name}.md").write_text(markdown)
+    earlier = md_path.read_text() + "\n" if md_path.exists() else ""
+    md_path.write_text(earlier + markdown)
     return markdown
 
 

@@ -80,6 +80,67 @@ def test_bucket_counts_match_on_both_sides(both):
                 assert np.array_equal(duck.bucket_counts(column, grid, side), expected), (column.name, side)
 
 
+class QueryCounting(DuckDBCounts):
+    """DuckDBCounts that keeps the SQL of every query it runs (each one scan of the table at least)."""
+
+    def __init__(self, source, **kwargs):
+        super().__init__(source, **kwargs)
+        self.queries = []
+
+    def _run(self, text, fetch):
+        self.queries.append(text)
+        return super()._run(text, fetch)
+
+    def _batches(self, text):
+        self.queries.append(text)
+        return super()._batches(text)
+
+
+def domain_requests(schema):
+    categories = [c.name for c in schema.modelled() if c.kind == "categorical"]
+    buckets = [(c, DATE_GRID if c.kind == "datetime" else number_grid(c.decimals), side) for c in schema.modelled()
+               if c.kind in ("numerical", "datetime") for side in ("left", "right")]
+    return categories, buckets
+
+
+def test_domain_counts_are_the_per_column_counts_in_two_queries(both, parquet):
+    frame, _, schema = both
+    categories, buckets = domain_requests(schema)
+    duck = QueryCounting(parquet)
+    got, expected = duck.domain_counts(categories, buckets), frame.domain_counts(categories, buckets)
+    assert len(duck.queries) == 2 and len(categories) == 2 and len(buckets) == 12
+    assert got[0] == expected[0] == {name: frame.category_counts(name) for name in categories}
+    for request, found, wanted in zip(buckets, got[1], expected[1], strict=True):
+        assert np.array_equal(found, wanted) and np.array_equal(found, frame.bucket_counts(*request)), request[0].name
+    assert duck.domain_counts([], []) == ({}, []) and len(duck.queries) == 2
+
+
+def test_the_one_aggregate_domain_sql_spark_runs_is_one_scan_with_the_same_counts(both, parquet):
+    frame, duck, schema = both
+    categories, buckets = domain_requests(schema)
+    expected = frame.domain_counts(categories, buckets)
+    text = sql.domain_counts_sql(duck.source, [(n, duck.types[n]) for n in categories], buckets, sql.DUCKDB)
+    plan = duck.rows("EXPLAIN " + text)[0][1]
+    assert plan.count("READ_PARQUET") == 2 and plan.count("HASH_GROUP_BY") == 1  # one scan node (named twice)
+    for max_keys in (None, 5):  # 14 keys by 5: 3 queries
+        got = sql.domain_counts_via(duck.rows, duck.source, duck.types, categories, buckets, sql.DUCKDB, max_keys)
+        assert got[0] == expected[0]
+        assert all(np.array_equal(a, b) for a, b in zip(got[1], expected[1], strict=True))
+
+
+@pytest.mark.parametrize("binning", ["quantile", "uniform"])
+def test_the_domain_step_through_duckdb_is_three_queries_and_the_dataframe_fit(both, parquet, binning):
+    frame, _, schema = both
+    duck = QueryCounting(parquet)
+    through_duck = fit_encoding(duck, schema.modelled(), rho=2.0, delta=1e-6, noise=RandomSource.seeded(1),
+                                histogram_sigma=3.0, binning=binning, bins=6)
+    through_frame = fit_encoding(frame, schema.modelled(), rho=2.0, delta=1e-6, noise=RandomSource.seeded(1),
+                                 histogram_sigma=3.0, binning=binning, bins=6)
+    assert len(duck.queries) == (3 if binning == "quantile" else 2)  # categories, bucket numbers, fine codes
+    assert through_duck.encoding.state()[0] == through_frame.encoding.state()[0]
+    assert [c.record for c in through_duck.charges] == [c.record for c in through_frame.charges]
+
+
 @pytest.mark.parametrize(("binning", "method"), [("quantile", "stream"), ("uniform", "stream"),
                                                  ("quantile", "grouping_sets")])
 def test_code_counts_match_for_cliques_of_every_size(both, parquet, binning, method):

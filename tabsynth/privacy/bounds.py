@@ -1,24 +1,63 @@
 """DP bounds of number and date columns: the exponential mechanism over a fixed, public grid of candidates.
 
 The scores need only how many rows fall between neighbouring grid points, so the private table is read as
-one histogram per side (`bucket_counts`): any engine that can count can answer it.
+one histogram per side (`bucket_counts`): any engine that can count can answer it, and the histograms of all
+columns can be asked at once (`bound_requests`, then `dp_bounds` with the answers).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from tabsynth.privacy.accounting import exponential_epsilon
 from tabsynth.privacy.mechanisms import RandomSource, exponential_mechanism
+from tabsynth.schema import Column
 
 NUMBER_GRID = np.array(sorted({0.0} | {s * m * 10.0**k for s in (-1, 1) for m in (1, 2, 5) for k in range(-4, 13)}))
 DATE_GRID = pd.date_range("1800", "2200", freq="YS").to_numpy("datetime64[s]").astype(np.int64).astype(float)
 # np.searchsorted side of the histogram each bound needs: for the lower bound, bucket j holds the rows in
 # [grid[j-1], grid[j]); for the upper bound, the rows in (grid[j-1], grid[j]]
 BUCKET_SIDE = {"lower": "right", "upper": "left"}
+SIDES = (("lower", "min"), ("upper", "max"))  # each bound and the declared fact that makes it public
+
+
+def bound_grid(column: Column) -> np.ndarray:
+    return DATE_GRID if column.kind == "datetime" else number_grid(column.decimals)
+
+
+def bound_requests(column: Column) -> list[tuple[Column, np.ndarray, str]]:
+    """The bucket_counts queries (column, grid, side) of the column's undeclared bounds, lower first."""
+    grid = bound_grid(column)
+    return [(column, grid, BUCKET_SIDE[side]) for side, fact in SIDES if getattr(column.declared, fact) is None]
+
+
+def dp_bounds(column: Column, answers: Sequence[np.ndarray], rho: float,
+              noise: RandomSource) -> tuple[float, float, list[dict]]:
+    """The declared bounds, or DP ones (each costing `rho`) from `answers`, the counts of bound_requests(column)
+    in order; also the records of what was released."""
+    grid, pending = bound_grid(column), iter(answers)
+    bounds, records = {}, []
+    for side, fact in SIDES:
+        bounds[side] = declared_number(column.kind, getattr(column.declared, fact))
+        if bounds[side] is None:
+            bounds[side], record = dp_bound_from_counts(next(pending), grid, side, rho, noise, column.name)
+            records.append(record)
+    low, high = bounds["lower"], bounds["upper"]
+    return min(low, high), max(low, high), records
+
+
+def declared_number(kind: str, value) -> float | None:
+    """A declared min or max as a number (dates as wall-clock seconds since 1970); None if not declared."""
+    if value is None:
+        return None
+    if kind == "datetime":
+        stamp = pd.Timestamp(value)
+        return float((stamp.tz_localize(None) if stamp.tz is not None else stamp).timestamp())
+    return float(value)
 
 
 def bucket_counts(present: np.ndarray, grid: np.ndarray, side: str) -> np.ndarray:

@@ -13,6 +13,7 @@ thresholding also costs δ.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -22,9 +23,10 @@ import pandas as pd
 from tabsynth.errors import ModelError
 from tabsynth.models.base import pack_states
 from tabsynth.models.marginals import take_categories
-from tabsynth.privacy.accounting import gaussian_sigma
-from tabsynth.privacy.bounds import BUCKET_SIDE, DATE_GRID, dp_bound_from_counts, number_grid
-from tabsynth.privacy.mechanisms import RandomSource, measure_counts, thresholded_counts
+from tabsynth.privacy.accounting import gaussian_rho, gaussian_sigma
+from tabsynth.privacy.bounds import bound_requests, dp_bounds
+from tabsynth.privacy.domains import fine_edges, quantile_groups
+from tabsynth.privacy.mechanisms import Measurement, RandomSource, discrete_gaussian, thresholded_counts
 from tabsynth.schema import Column
 
 DECODE_ROWS = 1 << 20  # rows decoded at once
@@ -196,32 +198,53 @@ def fit_encoding(table, columns: list[Column], *, rho: float, delta: float, nois
     """Domains for `columns`, spending `rho` (an equal share per mechanism) and `delta` (an equal share per
     measured category list). With quantile binning, each number and date column's one-way marginal is also
     measured, at `histogram_sigma`, on a fine grid: that is the column's one-way measurement for the model.
-    `table` is a DataFrame or a `tabsynth.scale.counts.Counts` (the table is read through count queries only)."""
+    `table` is a DataFrame or a `tabsynth.scale.counts.Counts` (the table is read through count queries only),
+    in two scans whatever the number of columns: the category counts and bound histograms of all columns,
+    then the fine histograms of all columns. Noise is drawn column by column, as a scan per query would."""
     from tabsynth.scale.counts import as_counts  # tabsynth.scale builds on this module
 
     counts = as_counts(table)
     uses = [domain_mechanisms(c) for c in columns]
     share = rho / sum(uses) if sum(uses) else 0.0
     lists = sum(1 for c, used in zip(columns, uses, strict=True) if used and c.kind == "categorical")
-    codecs, charges, one_way = [], [], {}
+    categories, buckets = _domain_counts(counts, columns)
+    codecs, charges, fine = [], [], {}
     for column in columns:
-        if column.declared.categories is not None or column.kind in ("categorical", "boolean"):
-            codec, spent = _category_codec(column, counts, share, delta / max(lists, 1), noise)
+        if _is_categorical(column):
+            codec, spent = _category_codec(column, categories.get(column.name), share, delta / max(lists, 1), noise)
         else:
-            low, high, spent = _bounds(column, counts, share, noise)
+            low, high, records = dp_bounds(column, buckets[column.name], share, noise)
+            spent = [Charge(record, share) for record in records]
             if binning == "quantile":
-                codec, one_way[column.name], charge = _quantile_codec(column, counts, low, high, histogram_sigma,
-                                                                      bins, noise)
-                spent.append(charge)
+                codec = _fine_codec(column, low, high)
+                # the histogram's noise is drawn in the column's turn (it does not depend on the counts), so a
+                # seeded fit draws the same noise as when each column's histogram was counted in its turn
+                fine[len(codecs)] = codec, discrete_gaussian(histogram_sigma, codec.size, noise)
             else:
                 codec = _uniform_codec(column, low, high, bins)
         codecs.append(codec)
-        charges += spent
-    return Preprocessed(Encoding(tuple(codecs)), charges, one_way)
+        charges.append(spent)
+    one_way = _measure_fine(counts, fine, codecs, charges, histogram_sigma, bins)
+    return Preprocessed(Encoding(tuple(codecs)), [charge for spent in charges for charge in spent], one_way)
 
 
-def _category_codec(column: Column, counts, rho: float, delta: float,
+def _is_categorical(column: Column) -> bool:
+    return column.declared.categories is not None or column.kind in ("categorical", "boolean")
+
+
+def _domain_counts(counts, columns: list[Column]) -> tuple[dict[str, dict], dict[str, list[np.ndarray]]]:
+    """The first scan: the counts of every undeclared category list, and the bucket histograms of every
+    undeclared bound (by column name, lower first)."""
+    asked = [c.name for c in columns if c.kind == "categorical" and c.declared.categories is None]
+    requests = {c.name: bound_requests(c) for c in columns if not _is_categorical(c)}
+    categories, answers = counts.domain_counts(asked, [request for r in requests.values() for request in r])
+    pending = iter(answers)
+    return categories, {name: [next(pending) for _ in r] for name, r in requests.items()}
+
+
+def _category_codec(column: Column, observed: dict | None, rho: float, delta: float,
                     noise: RandomSource) -> tuple[CategoryCodec, list[Charge]]:
+    """The declared (or boolean) categories, else those whose noisy count in `observed` passes the threshold."""
     nullable = _nullable(column.dtype)
     public = column.declared.categories
     if public is None and column.kind == "boolean":
@@ -229,7 +252,7 @@ def _category_codec(column: Column, counts, rho: float, delta: float,
     if public is not None:
         return CategoryCodec(column.name, column.dtype, tuple(public), nullable), []
     sigma = gaussian_sigma(rho)
-    kept = thresholded_counts(counts.category_counts(column.name), sigma, delta, noise)
+    kept = thresholded_counts(observed, sigma, delta, noise)
     # Sorted by a public key: the order of the true counts must not show through.
     released = tuple(sorted(kept, key=lambda v: (type(v).__name__, str(v))))
     if not released and not nullable:
@@ -240,20 +263,6 @@ def _category_codec(column: Column, counts, rho: float, delta: float,
     return CategoryCodec(column.name, column.dtype, released, nullable), [Charge(record, rho, delta)]
 
 
-def _bounds(column: Column, counts, rho: float, noise: RandomSource) -> tuple[float, float, list[Charge]]:
-    """The declared bounds, or DP ones (each costing `rho`) where none are declared."""
-    grid = DATE_GRID if column.kind == "datetime" else number_grid(column.decimals)
-    bounds, charges = {}, []
-    for side, fact in (("lower", "min"), ("upper", "max")):
-        bounds[side] = _declared_number(column.kind, getattr(column.declared, fact))
-        if bounds[side] is None:
-            buckets = counts.bucket_counts(column, grid, BUCKET_SIDE[side])
-            bounds[side], record = dp_bound_from_counts(buckets, grid, side, rho, noise, column.name)
-            charges.append(Charge(record, rho))
-    low, high = bounds["lower"], bounds["upper"]
-    return min(low, high), max(low, high), charges
-
-
 def _uniform_codec(column: Column, low: float, high: float, bins: int) -> BinCodec:
     unit = _unit(column, (high - low) / bins)
     edges = fine_edges(low, high, unit, bins)
@@ -261,48 +270,44 @@ def _uniform_codec(column: Column, low: float, high: float, bins: int) -> BinCod
                     _nullable(column.dtype))
 
 
-def _quantile_codec(column: Column, counts, low: float, high: float, sigma: float, bins: int,
-                    noise: RandomSource) -> tuple[BinCodec, OneWay, Charge]:
-    """Quantile-like bins cut from a noisy fine histogram (plus a missing cell where the dtype allows one)."""
+def _fine_codec(column: Column, low: float, high: float) -> BinCodec:
+    """One bin per fine cell (plus a missing cell where the dtype allows one): the histogram bins are cut from."""
     unit = _unit(column, (high - low) / FINE_CELLS)
     edges = fine_edges(low, high, unit, FINE_CELLS)
-    fine = BinCodec(column.name, column.kind, column.dtype, edges, np.arange(len(edges) - 1), np.diff(edges), unit,
+    return BinCodec(column.name, column.kind, column.dtype, edges, np.arange(len(edges) - 1), np.diff(edges), unit,
                     _nullable(column.dtype))
-    histogram = counts.code_counts([fine], [(column.name,)])[(column.name,)]
-    measurement = measure_counts(histogram, sigma, ("marginal", column.name), noise)
+
+
+def _measure_fine(counts, fine: dict[int, tuple[BinCodec, np.ndarray]], codecs: list, charges: list[list[Charge]],
+                  sigma: float, bins: int) -> dict[str, OneWay]:
+    """The second scan: the fine histograms of all quantile-binned columns (fine[i]: the i-th column's fine codec
+    and noise) in one code_counts query; each column's codec and charge are then filled in at its place i."""
+    if not fine:
+        return {}
+    histograms = counts.code_counts([codec for codec, _ in fine.values()],
+                                    [(codec.name,) for codec, _ in fine.values()])
+    one_way = {}
+    for i, (codec, noise) in fine.items():
+        codecs[i], one_way[codec.name], charge = _quantile_codec(codec, histograms[(codec.name,)], noise, sigma, bins)
+        charges[i].append(charge)
+    return one_way
+
+
+def _quantile_codec(fine: BinCodec, histogram: np.ndarray, noise: np.ndarray, sigma: float,
+                    bins: int) -> tuple[BinCodec, OneWay, Charge]:
+    """Quantile-like bins cut from the fine histogram plus its discrete Gaussian `noise` (of scale `sigma`)."""
+    measurement = Measurement(("marginal", fine.name), histogram.astype(np.int64) + noise, float(sigma),
+                              gaussian_rho(sigma))
     charge = Charge(measurement.record() | {"mechanism": "discrete Gaussian", "note": "fine histogram"},
                     measurement.rho)
     noisy = measurement.noisy.astype(float)
-    cells, missing = noisy[: len(edges) - 1], noisy[len(edges) - 1:]
+    cells, missing = noisy[: len(fine.edges) - 1], noisy[len(fine.edges) - 1:]
     weights = np.clip(cells, 0, None)
     groups = quantile_groups(weights, bins)
     coarse = np.append(np.bincount(groups, weights=cells), missing)
     per_cell = np.append(np.bincount(groups), np.ones(len(missing)))
-    codec = BinCodec(column.name, column.kind, column.dtype, edges, groups, weights, unit, fine.nullable)
-    return codec, OneWay(column.name, coarse, sigma * math.sqrt(per_cell.mean())), charge
-
-
-def fine_edges(low: float, high: float, unit: float | None, cells: int) -> np.ndarray:
-    """About `cells` equal cells covering [low, high] (high included), aligned to `unit`; 0 gets a cell of its own."""
-    width = (high - low) / cells or 1.0
-    if unit is not None:
-        low, high = math.ceil(low / unit - 1e-9) * unit, math.floor(high / unit + 1e-9) * unit + unit
-        width = max(unit, math.ceil(width / unit - 1e-9) * unit)
-    count = max(1, math.ceil((high - low) / width - 1e-9))
-    edges = np.append(low + width * np.arange(count), high)  # the last cell may be narrower: never beyond high
-    if unit is not None and low <= 0 < edges[-1] - unit:
-        edges = np.union1d(edges, [0.0, unit])
-    return np.round(edges, 9)
-
-
-def quantile_groups(weights: np.ndarray, bins: int) -> np.ndarray:
-    """Consecutive fine cells merged into at most `bins` groups of about equal mass; a heavy cell stays alone."""
-    total = weights.sum()
-    if total <= 0:
-        return np.minimum(np.arange(len(weights)) * bins // len(weights), bins - 1)
-    middle = (np.cumsum(weights) - weights / 2) / total
-    raw = np.minimum((middle * bins).astype(np.int64), bins - 1)
-    return np.unique(raw, return_inverse=True)[1].astype(np.int64)
+    codec = dataclasses.replace(fine, groups=groups, weights=weights)
+    return codec, OneWay(fine.name, coarse, sigma * math.sqrt(per_cell.mean())), charge
 
 
 def _unit(column: Column, fine_width: float) -> float | None:
@@ -333,15 +338,6 @@ def _from_numbers(kind: str, dtype: str, name: str, numbers: np.ndarray) -> pd.S
     if tz is not None:
         stamps = stamps.dt.tz_localize(tz, ambiguous=np.zeros(len(stamps), dtype=bool), nonexistent="shift_forward")
     return _astype(stamps, dtype)
-
-
-def _declared_number(kind: str, value) -> float | None:
-    if value is None:
-        return None
-    if kind == "datetime":
-        stamp = pd.Timestamp(value)
-        return float((stamp.tz_localize(None) if stamp.tz is not None else stamp).timestamp())
-    return float(value)
 
 
 def _nullable(dtype: str) -> bool:

@@ -18,6 +18,7 @@ from tabsynth.privacy.preprocess import Codec, _plain, _to_numbers
 from tabsynth.schema import Column
 
 Clique = tuple[str, ...]
+BucketRequest = tuple[Column, np.ndarray, str]  # the arguments of a bucket_counts query: column, grid, side
 
 
 @runtime_checkable
@@ -34,8 +35,23 @@ class Counts(Protocol):
     def code_counts(self, codecs: Sequence[Codec], cliques: Sequence[Clique]) -> dict[Clique, np.ndarray]:
         """For each clique (names of codecs), the flat C-order counts over the codes of its columns."""
 
+    def domain_counts(self, categories: Sequence[str],
+                      buckets: Sequence[BucketRequest]) -> tuple[dict[str, dict], list[np.ndarray]]:
+        """category_counts of each column in `categories` (by name) and bucket_counts of each request in
+        `buckets` (in order): what a DP domain step asks, in as few scans of the table as the engine can."""
 
-class FrameCounts:
+
+class CountsByColumn:
+    """domain_counts as one category_counts or bucket_counts query per request: right where a query costs no
+    scan (a table in memory); an engine that scans answers them all in one or two scans instead."""
+
+    def domain_counts(self, categories: Sequence[str],
+                      buckets: Sequence[BucketRequest]) -> tuple[dict[str, dict], list[np.ndarray]]:
+        return ({name: self.category_counts(name) for name in categories},
+                [self.bucket_counts(column, grid, side) for column, grid, side in buckets])
+
+
+class FrameCounts(CountsByColumn):
     """Counts over a pandas DataFrame (the table fits in memory); each codec encodes the table once."""
 
     def __init__(self, table: pd.DataFrame):

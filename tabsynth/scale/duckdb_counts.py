@@ -17,9 +17,10 @@ import pandas as pd
 
 from tabsynth.errors import InputError
 from tabsynth.io.files import EXTRA_NA_VALUES, _delimiter, _header
+from tabsynth.privacy.bounds import bucket_counts
 from tabsynth.privacy.preprocess import Codec
 from tabsynth.scale import sql
-from tabsynth.scale.counts import Clique, CliqueTally
+from tabsynth.scale.counts import BucketRequest, Clique, CliqueTally
 from tabsynth.schema import Column
 
 BATCH_ROWS = 1_000_000  # rows of codes streamed to numpy at a time (a few MB per column)
@@ -148,10 +149,38 @@ class DuckDBCounts:
         return {key: int(count) for key, count in rows}
 
     def bucket_counts(self, column: Column, grid: np.ndarray, side: str) -> np.ndarray:
-        if column.datetime_format and column.name not in self.datetime_formats:
-            self.datetime_formats[column.name] = column.datetime_format
+        self._keep_format(column)
         result = self.query(sql.bucket_counts_sql(self.source, column, grid, side, sql.DUCKDB))
         return sql.parse_bucket_counts(result["k"], result[sql.COUNT], grid)
+
+    def domain_counts(self, categories: Sequence[str],
+                      buckets: Sequence[BucketRequest]) -> tuple[dict[str, dict], list[np.ndarray]]:
+        """Two scans at most: all category counts in one aggregate (a grouping set per column), and all bucket
+        histograms by numpy over the columns' numbers streamed from one query: DuckDB evaluates the CASE trees
+        of np.searchsorted several times slower than numpy does (sql.domain_counts_via has them in the one
+        aggregate too; Spark uses that)."""
+        found, _ = sql.domain_counts_via(self.rows, self.source, self.types, categories, [], sql.DUCKDB)
+        return found, self._streamed_bucket_counts(buckets)
+
+    def _streamed_bucket_counts(self, buckets: Sequence[BucketRequest]) -> list[np.ndarray]:
+        if not buckets:
+            return []
+        for column, _, _ in buckets:
+            self._keep_format(column)
+        columns = list({column.name: column for column, _, _ in buckets}.values())
+        position = {column.name: i for i, column in enumerate(columns)}
+        found = [np.zeros(len(grid) + 1, np.int64) for _, grid, _ in buckets]
+        for batch in self._batches(sql.numbers_sql(self.source, columns, sql.DUCKDB)):
+            numbers = [batch.column(i).to_numpy(zero_copy_only=False) for i in range(len(columns))]  # NULL: NaN
+            for counts, (column, grid, side) in zip(found, buckets, strict=True):
+                values = numbers[position[column.name]]
+                counts += bucket_counts(values[~np.isnan(values)], grid, side)
+        return found
+
+    def _keep_format(self, column: Column) -> None:
+        """Remember how the column's text dates parse, for the codecs (which do not carry it) of code_counts."""
+        if column.datetime_format and column.name not in self.datetime_formats:
+            self.datetime_formats[column.name] = column.datetime_format
 
     def code_counts(self, codecs: Sequence[Codec], cliques: Sequence[Clique]) -> dict[Clique, np.ndarray]:
         """One scan. By default DuckDB computes the codes and streams them (small integers, BATCH_ROWS rows at a

@@ -28,9 +28,10 @@ from tabsynth.io.atomic import check_can_create, staged_directory
 from tabsynth.models.base import ARRAYS_FILE, MODEL_FILE, load_model, save_model
 from tabsynth.privacy.preprocess import Codec
 from tabsynth.scale import sql
-from tabsynth.scale.counts import Clique
+from tabsynth.scale.counts import BucketRequest, Clique
 from tabsynth.schema import Column, Schema
 
+GROUPING_KEYS = 64  # Spark's cap on the expressions of GROUPING SETS (the grouping id is a 64-bit long)
 CHUNK_ROWS = 100_000  # rows a task samples (and hands to Spark as one Arrow batch) at a time
 SCHEMA_SAMPLE_ROWS = 256  # rows sampled on the driver to learn the column types
 LOCAL_CONF = {
@@ -158,6 +159,11 @@ class SparkCounts:
     def bucket_counts(self, column: Column, grid: np.ndarray, side: str) -> np.ndarray:
         result = self.query(sql.bucket_counts_sql(self.source, column, grid, side, SPARK))
         return sql.parse_bucket_counts(result["k"], result[sql.COUNT], grid)
+
+    def domain_counts(self, categories: Sequence[str],
+                      buckets: Sequence[BucketRequest]) -> tuple[dict[str, dict], list[np.ndarray]]:
+        """One scan per GROUPING_KEYS requests (GROUPING SETS), aggregated by the executors."""
+        return sql.domain_counts_via(self.rows, self.source, self.types, categories, buckets, SPARK, GROUPING_KEYS)
 
     def code_counts(self, codecs: Sequence[Codec], cliques: Sequence[Clique]) -> dict[Clique, np.ndarray]:
         """All cliques in one scan (GROUPING SETS), aggregated by the executors."""

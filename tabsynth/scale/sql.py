@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from tabsynth.privacy.preprocess import BinCodec, CategoryCodec, Codec
-from tabsynth.scale.counts import Clique, derive_counts, maximal_cliques
+from tabsynth.scale.counts import BucketRequest, Clique, derive_counts, maximal_cliques
 from tabsynth.schema import Column
 
 FLOAT_MAX = repr(float(np.finfo(float).max))
@@ -241,6 +241,70 @@ def bucket_counts_sql(source_sql: str, column: Column, grid: np.ndarray, side: s
 
 def parse_bucket_counts(keys: np.ndarray, counts: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return np.bincount(np.asarray(keys, np.int64), weights=np.asarray(counts), minlength=len(grid) + 1).astype(np.int64)
+
+
+def domain_counts_sql(source_sql: str, categories: Sequence[tuple[str, str]], buckets: Sequence[BucketRequest],
+                      dialect: Dialect) -> str:
+    """category_counts of each (name, SQL type) in `categories` (key c{i}) and bucket_counts of each request in
+    `buckets` (key b{i}) in one scan: one aggregate with a grouping set per key. A missing value is a NULL key,
+    and each column's number is computed once per row, whatever its requests."""
+    numbers: dict[str, tuple[str, str]] = {}  # column name -> (alias, number_sql)
+    for column, _, _ in buckets:
+        numbers.setdefault(column.name, (f"x{len(numbers)}", number_sql(column, dialect)))
+    inner = [f"CASE WHEN {missing_sql(name, sql_type, dialect)} THEN NULL ELSE {dialect.quote(name)} END AS c{i}"
+             for i, (name, sql_type) in enumerate(categories)]
+    inner += [f"{expr} AS {alias}" for alias, expr in numbers.values()]
+    keys = [f"c{i}" for i in range(len(categories))]
+    outer = list(keys)
+    for i, (column, grid, side) in enumerate(buckets):
+        x = numbers[column.name][0]
+        outer.append(f"CASE WHEN {x} IS NULL THEN NULL ELSE {searchsorted_sql(x, list(grid), side, dialect)} END "
+                     f"AS b{i}")
+        keys.append(f"b{i}")
+    sets = ", ".join(f"({key})" for key in keys)
+    return (f"SELECT {', '.join(keys)}, COUNT(*) AS {COUNT} FROM (SELECT {', '.join(outer)} FROM "
+            f"(SELECT {', '.join(inner)} FROM {source_sql} AS _t) AS _x) AS _k GROUP BY GROUPING SETS ({sets})")
+
+
+def numbers_sql(source_sql: str, columns: Sequence[Column], dialect: Dialect) -> str:
+    """One row per table row: x{i} is columns[i]'s number_sql (a DOUBLE, NULL where missing)."""
+    numbers = ", ".join(f"{number_sql(column, dialect)} AS x{i}" for i, column in enumerate(columns))
+    return f"SELECT {numbers} FROM {source_sql} AS _t"
+
+
+def parse_domain_counts(rows: Sequence[tuple], categories: int,
+                        grids: Sequence[np.ndarray]) -> tuple[list[dict], list[np.ndarray]]:
+    """The rows of domain_counts_sql as the category counts and the bucket counts. Each row belongs to the one
+    grouping set whose key it holds; a row holding none counts the missing values of some column."""
+    found: list[dict] = [{} for _ in range(categories)]
+    buckets = [np.zeros(len(grid) + 1, np.int64) for grid in grids]
+    for *keys, count in rows:
+        held = next((i for i, key in enumerate(keys) if key is not None), None)
+        if held is None:
+            continue
+        if held < categories:
+            found[held][keys[held]] = int(count)
+        else:
+            buckets[held - categories][int(keys[held])] += int(count)
+    return found, buckets
+
+
+def domain_counts_via(rows: Callable[[str], list[tuple]], source_sql: str, types: Mapping[str, str],
+                      categories: Sequence[str], buckets: Sequence[BucketRequest], dialect: Dialect,
+                      max_keys: int | None = None) -> tuple[dict[str, dict], list[np.ndarray]]:
+    """Counts.domain_counts in one scan, or one per `max_keys` requests where the engine caps the keys of an
+    aggregate. `rows` runs SQL and returns its rows as tuples of Python values; `types` are the SQL types."""
+    requests: list = [*categories, *buckets]  # categories first: a chunk's buckets keep their order
+    step = max_keys or max(len(requests), 1)
+    found, counted = {}, []
+    for start in range(0, len(requests), step):
+        names = [r for r in requests[start:start + step] if isinstance(r, str)]
+        asked = [r for r in requests[start:start + step] if not isinstance(r, str)]
+        text = domain_counts_sql(source_sql, [(name, types[name]) for name in names], asked, dialect)
+        by_name, by_request = parse_domain_counts(rows(text), len(names), [grid for _, grid, _ in asked])
+        found.update(zip(names, by_name, strict=True))
+        counted += by_request
+    return found, counted
 
 
 def codes_sql(source_sql: str, codecs: Sequence[Codec], dialect: Dialect,
