@@ -162,3 +162,28 @@ def test_singling_out_rescales_a_smaller_holdout(contract):
     honest = singling_out_risk(big_train, holdout, fresh, schema, rng=np.random.default_rng(0))[0]
     assert copied.details["train_rows"] == 2 * honest.details["holdout_rows"] == 1600
     assert copied.value > 0.9 and honest.value < 0.1
+
+
+def test_a_secret_the_control_nearly_always_guesses_has_a_stable_small_risk():
+    from tabsynth.validate.attacks import _inference_summary
+
+    # 496 of 500 for the control and 498 for the attack: (0.996 - 0.992) / 0.008 would say 0.5
+    summary = _inference_summary(AttackCounts(498.0, 496.0, 500))
+    assert summary["risk"] == pytest.approx(0.004) and "absolute excess" in summary["note"]
+    assert _inference_summary(AttackCounts(300.0, 200.0, 500))["risk"] == pytest.approx(1 / 3)
+
+
+def test_a_column_determined_by_another_is_not_an_inference_risk():
+    from tabsynth.validate.attacks import attribute_inference_risk
+
+    def draw(seed: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        ward = rng.choice(["icu", "surgery", "oncology"], 1500)
+        return pd.DataFrame({"ward": ward, "floor": pd.Series(ward).map({"icu": "1", "surgery": "2", "oncology": "3"}),
+                             "age": rng.integers(20, 90, 1500), "stay": rng.gamma(2.0, 3.0, 1500).round(1)})
+
+    schema = infer_schema(draw(0))
+    train, holdout, synthetic = (conform(draw(s), schema) for s in (0, 1, 2))
+    result = attribute_inference_risk(train, holdout, synthetic, schema, rng=np.random.default_rng(0))[0]
+    assert result.details["per_secret"]["floor"]["risk"] < 0.02
+    assert result.value < 0.15

@@ -272,6 +272,7 @@ def _linked(targets: np.ndarray, synthetic: np.ndarray, halves: list[np.ndarray]
 
 # --- attribute inference ------------------------------------------------------------------------------
 
+MIN_CONTROL_MISSES = 10  # below this the relative risk (attack - control) / (1 - control) is too unstable
 INFERENCE = "attribute_inference_risk"
 INFERENCE_TEXT = "success guessing a secret column from the closest synthetic row on the others, beyond chance " \
                  "(worst secret column)"
@@ -301,12 +302,24 @@ def attribute_inference_risk(train: pd.DataFrame, holdout: pd.DataFrame, synthet
         guesses = synthetic_rows[secret.name].iloc[closest].reset_index(drop=True)
         spread = getattr(encoder.scales[encoder.names.index(secret.name)], "spread", 1.0)
         right = guessed_right(secret, guesses, targets[secret.name], tolerance, spread)
-        per_secret[secret.name] = AttackCounts(float(right[:attempts].sum()), float(right[attempts:].sum()),
-                                               attempts).summary()
+        counts = AttackCounts(float(right[:attempts].sum()), float(right[attempts:].sum()), attempts)
+        per_secret[secret.name] = _inference_summary(counts)
     worst = max(per_secret, key=lambda name: per_secret[name]["risk"])
     return [MetricResult(INFERENCE, per_secret[worst]["risk"], "min", INFERENCE_TEXT,
                          details={"worst_secret": worst, "ci95": per_secret[worst]["ci95"], "per_secret": per_secret,
                                   "attempts": attempts, "synthetic_rows": len(synthetic_rows)})]
+
+
+def _inference_summary(counts: AttackCounts) -> dict:
+    """The risk of one secret column. Where the control (rows the model never saw) already guesses the secret
+    nearly always, the relative risk divides by a handful of misses and swings between 0 and 1 on one row;
+    the synthetic data can then add at most the few misses left, so the absolute excess is the risk."""
+    summary = counts.summary()
+    if counts.attempts - counts.control < MIN_CONTROL_MISSES:
+        excess = _clip((counts.attack - counts.control) / counts.attempts)
+        summary.update(risk=excess, ci95=[0.0, _clip(excess + (counts.attempts - counts.control) / counts.attempts)],
+                       note=f"the control misses fewer than {MIN_CONTROL_MISSES} guesses: absolute excess reported")
+    return summary
 
 
 def guessed_right(secret: Column, guesses: pd.Series, truths: pd.Series, tolerance: float, spread: float
