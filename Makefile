@@ -6,7 +6,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean browser
+
+# tests/test_report.py renders report.html in headless Chromium (Debian's package); installed when missing
+# and the machine lets us (root with apt), else the test says what to install.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get install -y -qq chromium >/dev/null; } || echo "note: install chromium for tests/test_report.py"
 
 $(BIN)/tabsynth: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +24,7 @@ $(BIN)/tabsynth: pyproject.toml
 demo: $(BIN)/tabsynth
 	$(BIN)/tabsynth demo --out tabsynth-demo
 
-test: $(BIN)/tabsynth
+test: $(BIN)/tabsynth browser
 	$(BIN)/ruff check tabsynth tests benchmarks
 	$(BIN)/python -m pytest -q
 
@@ -30,8 +36,9 @@ clean:
 	rm -rf $(VENV) tabsynth-demo .pytest_cache
 
 # tabsynth against SDV, SmartNoise, DataSynthesizer and MOSTLY AI (benchmarks/README.md). Quick mode by
-# default; `make bench-peers FULL=1` runs every system with its default epochs (hours).
+# default (the table only); `make bench-peers WORKLOAD=1`: the quick DP workload figure only;
+# `make bench-peers FULL=1` runs every system with its default epochs, and the figure (hours).
 .PHONY: bench-peers
 bench-peers: $(BIN)/tabsynth
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	$(BIN)/python benchmarks/peers/run.py $(if $(FULL),,--quick)
+	$(BIN)/python benchmarks/peers/run.py $(if $(FULL),,--quick $(if $(WORKLOAD),--workload-only,--no-workload))

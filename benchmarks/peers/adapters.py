@@ -15,6 +15,7 @@ import pandas as pd
 
 DELTA = 1e-9  # every DP run: tabsynth, SmartNoise and MOSTLY AI (DataSynthesizer has pure ε-DP)
 TARGET = "income"
+MBI_SAMPLING = "mbi_sampling"  # SmartNoise MST and AIM: how their graphical model draws rows (see _MbiSampling)
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,10 @@ def tabsynth(train: pd.DataFrame, params: dict, context: Context) -> Fitted:
     from tabsynth.schema import Schema
 
     params = dict(params)
-    model = create_model(params.pop("model"), **params)
+    name = params.pop("model")
+    model = create_model(name, **params)
+    if "threads" in model.get_params() and "threads" not in params:  # the torch models: one thread per fit
+        model = create_model(name, threads=context.threads, **params)
     schema = Schema.from_dict(json.loads(Path(context.schema).read_text()))
     budget = None if context.epsilon is None else Budget(context.epsilon, DELTA, RandomSource.system())
     model.fit(train, schema, budget=budget, rng=context.seed)
@@ -87,14 +91,36 @@ def smartnoise(train: pd.DataFrame, params: dict, context: Context) -> Fitted:
 
     _seed_everything(context)
     params = dict(params)
+    mbi_sampling = params.pop(MBI_SAMPLING, None)
     synthesizer = Synthesizer.create(params.pop("synthesizer"), epsilon=context.epsilon, delta=DELTA, **params)
     numeric = numeric_columns(context)
     categorical = [name for name in train.columns if name not in numeric]
     preprocessor_eps = 0.1 * context.epsilon if numeric else 0.0
     synthesizer.fit(train, categorical_columns=categorical, continuous_columns=numeric,
                     preprocessor_eps=preprocessor_eps, nullable=bool(train.isna().any().any()))
+    if mbi_sampling:
+        synthesizer.synthesizer = _MbiSampling(synthesizer.synthesizer, mbi_sampling)
     return Fitted(lambda n: pd.DataFrame(synthesizer.sample(n), columns=train.columns),
                   _smartnoise_epsilon(synthesizer, context.epsilon))
+
+
+class _MbiSampling:
+    """MST's and AIM's fitted graphical model (mbi 1.1.0), drawing rows with `method` instead of the default.
+
+    mbi 1.1.0's default "round" method gives each row its value in row order within each group of parent
+    values, so columns generated from the same parents come out in step: on discretised Adult at ε = 1 its
+    3-way workload error was 0.59 at every ε, against 0.25 for the same fitted model sampled with "sample"
+    (i.i.d. draws from the model). Post-processing: the privacy guarantee is unchanged.
+    """
+
+    def __init__(self, model, method: str):
+        self.model, self.method = model, method
+
+    def synthetic_data(self, rows=None):
+        return self.model.synthetic_data(rows, method=self.method)
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
 
 
 def _smartnoise_epsilon(synthesizer, epsilon: float) -> float:

@@ -51,18 +51,23 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def write(name: str, rows: list[dict], workload: list[dict], header: dict, notes: list[str]) -> str:
-    """Write `name`.csv (the main table), `name`_workload.csv and `name`.md; return the Markdown."""
+    """Write `name`.csv and `name`.md (the main table, with the workload figure below it if both ran), or, when
+    only the workload figure ran, `name`_workload.csv and `name`_workload.md; return the Markdown."""
     RESULTS.mkdir(exist_ok=True)
-    write_csv(RESULTS / f"{name}.csv", rows)
+    if rows:
+        write_csv(RESULTS / f"{name}.csv", rows)
     if workload:
         write_csv(RESULTS / f"{name}_workload.csv", workload)
-    text = [f"# tabsynth against its peers on UCI Adult ({header['mode']} mode)", "",
+    title = "tabsynth against its peers on UCI Adult" if rows else "DP workload error on discretised Adult"
+    text = [f"# {title} ({header['mode']} mode)", "",
             f"{date.today().isoformat()} · {machine()} · whole run {header['wall_s'] / 60:.1f} min "
-            f"(load average at start {header['load']:.1f})", "", "Versions:", header["versions"], "",
-            markdown_table(rows), "", *notes]
+            f"(load average {header['load']:.1f} at start, {header['load_end']:.1f} at the end)", "",
+            "Versions:", header["versions"], ""]
+    if rows:
+        text += [markdown_table(rows), "", *notes]
     if workload:
         text += ["", "## DP workload error: mean L1 over all 3-way marginals of discretised Adult", "",
                  markdown_table(workload)]
     markdown = "\n".join(text) + "\n"
-    (RESULTS / f"{name}.md").write_text(markdown)
+    (RESULTS / f"{name if rows else name + '_workload'}.md").write_text(markdown)
     return markdown

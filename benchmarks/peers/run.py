@@ -1,10 +1,12 @@
 """tabsynth against SDV, SmartNoise, DataSynthesizer and MOSTLY AI: one command, one table.
 
-    python benchmarks/peers/run.py [--quick] [--only TEXT] [--rows N] [--epochs N] [--no-workload]
+    python benchmarks/peers/run.py [--quick] [--only TEXT] [--rows N] [--epochs N] [--threads N]
+                                   [--no-workload | --workload-only]
 
 Installs each peer in its own environment (benchmarks/peers/.envs/), writes the fixed Adult split once,
 fits every system in a subprocess with a time limit, scores every synthetic table with tabsynth.validate,
-and writes benchmarks/results/peers.{csv,md} (quick mode: peers_quick.*). See benchmarks/README.md.
+and writes benchmarks/results/peers.{csv,md} (quick mode: peers_quick.*; --workload-only: *_workload.*).
+See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -64,13 +66,25 @@ def describe(system: systems.System, params: dict) -> str:
     return ", ".join(f"{key}={value}" for key, value in shown.items()) or "defaults"
 
 
+def training_rows(split: Split, rows: int | None, folder: Path) -> str:
+    """The training file, or a random subsample of `rows` of it (quick mode's slowest fits); the system still
+    samples as many rows as the full training table has, and is scored against the full table."""
+    if not rows or rows >= len(split.train):
+        return split.train_file
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "train_subsample.parquet"
+    split.train.sample(rows, random_state=0).to_parquet(path, index=False)
+    return str(path)
+
+
 def evaluate(system: systems.System, split: Split, env: envs.EnvStatus, args, folder: Path) -> dict:
     """One row of the table: the system's costs and, if it finished, its metrics."""
     params = system.settings(args.quick, args.epochs)
     row = {"system": system.label, "status": "", "ε": system.epsilon, "settings": describe(system, params)}
     if env.python is None:
         return row | {"status": f"not installed: {env.reason}"}
-    job = jobs.Job(system.label, system.adapter, params, split.train_file, len(split.train), folder,
+    train_file = training_rows(split, params.pop(systems.TRAIN_ROWS, None), folder)
+    job = jobs.Job(system.label, system.adapter, params, train_file, len(split.train), folder,
                    threads=args.threads, epsilon=system.epsilon, schema=split.schema_file)
     outcome = jobs.run(job, env.python, args.timeout)
     if outcome.report is None:
@@ -85,7 +99,8 @@ def evaluate(system: systems.System, split: Split, env: envs.EnvStatus, args, fo
 
 
 def left_out(system: systems.System) -> dict:
-    return {"system": system.label, "status": "left out in quick mode (slow; run the full mode)", "ε": system.epsilon}
+    return {"system": system.label, "status": f"left out in quick mode ({system.left_out_because})",
+            "ε": system.epsilon}
 
 
 def table(args, scratch: Path, environments: dict[str, envs.EnvStatus]) -> list[dict]:
@@ -108,10 +123,14 @@ def parse_args(argv=None):
     parser.add_argument("--rows", type=int, help="subsample the training table (smoke test; not for results)")
     parser.add_argument("--epochs", type=int, help="override every system's epochs (smoke test)")
     parser.add_argument("--timeout", type=float, help="seconds allowed per fit (quick 420, full 14400)")
-    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="CPU threads per fit")
+    # One thread: on the shared 2-core machine, two torch threads made a 3-epoch tabsynth ctgan fit 40 times slower.
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads per fit (default 1)")
     parser.add_argument("--no-workload", action="store_true", help="skip the DP workload figure")
+    parser.add_argument("--workload-only", action="store_true", help="only the DP workload figure, to NAME_workload.*")
     parser.add_argument("--name", help="results file name (default peers, quick mode peers_quick)")
     args = parser.parse_args(argv)
+    if args.no_workload and args.workload_only:
+        parser.error("--no-workload and --workload-only exclude each other")
     args.timeout = args.timeout or TIMEOUT_S["quick" if args.quick else "full"]
     args.name = args.name or ("peers_quick" if args.quick else "peers")
     return args
@@ -120,17 +139,21 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     args = parse_args(argv)
     started, load = time.perf_counter(), os.getloadavg()[0]
-    needed = {s.env for s in systems.selected(args.quick, args.only)} | {envs.TABSYNTH_ENV}
+    table_systems = [] if args.workload_only else systems.selected(args.quick, args.only)
+    needed = {s.env for s in table_systems} | {envs.TABSYNTH_ENV}
     needed |= set() if args.no_workload else workload.environments(args.quick)
     environments = {name: envs.ensure(name) for name in sorted(needed)}
     environments |= {name: envs.EnvStatus(name, None, envs.NOT_USED) for name in envs.PEER_ENVS if name not in needed}
     with tempfile.TemporaryDirectory(prefix="tabsynth-peers-") as scratch:
-        rows = table(args, Path(scratch), environments)
+        rows = [] if args.workload_only else table(args, Path(scratch), environments)
         workload_rows = [] if args.no_workload else workload.run(args, Path(scratch) / "workload", environments)
     header = {"mode": "quick" if args.quick else "full", "wall_s": time.perf_counter() - started, "load": load,
+              "load_end": os.getloadavg()[0],
               "versions": report.versions_line({name: envs.versions(status) for name, status in environments.items()},
                                                {name: status.reason for name, status in environments.items()})}
-    notes = [f"Quick mode leaves out: {', '.join(systems.left_out_in_quick())}." if args.quick else "",
+    notes = [f"Every fit ran in its own process with {args.threads} CPU thread(s) for torch, BLAS and OpenMP, and "
+             f"at most {args.timeout:.0f} s.",
+             f"Quick mode leaves out: {', '.join(systems.left_out_in_quick())}." if args.quick else "",
              "Smoke-test settings (subsampled rows or overridden epochs): not comparable results."
              if args.rows or args.epochs else ""]
     print(report.write(args.name, rows, workload_rows, header, [note for note in notes if note]))
