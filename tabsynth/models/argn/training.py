@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
-import os
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ import numpy as np
 import torch
 
 from tabsynth.models.argn.network import ARGNetwork, token_loss, training_visibility
+from tabsynth.models.memory import idle_cores
 from tabsynth.privacy.dpsgd import poisson_batch, source_noise_optimizer
 from tabsynth.privacy.mechanisms import RandomSource
 
@@ -51,13 +50,6 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
-
-
-def idle_cores() -> int:
-    """Cores not busy with other work (at least 1): on a shared machine, extra threads only spin and wait."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    return max(1, min(cores, math.floor(cores - load) + 1))
 
 
 @contextlib.contextmanager

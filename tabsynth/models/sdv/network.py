@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -17,6 +16,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tabsynth.errors import ModelError
+from tabsynth.models.memory import idle_cores
 from tabsynth.models.sdv.transformer import TableEncoder, fit_encoder
 from tabsynth.schema import Schema
 
@@ -159,7 +159,7 @@ class NetworkSynthesizer:
             for index in devices:
                 with torch.cuda.device(index):
                     torch.cuda.manual_seed(seed)
-            torch.set_num_threads(self.threads or os.cpu_count() or 1)
+            torch.set_num_threads(self.threads or idle_cores())
             try:
                 yield
             finally:
