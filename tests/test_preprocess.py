@@ -251,3 +251,15 @@ def test_the_domain_step_asks_two_batched_queries_whatever_the_columns(binning):
     passes += [("code", tuple((n,) for n in numbers))] if binning == "quantile" else []
     assert counts.passes == passes
     assert len(prepared.charges) == 2 + len(sides) + (len(numbers) if binning == "quantile" else 0)
+
+
+def test_zoned_times_count_as_local_wall_clock_seconds_and_decode_to_the_same_times_in_their_zone():
+    from tabsynth.privacy.preprocess import from_numbers, to_numbers
+
+    local = pd.Series(pd.to_datetime(["2021-07-01 00:00", "2021-12-01 23:30", "2021-10-31 01:59", None]))
+    when = local.dt.tz_localize("Europe/Berlin").rename("when")
+    numbers = to_numbers("datetime", when)
+    expected = ((local - pd.Timestamp("1970-01-01")) // pd.Timedelta("1s")).to_numpy(float)
+    assert np.array_equal(numbers[:3], expected[:3]) and np.isnan(numbers[3])
+    back = from_numbers("datetime", str(when.dtype), "when", numbers)
+    pd.testing.assert_series_equal(back, when)

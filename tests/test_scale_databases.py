@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from test_sql import create_patients, pg_engine  # noqa: F401  (a fixture)
 
 from tabsynth.io.sql import SqlSource, parse_url
-from tabsynth.scale.duckdb_counts import DuckDBCounts, connect
+from tabsynth.scale.duckdb_counts import DuckDBCounts, DuckDBSession
 from tabsynth.scale.duckdb_databases import attach
 
 SETTINGS = ["--param", "rounds=3", "--param", "iterations=10", "--param", "final_iterations=20",
@@ -58,9 +58,9 @@ def test_the_engine_refuses_models_it_cannot_fit_and_an_out_table(tabsynth_cli, 
 
 def _counts_through_duckdb(url: str, table: str) -> tuple[dict, dict]:
     source = SqlSource(parse_url(url), table=table)
-    connection = connect()
-    counts = DuckDBCounts.from_sql(connection, attach(connection, source), table)
-    return counts.category_counts("ward"), counts.types
+    with DuckDBSession() as session:
+        counts = DuckDBCounts.from_sql(session.connection, attach(session.connection, source), table)
+        return counts.category_counts("ward"), counts.types
 
 
 def _counts_in_pandas(engine: sa.Engine, table: str) -> dict:
@@ -100,16 +100,14 @@ def test_an_unknown_database_table_is_one_line(tmp_path):
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'clinic.db'}")
     create_patients(engine, "patients")
     source = SqlSource(parse_url(f"sqlite:///{tmp_path / 'clinic.db'}"), table="nope")
-    connection = connect()
-    with pytest.raises(InputError, match="nope"):
-        DuckDBCounts.from_sql(connection, attach(connection, source), "nope")
+    with DuckDBSession() as session, pytest.raises(InputError, match="nope"):
+        DuckDBCounts.from_sql(session.connection, attach(session.connection, source), "nope")
 
 
 def test_a_failed_attach_never_shows_the_password():
     from tabsynth.errors import InputError
 
     source = SqlSource(parse_url("postgresql://nobody:s3cretPW@127.0.0.1:1/none?connect_timeout=2"), table="t")
-    connection = connect()
-    with pytest.raises(InputError) as caught:
-        attach(connection, source)
+    with DuckDBSession() as session, pytest.raises(InputError) as caught:
+        attach(session.connection, source)
     assert "s3cretPW" not in str(caught.value) and "cannot attach" in str(caught.value)

@@ -65,7 +65,8 @@ def data(tmp_path_factory, spark):
     mixed().to_parquet(path, coerce_timestamps="us")  # Spark cannot read nanosecond Parquet timestamps
     raw = read_table(path)
     schema = infer_schema(raw)
-    return path, schema, FrameCounts(conform(raw, schema)), DuckDBCounts(path), SparkCounts(spark, path)
+    with DuckDBCounts(path) as duck:
+        yield path, schema, FrameCounts(conform(raw, schema)), duck, SparkCounts(spark, path)
 
 
 def test_spark_counts_equal_the_pandas_and_duckdb_counts(data):
@@ -158,8 +159,26 @@ def test_bad_inputs_are_one_error_line(spark, model, tmp_path):
 
     with pytest.raises(InputError, match="input file not found"):
         SparkCounts(spark, tmp_path / "missing.parquet")
+    assert not hasattr(SparkCounts, "row_count")  # an exact row count is easy to misuse on a DP path
     with pytest.raises(InputError) as caught:
         sample_to_parquet(model[0], -1, tmp_path / "out", spark, 0, schema=model[2])
     assert caught.value.problems == ("rows must be an integer >= 0, got -1",
                                      "partitions must be an integer >= 1, got 0")
     assert not (tmp_path / "out").exists()
+
+
+def test_zoned_times_count_as_local_wall_clock_seconds_in_spark_as_in_pandas_and_duckdb(spark, tmp_path):
+    from test_scale_duckdb import hourly_grid, zoned
+
+    from tabsynth.scale.spark import SparkCounts
+
+    path = tmp_path / "zoned.parquet"
+    zoned().to_parquet(path, coerce_timestamps="us")
+    raw = read_table(path)
+    schema = infer_schema(raw)
+    frame, grid = FrameCounts(conform(raw, schema)), hourly_grid()
+    with DuckDBCounts(path) as duck:
+        for side in ("left", "right"):
+            expected = frame.bucket_counts(schema["when"], grid, side)
+            assert np.array_equal(SparkCounts(spark, path).bucket_counts(schema["when"], grid, side), expected)
+            assert np.array_equal(duck.bucket_counts(schema["when"], grid, side), expected)

@@ -49,8 +49,8 @@ def parquet_parts(folder: Path) -> list[Path]:
 
 
 def _csv(path: Path) -> pd.DataFrame:
-    header = _header(path)
-    delimiter = _delimiter(header)
+    header = header_line(path)
+    delimiter = csv_delimiter(header)
     names = next(csv.reader([header], delimiter=delimiter), [])
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -68,7 +68,8 @@ def _csv(path: Path) -> pd.DataFrame:
         raise InputError(f"{path.name}: cannot parse as CSV: {first}") from None
 
 
-def _header(path: Path) -> str:
+def header_line(path: Path) -> str:
+    """The first line of a UTF-8 text file, without its line break."""
     try:
         with open(path, encoding="utf-8", newline="") as handle:
             return handle.readline().rstrip("\r\n")
@@ -78,7 +79,7 @@ def _header(path: Path) -> str:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def _delimiter(header: str) -> str:
+def csv_delimiter(header: str) -> str:
     """Comma, unless the header has none and another common delimiter splits it (European CSV, TSV)."""
     if "," in header:
         return ","

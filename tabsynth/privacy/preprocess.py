@@ -67,7 +67,7 @@ class CategoryCodec:
         return take_categories(self.values, codes, self.dtype, self.name)  # the code len(values) is missing
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
-        values = [_plain(v) for v in self.values]
+        values = [plain_value(v) for v in self.values]
         return {"type": "categories", "name": self.name, "dtype": self.dtype, "values": values,
                 "nullable": self.nullable}, {}
 
@@ -90,7 +90,7 @@ class BinCodec:
         return int(self.groups[-1]) + 1 + self.nullable
 
     def encode(self, series: pd.Series) -> np.ndarray:
-        numbers = _to_numbers(self.kind, series)
+        numbers = to_numbers(self.kind, series)
         cells = np.searchsorted(self.edges, np.nan_to_num(numbers), side="right") - 1
         codes = self.groups[np.clip(cells, 0, len(self.groups) - 1)]
         return np.where(np.isnan(numbers), self.size - 1, codes) if self.nullable else codes
@@ -99,7 +99,7 @@ class BinCodec:
         numbers = np.empty(len(codes))
         for start in range(0, len(codes), DECODE_ROWS):  # chunks bound the temporaries, whatever n is
             numbers[start:start + DECODE_ROWS] = self._numbers(codes[start:start + DECODE_ROWS], rng)
-        return _from_numbers(self.kind, self.dtype, self.name, numbers)
+        return from_numbers(self.kind, self.dtype, self.name, numbers)
 
     def _numbers(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A value in a fine cell of each code's bin (NaN for the missing cell), as float."""
@@ -317,8 +317,13 @@ def _unit(column: Column, fine_width: float) -> float | None:
     return None if column.decimals is None else 10.0 ** -column.decimals
 
 
-def _to_numbers(kind: str, series: pd.Series) -> np.ndarray:
-    """Numbers as float, dates as wall-clock seconds since 1970; NaN where missing."""
+def to_numbers(kind: str, series: pd.Series) -> np.ndarray:
+    """Numbers as float, dates as wall-clock seconds since 1970; NaN where missing.
+
+    A time with a zone counts by its local wall-clock time in that zone (so a zoned date column bins into its
+    own days and decodes to local midnights). DuckDB and Spark, which read a zoned Parquet column as instants,
+    count it the same way by converting to the zone in the column's dtype (`scale.sql.number_sql`).
+    """
     if kind != "datetime":
         numbers = pd.to_numeric(series, errors="coerce").to_numpy(float)
         return np.where(np.isinf(numbers), np.sign(numbers) * np.finfo(float).max, numbers)
@@ -330,7 +335,8 @@ def _to_numbers(kind: str, series: pd.Series) -> np.ndarray:
     return seconds
 
 
-def _from_numbers(kind: str, dtype: str, name: str, numbers: np.ndarray) -> pd.Series:
+def from_numbers(kind: str, dtype: str, name: str, numbers: np.ndarray) -> pd.Series:
+    """`to_numbers` undone: values of `dtype`; a zoned dtype's wall-clock seconds are localized back to it."""
     if kind != "datetime":
         return _astype(pd.Series(numbers, name=name), dtype)
     stamps = pd.Series(pd.to_datetime(numbers, unit="s"), name=name)
@@ -367,7 +373,7 @@ def _fine_cells(groups: np.ndarray, weights: np.ndarray, codes: np.ndarray, rng:
     return cells
 
 
-def _plain(value):
+def plain_value(value):
     return value.item() if hasattr(value, "item") else value
 
 

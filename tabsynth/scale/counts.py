@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from tabsynth.privacy.preprocess import Codec, _plain, _to_numbers
+from tabsynth.privacy.preprocess import Codec, plain_value, to_numbers
 from tabsynth.schema import Column
 
 Clique = tuple[str, ...]
@@ -30,7 +30,8 @@ class Counts(Protocol):
 
     def bucket_counts(self, column: Column, grid: np.ndarray, side: str) -> np.ndarray:
         """np.bincount(np.searchsorted(grid, x, side=side), minlength=len(grid) + 1) over the column's present
-        values x as numbers (floats; ±inf as ±float max; dates as wall-clock seconds since 1970)."""
+        values x as numbers (floats; ±inf as ±float max; dates as seconds since 1970: wall-clock time,
+        a zoned one in its own zone, as `preprocess.to_numbers`)."""
 
     def code_counts(self, codecs: Sequence[Codec], cliques: Sequence[Clique]) -> dict[Clique, np.ndarray]:
         """For each clique (names of codecs), the flat C-order counts over the codes of its columns."""
@@ -63,10 +64,10 @@ class FrameCounts(CountsByColumn):
 
     def category_counts(self, column: str) -> dict:
         counts = self.table[column].value_counts(dropna=True, sort=False)
-        return {_plain(value): int(count) for value, count in counts.items()}
+        return {plain_value(value): int(count) for value, count in counts.items()}
 
     def bucket_counts(self, column: Column, grid: np.ndarray, side: str) -> np.ndarray:
-        numbers = _to_numbers(column.kind, self.table[column.name])
+        numbers = to_numbers(column.kind, self.table[column.name])
         present = numbers[~np.isnan(numbers)]
         return np.bincount(np.searchsorted(grid, present, side=side), minlength=len(grid) + 1)
 

@@ -7,7 +7,9 @@ failing; counts come back as small arrays (one row per cell of a marginal, never
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from tabsynth.errors import InputError
-from tabsynth.io.files import EXTRA_NA_VALUES, _delimiter, _header
+from tabsynth.io.files import EXTRA_NA_VALUES, PARQUET_SUFFIXES, csv_delimiter, header_line, parquet_parts
 from tabsynth.privacy.bounds import bucket_counts
 from tabsynth.privacy.preprocess import Codec
 from tabsynth.scale import sql
@@ -25,24 +27,48 @@ from tabsynth.schema import Column
 
 BATCH_ROWS = 1_000_000  # rows of codes streamed to numpy at a time (a few MB per column)
 MEMORY_LIMIT = "1GB"  # DuckDB's own buffers; with Python and Arrow on top the process stays near 1.5 GB
-PARQUET_SUFFIXES = (".parquet", ".pq")
 # pandas' default NA strings (read_csv na_values), plus tabsynth's extra ones: a CSV read here misses what
 # tabsynth.io.files.read_table would
 PANDAS_NA = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
              "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
+# The types pandas' read_csv gives a text column, tried in order: the first that every present value has wins
+# (ISO dates, which pandas leaves as text, become dates, as DuckDB types them elsewhere; counts parse either). A
+# value must look like the type too: DuckDB's casts are looser ('1.5', '0x10' and '1_000' cast to BIGINT, 'yes'
+# to BOOLEAN). Numbers may end in spaces, as pandas allows; booleans may not.
+TEXT_TYPES = (
+    ("BIGINT", r"[+-]?[0-9]+ *"),
+    ("DOUBLE", r"(?i)[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)(e[+-]?[0-9]+)?|inf|infinity) *"),
+    ("BOOLEAN", r"True|TRUE|true|False|FALSE|false"),
+    ("DATE", r"[0-9]{4}-[0-9]{2}-[0-9]{2}"),
+    ("TIMESTAMP", r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"),
+)
 
 
-def connect(memory_limit: str = MEMORY_LIMIT, temp_directory: str | Path | None = None,
-            threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that spills to `temp_directory` (default: a folder under the system temp dir)."""
-    connection = duckdb.connect()
-    spill = Path(temp_directory) if temp_directory else Path(tempfile.gettempdir()) / "tabsynth-duckdb-spill"
-    connection.execute(f"SET memory_limit = {sql.DUCKDB.string(memory_limit)}")
-    connection.execute(f"SET temp_directory = {sql.DUCKDB.string(str(spill))}")
-    connection.execute(f"SET threads = {int(threads or os.cpu_count() or 1)}")
-    connection.execute("SET preserve_insertion_order = false")  # lets scans stream with less buffering
-    connection.execute("SET TimeZone = 'UTC'")  # timestamps with a zone count as UTC wall-clock time
-    return connection
+class DuckDBSession:
+    """An in-memory DuckDB connection that spills to a folder of its own: created private (0700) under the system
+    temp dir for this session only, and removed by `close` (or, failing that, when the session is garbage
+    collected or Python exits), since spilled pages hold private rows. Use it as a context manager."""
+
+    def __init__(self, memory_limit: str = MEMORY_LIMIT, threads: int | None = None):
+        self.spill_folder = Path(tempfile.mkdtemp(prefix="tabsynth-duckdb-"))  # mode 0700
+        self._remove_folder = weakref.finalize(self, shutil.rmtree, self.spill_folder, ignore_errors=True)
+        self.connection = duckdb.connect()
+        for setting, value in (("memory_limit", sql.DUCKDB.string(memory_limit)),
+                               ("temp_directory", sql.DUCKDB.string(str(self.spill_folder))),
+                               ("threads", int(threads or os.cpu_count() or 1)),
+                               ("preserve_insertion_order", "false"),  # lets scans stream with less buffering
+                               ("TimeZone", "'UTC'")):  # zoned times read as UTC; sql.number_sql localizes
+            self.connection.execute(f"SET {setting} = {value}")
+
+    def close(self) -> None:
+        self.connection.close()
+        self._remove_folder()
+
+    def __enter__(self) -> DuckDBSession:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def source_sql(source, connection: duckdb.DuckDBPyConnection) -> str:
@@ -53,7 +79,7 @@ def source_sql(source, connection: duckdb.DuckDBPyConnection) -> str:
         return sql.DUCKDB.quote(name)
     path = Path(source)
     if path.is_dir():
-        return f"read_parquet({sql.DUCKDB.string(str(path / '**' / '*.parquet'))}, union_by_name = true)"
+        return _parquet_folder_sql(path)
     if isinstance(source, str) and not path.exists() and not any(sep in source for sep in "/\\."):
         return sql.DUCKDB.quote(source)  # a table or view of the connection
     if not path.exists():
@@ -63,19 +89,49 @@ def source_sql(source, connection: duckdb.DuckDBPyConnection) -> str:
     return _csv_sql(path, connection)
 
 
+def _parquet_folder_sql(folder: Path) -> str:
+    """The folder's part files as tabsynth.io.files reads them (no hidden or temporary files; hive partitions)."""
+    parts = parquet_parts(folder)
+    if not parts:
+        raise InputError(f"input path is a folder without Parquet files (*.parquet): {folder}")
+    files = ", ".join(sql.DUCKDB.string(str(part)) for part in parts)
+    return f"read_parquet([{files}], union_by_name = true, hive_partitioning = true)"
+
+
 def _csv_sql(path: Path, connection: duckdb.DuckDBPyConnection) -> str:
-    """read_csv as tabsynth.io.files reads a CSV: same delimiter choice, leading spaces dropped, same NA strings."""
+    """read_csv as tabsynth.io.files reads a CSV: same delimiter choice, leading spaces dropped, same NA strings,
+    and columns typed as pandas types them (see TEXT_TYPES): every field is read as text (DuckDB's sniffer
+    types " 0x10" as a number and " true" as text), then trimmed and cast."""
     d = sql.DUCKDB
     nulls = ", ".join(d.string(v) for v in (*PANDAS_NA, *EXTRA_NA_VALUES))
-    scan = (f"read_csv({d.string(str(path))}, delim = {d.string(_delimiter(_header(path)))}, header = true, "
-            f"nullstr = [{nulls}])")
-    types = _describe(connection, scan, path.name)
+    scan = (f"read_csv({d.string(str(path))}, delim = {d.string(csv_delimiter(header_line(path)))}, header = true, "
+            f"all_varchar = true)")
     trimmed = {name: f"CASE WHEN ltrim({d.quote(name)}) IN ({nulls}) THEN NULL ELSE ltrim({d.quote(name)}) END"
-               for name, sql_type in types.items() if sql_type == "VARCHAR"}
-    if not trimmed:
-        return scan
-    replace = ", ".join(f"{expr} AS {d.quote(name)}" for name, expr in trimmed.items())
-    return f"(SELECT * REPLACE ({replace}) FROM {scan})"
+               for name in _describe(connection, scan, path.name)}
+    typed = _text_column_types(connection, scan, trimmed, path.name)
+    columns = ", ".join(f"{_cast(expr, typed[name])} AS {d.quote(name)}" for name, expr in trimmed.items())
+    return f"(SELECT {columns} FROM {scan})"
+
+
+def _text_column_types(connection: duckdb.DuckDBPyConnection, scan: str, trimmed: dict[str, str],
+                       label: str) -> dict[str, str]:
+    """Each trimmed text column's type: the first of TEXT_TYPES that all its present values have (one scan)."""
+    checks = [f"bool_and(v{i} IS NULL OR (regexp_full_match(v{i}, {sql.DUCKDB.string(pattern)}) "
+              f"AND TRY_CAST(v{i} AS {sql_type}) IS NOT NULL))"
+              for i in range(len(trimmed)) for sql_type, pattern in TEXT_TYPES]
+    values = ", ".join(f"{expr} AS v{i}" for i, expr in enumerate(trimmed.values()))
+    try:
+        found = connection.execute(f"SELECT {', '.join(checks)} FROM (SELECT {values} FROM {scan})").fetchone()
+    except duckdb.Error as exc:
+        raise InputError(f"{label}: cannot read with DuckDB: {_first_line(exc)}") from None
+    width = len(TEXT_TYPES)
+    return {name: next((sql_type for (sql_type, _), fits in zip(TEXT_TYPES, found[i * width:(i + 1) * width],
+                                                                 strict=True) if fits), "VARCHAR")
+            for i, name in enumerate(trimmed)}
+
+
+def _cast(expr: str, sql_type: str) -> str:
+    return expr if sql_type == "VARCHAR" else f"TRY_CAST({expr} AS {sql_type})"
 
 
 def _describe(connection: duckdb.DuckDBPyConnection, source: str, label: str) -> dict[str, str]:
@@ -102,16 +158,21 @@ class DuckDBCounts:
                  datetime_formats: Mapping[str, str] | None = None, label: str | None = None,
                  method: str = "stream"):
         self.method = method
-        connection = connection or connect()
+        self._session = None if connection else DuckDBSession()  # owned: closed by `close`
+        connection = connection or self._session.connection
         label = label or (Path(source).name if isinstance(source, (str, Path)) else "table")
-        self._attach(connection, source_sql(source, connection), label, datetime_formats)
+        try:
+            self._attach(connection, source_sql(source, connection), label, datetime_formats)
+        except BaseException:
+            self.close()
+            raise
 
     @classmethod
     def from_sql(cls, connection: duckdb.DuckDBPyConnection, source: str, label: str,
                  datetime_formats: Mapping[str, str] | None = None) -> DuckDBCounts:
         """Counts over a FROM-able SQL text (a subquery, a view) of `connection`."""
         counts = cls.__new__(cls)
-        counts.method = "stream"
+        counts.method, counts._session = "stream", None
         counts._attach(connection, source, label, datetime_formats)
         return counts
 
@@ -119,6 +180,17 @@ class DuckDBCounts:
         self.connection, self.source, self.label = connection, source, label
         self.types = _describe(connection, source, label)
         self.datetime_formats = dict(datetime_formats or {})
+
+    def close(self) -> None:
+        """Close the session (connection and spill folder) these counts opened; one given to them stays open."""
+        if self._session is not None:
+            self._session.close()
+
+    def __enter__(self) -> DuckDBCounts:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def sample_frame(self, rows: int, seed: int) -> pd.DataFrame:
         """A uniform random sample of `rows` rows (all rows if fewer) as a DataFrame: for schema inference and
@@ -140,9 +212,6 @@ class DuckDBCounts:
             return getattr(self.connection.execute(text), fetch)()
         except duckdb.Error as exc:
             raise InputError(f"{self.label}: DuckDB query failed: {_first_line(exc)}") from None
-
-    def row_count(self) -> int:
-        return int(self.query(f"SELECT COUNT(*) AS n FROM {self.source} AS _t")["n"][0])
 
     def category_counts(self, column: str) -> dict:
         rows = self.rows(sql.category_counts_sql(self.source, column, self.types[column], sql.DUCKDB))

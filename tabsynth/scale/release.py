@@ -46,7 +46,7 @@ from tabsynth.release.gate import Verdict, evaluate
 from tabsynth.release.publish import MANIFEST, REPORT, block
 from tabsynth.release.report import write_report
 from tabsynth.sampling import sample_valid
-from tabsynth.scale.duckdb_counts import DuckDBCounts, connect
+from tabsynth.scale.duckdb_counts import DuckDBCounts, DuckDBSession
 from tabsynth.scale.duckdb_databases import attach
 from tabsynth.scale.sql import DUCKDB
 from tabsynth.schema import Schema
@@ -78,9 +78,14 @@ def release_out_of_core(options: ReleaseOptions, progress: Progress | None = Non
         raise InputError("--out-table is not available with --engine duckdb yet: the synthetic file is in the "
                          "release folder; load it into the database from there")
     plan = preflight(options)
+    with DuckDBSession() as session:  # its spill folder goes with it, after an error too
+        return _release(options, plan, session, say)
+
+
+def _release(options: ReleaseOptions, plan: Plan, session: DuckDBSession, say: Progress) -> OutOfCoreResult:
     rng = np.random.default_rng(options.seed)  # OS entropy unless the user asked for a seed
     say("reading a sample of the table", 0.02)
-    source = _source_counts(plan.source)
+    source = _source_counts(plan.source, session)
     sample = source.sample_frame(SCHEMA_SAMPLE_ROWS, _seed(rng))
     schema = infer_schema(sample, user=plan.user_schema)
     check_fit_for_release(sample, schema, source.label)  # only its size and columns: at least MIN_ROWS rows?
@@ -115,9 +120,9 @@ def release_out_of_core(options: ReleaseOptions, progress: Progress | None = Non
     return OutOfCoreResult(Path(options.out), verdict, manifest)
 
 
-def _source_counts(source: Path | SqlSource) -> DuckDBCounts:
+def _source_counts(source: Path | SqlSource, session: DuckDBSession) -> DuckDBCounts:
     """Counts over a file or folder, or over a PostgreSQL or SQLite table DuckDB scans in place."""
-    connection = connect()
+    connection = session.connection
     if isinstance(source, SqlSource):
         return DuckDBCounts.from_sql(connection, attach(connection, source), source.name)
     return DuckDBCounts(source, connection=connection, label=Path(source).name)

@@ -7,7 +7,8 @@ every task; each task rebuilds it and samples its share of rows from its own ran
 (`SeedSequence(entropy).spawn(partitions)`), and Spark writes the rows as a Parquet folder. Sampling is
 post-processing of the released model, so it costs no privacy budget.
 
-All times are read in UTC (the session time zone), so dates count as the same wall-clock seconds as in pandas.
+All times are read in UTC (the session time zone), so dates count as the same wall-clock seconds as in pandas (a
+zoned column by its local time in the zone of its dtype: `preprocess.to_numbers`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from tabsynth.schema import Column, Schema
 
 GROUPING_KEYS = 64  # Spark's cap on the expressions of GROUPING SETS (the grouping id is a 64-bit long)
 CHUNK_ROWS = 100_000  # rows a task samples (and hands to Spark as one Arrow batch) at a time
-SCHEMA_SAMPLE_ROWS = 256  # rows sampled on the driver to learn the column types
+ARROW_TYPES_SAMPLE_ROWS = 256  # rows a fitted model samples on the driver to learn its output's Arrow types
 LOCAL_CONF = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
@@ -48,6 +49,7 @@ SPARK = sql.Dialect(
     name="spark",
     quote_char="`",
     epoch_template="CAST(floor(unix_micros(CAST({0} AS TIMESTAMP)) / 1000000) AS DOUBLE)",  # UTC session
+    local_template="from_utc_timestamp({0}, {1})",
     nan_template="isnan({0})",
     try_cast_template="TRY_CAST({0} AS {1})",
     strptime_template=None,  # Spark parses Java patterns, not strftime: text dates must be ISO-like
@@ -149,9 +151,6 @@ class SparkCounts:
         except _spark_errors() as exc:
             raise InputError(f"{self.label}: Spark query failed: {_first_line(exc)}") from None
 
-    def row_count(self) -> int:
-        return int(self.query(f"SELECT COUNT(*) AS n FROM {self.source} AS _t")["n"][0])
-
     def category_counts(self, column: str) -> dict:
         rows = self.rows(sql.category_counts_sql(self.source, column, self.types[column], SPARK))
         return {key: int(count) for key, count in rows}
@@ -229,7 +228,7 @@ def model_from_bytes(files: tuple[bytes, bytes]):
 def sample_arrow_schema(model) -> pa.Schema:
     """The Arrow types of `model.sample`'s columns, as Spark can hold them: timestamps in microseconds, plain
     (not large or dictionary) types, and text for a column that is all missing in the small sample."""
-    frame = model.sample(SCHEMA_SAMPLE_ROWS, rng=np.random.default_rng())
+    frame = model.sample(ARROW_TYPES_SAMPLE_ROWS, rng=np.random.default_rng())
     inferred = pa.Schema.from_pandas(frame, preserve_index=False)
     return pa.schema([pa.field(f.name, _spark_ready(f.type)) for f in inferred])
 

@@ -1,6 +1,6 @@
 """SQL for the count queries of `counts.Counts`, shared by the DuckDB and Spark engines.
 
-Every expression reproduces the pandas code it replaces: `number_sql` is `preprocess._to_numbers`,
+Every expression reproduces the pandas code it replaces: `number_sql` is `preprocess.to_numbers`,
 `code_sql` is `Codec.encode`, `bucket_sql` is `np.searchsorted`. Literals are written exactly (floats
 through their repr, so they parse to the same double). Missing means NULL or, in a float column, NaN.
 
@@ -33,6 +33,7 @@ class Dialect:
     name: str
     quote_char: str  # around identifiers; doubled inside them
     epoch_template: str  # timestamp/date {0} -> wall-clock seconds since 1970 (floored) as a double
+    local_template: str  # zoned timestamp {0} (read as UTC) -> its wall-clock time in zone {1}, without the zone
     nan_template: str  # double {0} -> is it NaN
     try_cast_template: str  # {0} as type {1}, NULL where it does not convert
     strptime_template: str | None  # text {0} parsed with strftime format {1}; None: the engine has none
@@ -76,7 +77,7 @@ class Dialect:
         if isinstance(value, (float, np.floating)):
             return f"CAST({self.string(repr(float(value)))} AS DOUBLE)"  # repr round-trips; no DECIMAL detour
         if isinstance(value, (pd.Timestamp, dt.datetime)):
-            return f"TIMESTAMP {self.string(pd.Timestamp(value).tz_localize(None).isoformat(sep=' '))}"
+            return f"TIMESTAMP {self.string(_utc_wall_clock(pd.Timestamp(value)).isoformat(sep=' '))}"
         if isinstance(value, dt.date):
             return f"DATE {self.string(value.isoformat())}"
         if isinstance(value, str):
@@ -98,12 +99,18 @@ class Dialect:
         return self.string_type
 
 
+def _utc_wall_clock(stamp: pd.Timestamp) -> pd.Timestamp:
+    """A zoned time as its UTC time without the zone (how the engines, in a UTC session, read a zoned column)."""
+    return stamp if stamp.tzinfo is None else stamp.tz_convert("UTC").tz_localize(None)
+
+
 DUCKDB = Dialect(
     name="duckdb",
     quote_char='"',
     epoch_template="CAST(floor(epoch_us(CAST({0} AS TIMESTAMP)) / 1000000) AS DOUBLE)",
     nan_template="isnan({0})",
     try_cast_template="TRY_CAST({0} AS {1})",
+    local_template="timezone({1}, CAST({0} AS TIMESTAMPTZ))",
     strptime_template="try_strptime(CAST({0} AS VARCHAR), {1})",
     string_type="VARCHAR",
     backslash_escapes=False,
@@ -111,18 +118,30 @@ DUCKDB = Dialect(
 
 
 def number_sql(column: Column, dialect: Dialect) -> str:
-    """The column as a double, as `preprocess._to_numbers` sees it (±inf clamped, dates as seconds), or NULL."""
+    """The column as a double, as `preprocess.to_numbers` sees it (±inf clamped, dates as seconds), or NULL."""
     name = dialect.quote(column.name)
     if column.kind == "datetime":
         stamp = dialect.try_cast(name, "TIMESTAMP")
         if column.datetime_format and dialect.strptime_template:
             parsed = dialect.strptime_template.format(name, dialect.string(column.datetime_format))
             stamp = f"COALESCE({stamp}, {parsed})"
+        zone = time_zone(column.dtype)
+        if zone:  # as preprocess.to_numbers: local wall-clock time in the column's zone
+            stamp = dialect.local_template.format(stamp, dialect.string(zone))
         return dialect.epoch_seconds(stamp)
     value = dialect.try_cast(name, "DOUBLE")
     return (f"CASE WHEN {value} IS NULL OR {dialect.is_nan(value)} THEN NULL "
             f"WHEN {value} > {FLOAT_MAX} THEN {FLOAT_MAX} WHEN {value} < -{FLOAT_MAX} THEN -{FLOAT_MAX} "
             f"ELSE {value} END")
+
+
+def time_zone(dtype: str | None) -> str | None:
+    """The zone of a zoned datetime dtype ("datetime64[ns, Europe/Berlin]"); None for another dtype or UTC."""
+    try:
+        zone = getattr(pd.api.types.pandas_dtype(dtype), "tz", None) if dtype else None
+    except TypeError:
+        return None
+    return None if zone is None or str(zone) == "UTC" else str(zone)
 
 
 def missing_sql(name: str, sql_type: str, dialect: Dialect) -> str:
