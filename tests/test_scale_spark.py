@@ -168,7 +168,7 @@ def test_bad_inputs_are_one_error_line(spark, model, tmp_path):
 
 
 def test_zoned_times_count_as_local_wall_clock_seconds_in_spark_as_in_pandas_and_duckdb(spark, tmp_path):
-    from test_scale_duckdb import hourly_grid, zoned
+    from test_scale_sources import hourly_grid, zoned
 
     from tabsynth.scale.spark import SparkCounts
 
