@@ -1,6 +1,14 @@
 """One error hierarchy. Messages are written for a data steward, one line each."""
 
 
+def first_line(exc: BaseException, secret: str | None = None) -> str:
+    """The first non-empty line of an error's message (its type's name if it has none), `secret` (a password
+    a driver may quote) replaced by ***."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line.replace(secret, "***") if secret else line
+
+
 class TabsynthError(Exception):
     """Base of every error tabsynth raises on purpose; the CLI prints its lines and exits 2."""
 

@@ -100,7 +100,7 @@ def sample_file(options: SampleOptions, progress=None) -> int:
     rng = np.random.default_rng(options.seed)
     modelled = _draw(model, schema, n, options, rng)
     synthetic = add_identifiers(modelled, schema, n, rng)
-    formats = {c.name: c.datetime_format for c in schema.columns if c.datetime_format}
+    formats = schema.datetime_formats()
     with atomic_file(out) as partial:
         write_table(synthetic, partial, fmt, formats)
     return len(synthetic)

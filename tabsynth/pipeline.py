@@ -80,6 +80,7 @@ class Plan:
     source: Path | sql.SqlSource
     sink: sql_sink.SqlSink | None = None
     ledger_source: str | None = None
+    input_sha256: str | None = None  # the input file's hash when the ledger source is named by it (read once)
 
 
 def release(options: ReleaseOptions, progress: Progress | None = None) -> ReleaseResult:
@@ -140,11 +141,13 @@ def preflight(options: ReleaseOptions) -> Plan:
     policy = load_policy(options.policy)
     model = create_model(options.model, **options.model_params)
     request = spending.plan(is_private(model), policy, options.epsilon, options.delta, options.model)
+    ledger_source, input_sha256 = (None, None) if request is None \
+        else spending.source_identity_and_digest(source, options.source_id)
     return Plan(policy=policy, model=model, user_schema=None if options.schema is None else Schema.load(options.schema),
                 constraints=tuple(load_constraints(options.constraints)) if options.constraints else (),
                 request=request, target=options.target or policy.target,
                 sensitive=tuple(options.sensitive) or policy.sensitive, source=source, sink=sink,
-                ledger_source=None if request is None else spending.source_identity(source, options.source_id))
+                ledger_source=ledger_source, input_sha256=input_sha256)
 
 
 def check_source_and_sink(options: ReleaseOptions) -> tuple[Path | sql.SqlSource, sql_sink.SqlSink | None]:
@@ -227,7 +230,7 @@ def privacy_metrics(model) -> list[MetricResult]:
 
 
 def _input_info(options, raw: pd.DataFrame, plan: Plan) -> dict:
-    info = sql.input_info(plan.source, raw)
+    info = sql.input_info(plan.source, raw, plan.input_sha256)
     if plan.request is None:
         info["rows"] = len(raw)  # a DP release never states the true row count
     return info

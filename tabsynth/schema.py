@@ -104,6 +104,10 @@ class Schema:
         """Columns present in a synthetic table: everything except PII set to be dropped."""
         return [c for c in self.columns if not (c.kind == "pii" and c.handling == "drop")]
 
+    def datetime_formats(self) -> dict[str, str]:
+        """Column name -> its datetime_format, for the columns that have one."""
+        return {c.name: c.datetime_format for c in self.columns if c.datetime_format}
+
     def replace(self, name: str, **changes) -> Schema:
         cols = tuple(dataclasses.replace(c, **changes) if c.name == name else c for c in self.columns)
         return Schema(cols, self.version)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from tabsynth.errors import InputError, TabsynthError
+from tabsynth.errors import InputError, TabsynthError, first_line
 
 # '?' marks missing values in several public tables (UCI Adult among them).
 EXTRA_NA_VALUES = ["?"]
@@ -64,8 +64,7 @@ def _csv(path: Path) -> pd.DataFrame:
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     except (pd.errors.ParserError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path.name}: cannot parse as CSV: {first}") from None
+        raise InputError(f"{path.name}: cannot parse as CSV: {first_line(exc)}") from None
 
 
 def header_line(path: Path) -> str:
@@ -93,8 +92,7 @@ def _parquet(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises many unrelated types for a corrupt file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path.name}: cannot read as Parquet: {first}") from None
+        raise InputError(f"{path.name}: cannot read as Parquet: {first_line(exc)}") from None
     return _dates_as_datetimes(_plain_partition_columns(frame))
 
 
@@ -148,8 +146,13 @@ def write_table(frame: pd.DataFrame, path: Path, fmt: str, datetime_formats: dic
     if fmt == "parquet":
         frame.to_parquet(path, index=False)
         return
+    csv_ready(frame, datetime_formats).to_csv(path, index=False)
+
+
+def csv_ready(frame: pd.DataFrame, datetime_formats: dict[str, str]) -> pd.DataFrame:
+    """A copy of `frame` with its date columns as text in their schema's formats, ready for `to_csv`."""
     out = frame.copy()
     for name, fmt_string in datetime_formats.items():
         if name in out:
             out[name] = out[name].dt.strftime(fmt_string)
-    out.to_csv(path, index=False)
+    return out

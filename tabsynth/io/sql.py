@@ -33,13 +33,14 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from tabsynth.errors import InputError
+from tabsynth.errors import InputError, first_line
 from tabsynth.io.files import check_input_path, file_sha256, read_table
 
 URL_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 PASSWORD_IN_URL = re.compile(r"(://[^:/@]*):[^@/]*@")
 CONNECT_TIMEOUT_S = 10
 LOOPBACK, LOOPBACK_NAMES = "127.0.0.1", ("localhost", "127.0.0.1", "::1", "[::1]")
+DEFAULT_SCHEMAS = {"postgresql": "public", "sqlite": "main"}  # where a table without a schema lives
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433, "oracle": 1521}
 
 
@@ -266,12 +267,14 @@ def frame_sha256(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def input_info(source: Path | SqlSource, frame: pd.DataFrame) -> dict:
-    """What the manifest records about the input (its true row count is added by the caller, for non-DP fits)."""
+def input_info(source: Path | SqlSource, frame: pd.DataFrame, file_digest: str | None = None) -> dict:
+    """What the manifest records about the input (its true row count is added by the caller, for non-DP fits);
+    `file_digest`: the file's SHA-256 if already computed."""
     if not isinstance(source, SqlSource):
         path = Path(source)
         fmt = "parquet" if path.is_dir() else path.suffix.lstrip(".").lower()
-        return {"path": str(path), "sha256": file_sha256(path), "columns": frame.shape[1], "format": fmt}
+        return {"path": str(path), "sha256": file_digest or file_sha256(path), "columns": frame.shape[1],
+                "format": fmt}
     where = {"table": source.name} if source.table else {"query": source.query}
     return {"path": source.describe(), "url": public_url(source.url), **where, "sha256": frame_sha256(frame),
             "sha256_of": "the rows read, in any order (pandas.util.hash_pandas_object, sorted)",
@@ -315,7 +318,7 @@ def _no_implicit_transactions(dbapi_connection, _record) -> None:
 
 
 def _first_line(exc: Exception, url: URL) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    line = text.splitlines()[0] if text else type(exc).__name__
-    return line.replace(str(url.password), "***") if url.password else line
+    """The driver's message (SQLAlchemy keeps it as `orig`), the URL's password hidden; else the error's type."""
+    message = getattr(exc, "orig", None) or exc
+    return first_line(message, url.password) if str(message).strip() else type(exc).__name__
 

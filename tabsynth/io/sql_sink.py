@@ -15,10 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection
 
 from tabsynth.errors import InputError
-from tabsynth.io.sql import SqlSource, connected, parse_url, public_url, qualified, split_name
+from tabsynth.io.sql import DEFAULT_SCHEMAS, SqlSource, connected, parse_url, public_url, qualified, split_name
 
 INSERT_BATCH = 50_000
-DEFAULT_SCHEMAS = {"postgresql": "public", "sqlite": "main"}
 COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 

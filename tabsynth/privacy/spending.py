@@ -52,13 +52,20 @@ def source_identity(source, given: str | None) -> str:
     """The name the ledger charges: the user's --source-id; else, for a database table, where it lives (the URL
     without driver or password, and schema.table), so the table stays one source as its rows change; else the
     file's (or Parquet folder's) content hash, so a copy is the same source. A --query needs --source-id."""
+    return source_identity_and_digest(source, given)[0]
+
+
+def source_identity_and_digest(source, given: str | None) -> tuple[str, str | None]:
+    """source_identity, and the file's SHA-256 when that names the source (else None), so the manifest can
+    record the hash without reading the file again."""
     from tabsynth.io.sql import SqlSource
 
     if given:
-        return given
+        return given, None
     if isinstance(source, SqlSource):
-        return source.ledger_identity()
-    return f"sha256:{file_sha256(source)}"
+        return source.ledger_identity(), None
+    digest = file_sha256(source)
+    return f"sha256:{digest}", digest
 
 
 def noise_seed(seed: int) -> int:

@@ -23,14 +23,20 @@ REPORT = "report.html"
 def publish(options, manifest: dict, train: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) -> Path:
     """Data, report and manifest appear together (staged, then renamed into place) or not at all."""
     data_name = f"synthetic.{options.fmt}"
-    formats = {c.name: c.datetime_format for c in schema.columns if c.datetime_format}
+    formats = schema.datetime_formats()
     with staged_directory(Path(options.out), overwrite=options.overwrite) as staging:
         write_table(synthetic, staging / data_name, options.fmt, formats)
-        manifest["outputs"] = {data_name: {"sha256": file_sha256(staging / data_name), "rows": len(synthetic)}}
-        write_report(staging / REPORT, manifest, train, synthetic, schema)
-        manifest["outputs"][REPORT] = {"sha256": file_sha256(staging / REPORT)}
-        manifest_lib.write(staging / MANIFEST, manifest)
+        finish_folder(staging, data_name, manifest, train, synthetic, schema, len(synthetic))
     return Path(options.out)
+
+
+def finish_folder(staging: Path, data_name: str, manifest: dict, train: pd.DataFrame, synthetic: pd.DataFrame,
+                  schema: Schema, rows: int) -> None:
+    """With the data file already in `staging`: record its hash, then write the report and the manifest."""
+    manifest["outputs"] = {data_name: {"sha256": file_sha256(staging / data_name), "rows": rows}}
+    write_report(staging / REPORT, manifest, train, synthetic, schema)
+    manifest["outputs"][REPORT] = {"sha256": file_sha256(staging / REPORT)}
+    manifest_lib.write(staging / MANIFEST, manifest)
 
 
 def publish_with_table(options, manifest: dict, train: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema,
@@ -42,7 +48,7 @@ def publish_with_table(options, manifest: dict, train: pd.DataFrame, synthetic: 
     database."""
     from tabsynth.io import sql_sink
 
-    formats = {c.name: c.datetime_format for c in schema.columns if c.datetime_format}
+    formats = schema.datetime_formats()
     table = sql_sink.output_table(sink, synthetic, formats, source)
     manifest["out_table"] = sql_sink.sink_record(sink, table, len(synthetic))
     published = None

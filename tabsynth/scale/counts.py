@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from tabsynth.privacy import bounds
 from tabsynth.privacy.preprocess import Codec, plain_value, to_numbers
 from tabsynth.schema import Column
 
@@ -68,8 +69,7 @@ class FrameCounts(CountsByColumn):
 
     def bucket_counts(self, column: Column, grid: np.ndarray, side: str) -> np.ndarray:
         numbers = to_numbers(column.kind, self.table[column.name])
-        present = numbers[~np.isnan(numbers)]
-        return np.bincount(np.searchsorted(grid, present, side=side), minlength=len(grid) + 1)
+        return bounds.bucket_counts(numbers[~np.isnan(numbers)], grid, side)
 
     def code_counts(self, codecs: Sequence[Codec], cliques: Sequence[Clique]) -> dict[Clique, np.ndarray]:
         by_name = {codec.name: codec for codec in codecs}

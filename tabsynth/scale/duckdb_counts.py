@@ -17,7 +17,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from tabsynth.errors import InputError
+from tabsynth.errors import InputError, first_line
 from tabsynth.io.files import EXTRA_NA_VALUES, PARQUET_SUFFIXES, csv_delimiter, header_line, parquet_parts
 from tabsynth.privacy.bounds import bucket_counts
 from tabsynth.privacy.preprocess import Codec
@@ -123,7 +123,7 @@ def _text_column_types(connection: duckdb.DuckDBPyConnection, scan: str, trimmed
     try:
         found = connection.execute(f"SELECT {', '.join(checks)} FROM (SELECT {values} FROM {scan})").fetchone()
     except duckdb.Error as exc:
-        raise InputError(f"{label}: cannot read with DuckDB: {_first_line(exc)}") from None
+        raise InputError(f"{label}: cannot read with DuckDB: {first_line(exc)}") from None
     width = len(TEXT_TYPES)
     return {name: next((sql_type for (sql_type, _), fits in zip(TEXT_TYPES, found[i * width:(i + 1) * width],
                                                                  strict=True) if fits), "VARCHAR")
@@ -138,15 +138,10 @@ def _describe(connection: duckdb.DuckDBPyConnection, source: str, label: str) ->
     try:
         rows = connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
     except duckdb.Error as exc:
-        raise InputError(f"{label}: cannot read with DuckDB: {_first_line(exc)}") from None
+        raise InputError(f"{label}: cannot read with DuckDB: {first_line(exc)}") from None
     if not rows:
         raise InputError(f"{label}: the table has no columns")
     return {row[0]: str(row[1]) for row in rows}
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class DuckDBCounts:
@@ -211,7 +206,7 @@ class DuckDBCounts:
         try:
             return getattr(self.connection.execute(text), fetch)()
         except duckdb.Error as exc:
-            raise InputError(f"{self.label}: DuckDB query failed: {_first_line(exc)}") from None
+            raise InputError(f"{self.label}: DuckDB query failed: {first_line(exc)}") from None
 
     def category_counts(self, column: str) -> dict:
         rows = self.rows(sql.category_counts_sql(self.source, column, self.types[column], sql.DUCKDB))
@@ -271,5 +266,5 @@ class DuckDBCounts:
         try:
             yield from self.connection.execute(text).to_arrow_reader(BATCH_ROWS)
         except duckdb.Error as exc:
-            raise InputError(f"{self.label}: DuckDB query failed: {_first_line(exc)}") from None
+            raise InputError(f"{self.label}: DuckDB query failed: {first_line(exc)}") from None
 

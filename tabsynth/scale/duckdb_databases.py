@@ -12,8 +12,8 @@ from pathlib import Path
 
 import duckdb
 
-from tabsynth.errors import InputError
-from tabsynth.io.sql import SqlSource, public_url
+from tabsynth.errors import InputError, first_line
+from tabsynth.io.sql import DEFAULT_SCHEMAS, SqlSource, public_url
 from tabsynth.scale import sql
 
 ALIAS = "tabsynth_source_db"
@@ -32,15 +32,13 @@ def attach(connection: duckdb.DuckDBPyConnection, source: SqlSource) -> str:
     try:
         connection.execute(f"ATTACH {sql.DUCKDB.string(target)} AS {ALIAS} (TYPE {kind}, READ_ONLY)")
     except duckdb.Error as exc:
-        message = str(exc).strip().splitlines()[0]
-        if source.url.password:  # libpq quotes the connection string, password included, in its errors
-            message = message.replace(str(source.url.password), "***")
+        message = first_line(exc, source.url.password)  # libpq quotes the connection string, password included
         raise InputError(f"{public_url(source.url)}: DuckDB cannot attach the database: {message}") from None
     if source.query:
         if backend != "postgresql":
             raise InputError("--engine duckdb reads a SQLite table, not a query: give --table")
         return f"postgres_query({sql.DUCKDB.string(ALIAS)}, {sql.DUCKDB.string(source.query)})"
-    schema = source.schema or ("public" if backend == "postgresql" else "main")
+    schema = source.schema or DEFAULT_SCHEMAS[backend]
     return ".".join(sql.DUCKDB.quote(part) for part in (ALIAS, schema, source.table))
 
 

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from tabsynth.errors import InputError
 from tabsynth.infer import conform, infer_schema
 from tabsynth.io.atomic import staged_directory
-from tabsynth.io.files import file_sha256
+from tabsynth.io.files import csv_ready, file_sha256
 from tabsynth.io.sql import SqlSource, public_url
 from tabsynth.pipeline import (
     Plan,
@@ -43,8 +43,7 @@ from tabsynth.pipeline import (
 )
 from tabsynth.release import manifest as manifest_lib
 from tabsynth.release.gate import Verdict, evaluate
-from tabsynth.release.publish import MANIFEST, REPORT, block
-from tabsynth.release.report import write_report
+from tabsynth.release.publish import block, finish_folder
 from tabsynth.sampling import sample_valid
 from tabsynth.scale.duckdb_counts import DuckDBCounts, DuckDBSession
 from tabsynth.scale.duckdb_databases import attach
@@ -115,7 +114,7 @@ def _release(options: ReleaseOptions, plan: Plan, session: DuckDBSession, say: P
         say("writing release", 0.85)
         if not verdict.passed:
             block(options, manifest, samples[0], samples[2], schema, verdict)
-        _finish_folder(staging, data_name, manifest, samples[0], samples[2], schema, sampling["rows"])
+        finish_folder(staging, data_name, manifest, samples[0], samples[2], schema, sampling["rows"])
     say("done", 1.0)
     return OutOfCoreResult(Path(options.out), verdict, manifest)
 
@@ -133,7 +132,7 @@ def split_counts(source: DuckDBCounts, schema: Schema, holdout_share: float,
     """Training part and holdout as views of the source: hash(salt, every column) picks the side."""
     columns = ", ".join(DUCKDB.quote(name) for name in source.types)
     in_holdout = f"hash({int(salt)}, {columns}) % {SPLIT_BUCKETS} < {round(holdout_share * SPLIT_BUCKETS)}"
-    formats = {c.name: c.datetime_format for c in schema.columns if c.datetime_format}
+    formats = schema.datetime_formats()
     parts = []
     for name, keep in (("training part", f"NOT ({in_holdout})"), ("holdout", in_holdout)):
         view = f"(SELECT * FROM {source.source} AS _s WHERE {keep})"
@@ -171,11 +170,7 @@ def _text_for_null(schema: pa.Schema) -> pa.Schema:
 
 
 def _csv_chunk(frame: pd.DataFrame, path: Path, datetime_formats: dict[str, str], first: bool) -> None:
-    out = frame.copy()
-    for name, fmt_string in datetime_formats.items():
-        if name in out:
-            out[name] = out[name].dt.strftime(fmt_string)
-    out.to_csv(path, mode="w" if first else "a", header=first, index=False)
+    csv_ready(frame, datetime_formats).to_csv(path, mode="w" if first else "a", header=first, index=False)
 
 
 def _stream_synthetic(options: ReleaseOptions, plan: Plan, schema: Schema, path: Path,
@@ -190,7 +185,7 @@ def _stream_synthetic(options: ReleaseOptions, plan: Plan, schema: Schema, path:
         rejected += failed
         return unique_keys_from(add_identifiers(modelled, facts, count, rng), keys, offset)
 
-    formats = {c.name: c.datetime_format for c in schema.columns if c.datetime_format}
+    formats = schema.datetime_formats()
     written = write_synthetic(draw, n, path, options.fmt, CHUNK_ROWS, formats)
     return {"rows": written, "rows_source": "--rows" if options.rows else "noisy total",
             "rejected_by_constraints": int(rejected), "chunk_rows": CHUNK_ROWS}
@@ -241,14 +236,6 @@ def sample_record(rows: int) -> dict:
             "share_margin_95": round(margin, 6), "note": note}
 
 
-def _finish_folder(staging: Path, data_name: str, manifest: dict, train: pd.DataFrame, synthetic: pd.DataFrame,
-                   schema: Schema, rows: int) -> None:
-    manifest["outputs"] = {data_name: {"sha256": file_sha256(staging / data_name), "rows": rows}}
-    write_report(staging / REPORT, manifest, train, synthetic, schema)
-    manifest["outputs"][REPORT] = {"sha256": file_sha256(staging / REPORT)}
-    manifest_lib.write(staging / MANIFEST, manifest)
-
-
 def _input_info(plan: Plan, source: DuckDBCounts) -> dict:
     """Where the rows came from; a file's SHA-256 (a table is not hashed: that would be one more full scan)."""
     info = {"columns": len(source.types), "engine": "duckdb"}
@@ -257,7 +244,7 @@ def _input_info(plan: Plan, source: DuckDBCounts) -> dict:
     path = Path(plan.source)
     info |= {"path": str(path), "format": path.suffix.lstrip(".").lower() or "parquet folder"}
     if path.is_file():
-        info["sha256"] = file_sha256(path)
+        info["sha256"] = plan.input_sha256 or file_sha256(path)  # preflight hashed it if it names the source
     return info  # a DP release never states the true row count
 
 

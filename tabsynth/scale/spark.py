@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from tabsynth.errors import InputError
 from tabsynth.io.atomic import check_can_create, staged_directory
+from tabsynth.io.sql import URL_START
 from tabsynth.models.base import ARRAYS_FILE, MODEL_FILE, load_model, save_model
 from tabsynth.privacy.preprocess import Codec
 from tabsynth.scale import sql
@@ -42,7 +43,6 @@ LOCAL_CONF = {
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
 }
-URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 TABLE_NAME = re.compile(r"^(?![^/\\]*\.(parquet|pq|csv)$)[^/\\:]+$", re.IGNORECASE)  # [db.]table, not a file
 
 SPARK = sql.Dialect(
@@ -80,17 +80,10 @@ def spark_session(master: str | None = "local[2]", app_name: str = "tabsynth", c
     return spark
 
 
-def read_view(spark, path: str | Path, view: str = "tabsynth_source", fmt: str | None = None):
-    """`read_frame`, registered as the temporary view `view`."""
-    frame = read_frame(spark, path, fmt)
-    frame.createOrReplaceTempView(view)
-    return frame
-
-
 def read_frame(spark, path: str | Path, fmt: str | None = None):
     """A Parquet file or folder, or a CSV file (header row, types inferred), as a Spark DataFrame."""
     text = str(path)
-    if not URI.match(text) and not Path(text).exists():
+    if not URL_START.match(text) and not Path(text).exists():
         raise InputError(f"input file not found: {text}")
     fmt = fmt or ("csv" if text.lower().endswith((".csv", ".csv.gz")) else "parquet")
     if fmt not in ("csv", "parquet"):
@@ -185,8 +178,8 @@ def sample_to_parquet(model, rows: int, folder: str | Path, spark, partitions: i
     `SeedSequence(entropy).spawn(partitions)[i]`, the entropy from the OS unless `seed` is given.
     Returns the number of rows written."""
     _check_sizes(rows, partitions, chunk_rows)
-    if not _is_remote(str(folder)):
-        check_can_create(_local_path(str(folder)), overwrite=overwrite)  # before any work
+    if not is_remote(str(folder)):
+        check_can_create(local_path(str(folder)), overwrite=overwrite)  # before any work
     entropy = np.random.SeedSequence(seed).entropy
     arrow_schema = sample_arrow_schema(model)
     payload = spark.sparkContext.broadcast(model_bytes(model, schema))
@@ -270,18 +263,20 @@ def _partition_sampler(payload, task_rows: list[int], entropy: int, arrow_schema
 def _write_parquet(frame, folder: str, overwrite: bool) -> None:
     """A URI is written by Spark's own committer; a local folder is staged beside its target and renamed
     into place, so a reader never sees half a folder."""
-    remote = _is_remote(folder)
-    staging = nullcontext(folder) if remote else staged_directory(_local_path(folder), overwrite=overwrite)
+    remote = is_remote(folder)
+    staging = nullcontext(folder) if remote else staged_directory(local_path(folder), overwrite=overwrite)
     with staging as target:
         mode = "overwrite" if overwrite or not remote else "errorifexists"
         frame.write.mode(mode).parquet(str(target))
 
 
-def _is_remote(folder: str) -> bool:
-    return bool(URI.match(folder)) and not folder.startswith("file:")
+def is_remote(folder: str) -> bool:
+    """A URI Spark resolves (hdfs://, s3a://, ...), not a local path (plain, or file:)."""
+    return bool(URL_START.match(folder)) and not folder.startswith("file:")
 
 
-def _local_path(folder: str) -> Path:
+def local_path(folder: str) -> Path:
+    """The local path of a plain path or a file: URI."""
     return Path(folder.removeprefix("file://").removeprefix("file:"))
 
 

@@ -23,7 +23,7 @@ from tabsynth.models.dp_marginal import DPMarginal
 from tabsynth.privacy import spending
 from tabsynth.privacy.budget import Budget
 from tabsynth.scale.counts import Counts
-from tabsynth.scale.spark import URI, SparkCounts, sample_to_parquet, spark_session
+from tabsynth.scale.spark import SparkCounts, is_remote, local_path, sample_to_parquet, spark_session
 from tabsynth.schema import Schema
 
 SCHEMA_SAMPLE_ROWS = 10_000  # rows a schema is inferred from when none is given
@@ -47,10 +47,10 @@ def infer_spark_schema(counts: SparkCounts, user: Schema | None = None, seed: in
 def ledger_source(data: str, source_id: str | None) -> str:
     if source_id:
         return source_id
-    if URI.match(data) and not data.startswith("file:"):
+    if is_remote(data):
         raise InputError(f"{data}: give --source-id to name this source in the privacy ledger "
                          "(a cluster path cannot be hashed from the driver)")
-    path = Path(data.removeprefix("file://"))
+    path = local_path(data)
     if not path.exists():
         raise InputError(f"input file not found: {path}")
     return spending.source_identity(path, None)

@@ -1,7 +1,7 @@
 """SQL for the count queries of `counts.Counts`, shared by the DuckDB and Spark engines.
 
 Every expression reproduces the pandas code it replaces: `number_sql` is `preprocess.to_numbers`,
-`code_sql` is `Codec.encode`, `bucket_sql` is `np.searchsorted`. Literals are written exactly (floats
+`code_sql` is `Codec.encode`, `searchsorted_sql` is `np.searchsorted`. Literals are written exactly (floats
 through their repr, so they parse to the same double). Missing means NULL or, in a float column, NaN.
 
 Categories match as in a Python dict lookup: numbers and booleans by value (1 == 1.0 == True), text only
@@ -166,20 +166,11 @@ def searchsorted_sql(expr: str, points: Sequence[float], side: str, dialect: Dia
     return f"CASE WHEN {expr} {below} {dialect.literal(float(points[middle - start]))} THEN {left} ELSE {right} END"
 
 
-def bucket_sql(column: Column, grid: np.ndarray, side: str, dialect: Dialect) -> str:
-    """np.searchsorted(grid, x, side) for the column's number x (NULL where missing)."""
-    return searchsorted_sql(number_sql(column, dialect), list(grid), side, dialect)
-
-
-def code_sql(codec: Codec, dialect: Dialect, value: str | None = None, datetime_format: str | None = None,
-             sql_type: str | None = None) -> str:
-    """`codec.encode` as a SQL expression of `value`: for categories the column (default: by name) of type
-    `sql_type`; for bins the column's number_sql (default: computed here; dates held as text need their
-    `datetime_format`)."""
+def code_sql(codec: Codec, dialect: Dialect, value: str, sql_type: str | None = None) -> str:
+    """`codec.encode` as a SQL expression of `value`: for categories the column's value, of type `sql_type`; for
+    bins the column's number_sql."""
     if isinstance(codec, CategoryCodec):
-        return _category_code_sql(codec, value or dialect.quote(codec.name), dialect, sql_type)
-    if value is None:
-        value = number_sql(Column(codec.name, codec.kind, codec.dtype, datetime_format=datetime_format), dialect)
+        return _category_code_sql(codec, value, dialect, sql_type)
     return _bin_code_sql(codec, value, dialect)
 
 
@@ -252,7 +243,8 @@ def category_counts_sql(source_sql: str, name: str, sql_type: str, dialect: Dial
 
 
 def bucket_counts_sql(source_sql: str, column: Column, grid: np.ndarray, side: str, dialect: Dialect) -> str:
-    """Rows per bucket of `bucket_sql` (key k), present values only; the number is computed once per row."""
+    """Rows per bucket of np.searchsorted(grid, x, side) (key k), present values only; x, the column's number,
+    is computed once per row."""
     tree = searchsorted_sql("x", list(grid), side, dialect)
     return (f"SELECT {tree} AS k, COUNT(*) AS {COUNT} FROM (SELECT {number_sql(column, dialect)} AS x "
             f"FROM {source_sql} AS _t) AS _x WHERE x IS NOT NULL GROUP BY k")
