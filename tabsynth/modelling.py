@@ -47,7 +47,7 @@ def fit_folder(options: FitOptions, progress=None) -> dict:
     model = create_model(options.model, **options.model_params)
     request = spending.plan(is_private(model), policy, options.epsilon, options.delta, options.model)
     user_schema = Schema.load(options.schema) if options.schema else None
-    source = sql.check_source(sql.parse_source(options.data, options.table, options.query))
+    source = sql.open_source(options.data, options.table, options.query)
     ledger_source = None if request is None else spending.source_identity(source, options.source_id)
     say("reading table", 0.02)
     raw = sql.read_source(source)

@@ -152,7 +152,7 @@ def preflight(options: ReleaseOptions) -> Plan:
 
 def check_source_and_sink(options: ReleaseOptions) -> tuple[Path | sql.SqlSource, sql_sink.SqlSink | None]:
     """The input file or table exists; the output table is free (or --replace) before anything is fitted."""
-    source = sql.check_source(sql.parse_source(options.data, options.table, options.query))
+    source = sql.open_source(options.data, options.table, options.query)
     sink = sql_sink.parse_sink(options.out_table, options.out_url, source, options.replace)
     return source, sql_sink.check_sink(sink, source)
 

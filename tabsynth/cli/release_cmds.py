@@ -58,7 +58,7 @@ def inspect(data: str, table, query, out: Path, schema_path: Path | None, overwr
 
     if out.exists() and not overwrite and out != schema_path:
         raise InputError(f"{out} already exists (use --overwrite, or --out for another file)")
-    source = sql.check_source(sql.parse_source(data, table, query))
+    source = sql.open_source(data, table, query)
     frame = sql.read_source(source)
     schema = infer_schema(frame, user=Schema.load(schema_path) if schema_path else None)
     title = f"{sql.source_name(source)}: {len(frame):,} rows, {frame.shape[1]} columns"

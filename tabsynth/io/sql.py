@@ -95,6 +95,11 @@ def parse_source(data, table: str | None = None, query: str | None = None) -> Pa
     return SqlSource(url, table=name, schema=schema, query=query)
 
 
+def open_source(data, table: str | None = None, query: str | None = None) -> Path | SqlSource:
+    """DATA with --table/--query, parsed and checked (the file exists, or the database has the table)."""
+    return check_source(parse_source(data, table, query))
+
+
 def parse_url(text: str) -> URL:
     try:
         return sa.make_url(text)

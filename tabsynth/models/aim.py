@@ -52,13 +52,6 @@ def candidates(weights: dict[Clique, float]) -> dict[Clique, float]:
     return {sub: sum(w * len(set(sub) & set(clique)) for clique, w in weights.items()) for sub in sorted(subsets)}
 
 
-def marginal_counts(codes: np.ndarray, domain: Domain, clique: Clique) -> np.ndarray:
-    """True counts over `clique`, C order (the input of a mechanism, never released as is)."""
-    columns = tuple(codes[:, domain.index(name)] for name in clique)
-    cells = np.ravel_multi_index(columns, domain.shape(clique)) if clique else np.zeros(len(codes), np.int64)
-    return np.bincount(cells, minlength=domain.size(clique))
-
-
 def one_way_sigma(rho: float, rounds: int, columns: int) -> float:
     """Noise of each one-way measurement: together they cost one round's share of `rho`."""
     return math.sqrt(columns * (rounds + 1) / (2 * rho))
