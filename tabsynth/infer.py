@@ -20,6 +20,7 @@ CATEGORICAL_MAX_SHARE = 0.5
 MIN_ROWS_FOR_UNIQUENESS = 20
 DATETIME_MIN_PARSED = 0.95
 MAX_DECIMALS = 6
+NUMERIC_DATE = re.compile(r"^\d{1,2}([/.\-])\d{1,2}\1(\d{2}|\d{4})$")  # 18/03/24, 03.04.2024
 ID_NAME = re.compile(r"(^|[_\W])(id|key|uuid|guid|identifier)$|[a-z](Id|ID|Key)$|^(id|key)[_\W]", re.IGNORECASE)
 
 
@@ -88,6 +89,11 @@ def _decide_kind(name: str, values: pd.Series, present: pd.Series) -> tuple[str,
 
 def _numerical(present: pd.Series) -> tuple[str, str, dict]:
     distinct = present.nunique()
+    if distinct == 2:  # a label: a model must treat it as a class, and utility scores it as one
+        values = sorted(present.unique().tolist())
+        if values == [0, 1]:
+            return "boolean", "numbers 0 and 1 only: a yes/no label", {}
+        return "categorical", f"numbers {values[0]:g} and {values[1]:g} only: a two-class label", {}
     decimals = _decimals(present.to_numpy(dtype=float))
     discrete = distinct <= DISCRETE_MAX_DISTINCT
     nature = "discrete" if discrete else "continuous"
@@ -131,12 +137,24 @@ def _is_bool_objects(present: pd.Series) -> bool:
 
 
 def _datetime_format(present: pd.Series) -> str | None:
+    """The candidate format that parses the most sampled values, if it parses nearly all of them."""
     sample = present.sample(min(len(present), 500), random_state=0) if len(present) > 500 else present
-    fmt = pd.tseries.api.guess_datetime_format(str(sample.iloc[0]))
-    if fmt is None or not re.search(r"%[Yy]", fmt):
-        return None
-    parsed = _parse_datetimes(sample, fmt)
-    return fmt if parsed.notna().mean() >= DATETIME_MIN_PARSED else None
+    shares = {fmt: _parse_datetimes(sample, fmt).notna().mean() for fmt in _candidate_formats(str(sample.iloc[0]))}
+    best = max(shares, key=shares.get, default=None)  # ties keep the first: month first, as pandas guesses
+    return best if best is not None and shares[best] >= DATETIME_MIN_PARSED else None
+
+
+def _candidate_formats(first: str) -> list[str]:
+    """pandas' guesses from one value, month first then day first, and both orders for d/d/yy-style dates
+    (pandas guesses none for two-digit years, and its guess from one value cannot see that a day exceeds 12)."""
+    with warnings.catch_warnings():  # pandas warns about day-first guesses; the user sees the chosen format
+        warnings.simplefilter("ignore")
+        guesses = [pd.tseries.api.guess_datetime_format(first, dayfirst=dayfirst) for dayfirst in (False, True)]
+    numeric = NUMERIC_DATE.match(first.strip())
+    if numeric:
+        sep, year = numeric.group(1), "%Y" if len(numeric.group(2)) == 4 else "%y"
+        guesses += [f"%m{sep}%d{sep}{year}", f"%d{sep}%m{sep}{year}"]
+    return [fmt for fmt in dict.fromkeys(guesses) if fmt and re.search(r"%[Yy]", fmt)]
 
 
 def _parse_datetimes(values: pd.Series, fmt: str) -> pd.Series:

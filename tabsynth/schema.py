@@ -26,6 +26,9 @@ WITHHELD = "withheld from public copies of the schema"
 Kind = Literal["numerical", "categorical", "boolean", "datetime", "id", "pii"]
 PiiHandling = Literal["fake", "drop"]
 MODELLED_KINDS = ("numerical", "categorical", "boolean", "datetime")
+# The dtype a column of each kind gets when its schema entry names none: one that holds missing values too.
+DEFAULT_DTYPES = {"numerical": "float64", "categorical": "object", "boolean": "object",
+                  "datetime": "datetime64[ns]", "id": "object", "pii": "object"}
 SCHEMA_FILE_HEADER = """\
 # tabsynth schema. Edit it, then pass it back with --schema; your entries override inference.
 #   kind:      numerical | categorical | boolean | datetime | id (regenerated unique) | pii (never modelled)
@@ -127,7 +130,7 @@ class Schema:
     @classmethod
     def from_dict(cls, data: Any) -> Schema:
         try:
-            return _SCHEMA_ADAPTER.validate_python(data)
+            return _SCHEMA_ADAPTER.validate_python(_with_default_dtypes(data))
         except pydantic.ValidationError as exc:
             raise SchemaError(*_validation_lines(exc, data)) from None
 
@@ -147,6 +150,15 @@ _SCHEMA_ADAPTER = pydantic.TypeAdapter(Schema)
 
 
 def _column_to_dict(col: Column) -> dict:
+def _with_default_dtypes(data: Any) -> Any:
+    """A column written without `dtype` (say, after its kind was edited) gets its kind's usual dtype."""
+    if not isinstance(data, dict) or not isinstance(data.get("columns"), list):
+        return data
+    columns = [{**c, "dtype": DEFAULT_DTYPES.get(c.get("kind"), "object")}
+               if isinstance(c, dict) and c.get("dtype") is None else c for c in data["columns"]]
+    return {**data, "columns": columns}
+
+
     out = {"name": col.name, "kind": col.kind, "dtype": col.dtype, "reason": col.reason, "missing": col.missing}
     if col.kind == "numerical":
         out.update(discrete=col.discrete, decimals=col.decimals)

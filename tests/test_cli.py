@@ -80,6 +80,8 @@ def test_inspect_prints_flags_and_writes_schema(tmp_path, tabsynth_cli, people):
         assert fragment in stdout
     code, _, stderr = tabsynth_cli("inspect", people, "--out", schema)
     assert code == 2 and "already exists" in stderr
+    code, _, stderr = tabsynth_cli("inspect", tmp_path / "nope.csv", "--out", schema)
+    assert code == 2 and "input file not found" in stderr and "already exists" not in stderr
 
 
 def test_blocked_release_writes_nothing(tmp_path, tabsynth_cli, people):

@@ -83,7 +83,6 @@ def test_edited_yaml_overrides_inference(tmp_path, adult):
 @pytest.mark.parametrize("text, fragment", [
     ("columns: [{name: a, kind: colour, dtype: int64}]", "column 'a': kind"),
     ("columns: [{name: a, kind: numerical, dtype: int64, shoe_size: 3}]", "shoe_size"),
-    ("columns: [{name: a, kind: numerical}]", "dtype"),
     ("columns: [{name: a, kind: numerical, dtype: x}, {name: a, kind: numerical, dtype: x}]", "duplicate"),
     ("columns: [oops", "not valid YAML"),
 ])
@@ -126,3 +125,41 @@ def test_parquet_date_columns_are_dates_not_categories(tmp_path):
     assert str(frame["born"].dtype) == "datetime64[ns]" and frame["born"].isna().sum() == 1
     schema = infer_schema(frame)
     assert schema["born"].kind == "datetime" and schema["label"].kind == "categorical"
+
+
+def test_two_valued_numbers_are_labels_not_measurements():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"is_fraud": rng.integers(0, 2, 300), "grade": rng.integers(1, 3, 300),
+                          "score": rng.integers(0, 2, 300).astype(float)})
+    frame.loc[0, "score"] = np.nan
+    schema = infer_schema(frame)
+    assert schema["is_fraud"].kind == schema["score"].kind == "boolean"
+    assert schema["grade"].kind == "categorical" and schema["grade"].observed.categories in ((1, 2), (2, 1))
+
+
+def test_day_first_dates_are_dates(recwarn):
+    days = pd.Timestamp("2021-01-01") + pd.to_timedelta(np.tile(np.arange(0, 700, 3), 2), unit="D")  # repeats
+    frame = pd.DataFrame({"short": days.strftime("%d/%m/%y"), "long": days.strftime("%d/%m/%Y"),
+                          "dotted": days.strftime("%d.%m.%Y"), "us": days.strftime("%m/%d/%Y")})
+    frame.loc[0, ["short", "long"]] = ["03/04/24", "03/04/2024"]  # the first value alone reads either way
+    schema = infer_schema(frame)
+    formats = {c.name: (c.kind, c.datetime_format) for c in schema.columns}
+    assert formats == {"short": ("datetime", "%d/%m/%y"), "long": ("datetime", "%d/%m/%Y"),
+                       "dotted": ("datetime", "%d.%m.%Y"), "us": ("datetime", "%m/%d/%Y")}
+    assert conform(frame, schema)["short"].iloc[1] == days[1]
+    frame.loc[0, "long"] = "18/03/2024"  # pandas warns when it guesses day first
+    assert infer_schema(frame)["long"].datetime_format == "%d/%m/%Y"
+    assert not [w for w in recwarn if "pandas" in w.filename or "tabsynth" in w.filename], [str(w) for w in recwarn]
+
+
+def test_an_edited_kind_without_dtype_gets_its_kinds_default(tmp_path, adult):
+    path = tmp_path / "schema.yaml"
+    infer_schema(adult).save(path)
+    text = path.read_text().replace("name: education-num\n  kind: numerical\n  dtype: int64",
+                                    "name: education-num\n  kind: categorical", 1)
+    assert text != path.read_text()
+    path.write_text(text)
+    schema = infer_schema(adult, user=Schema.load(path))
+    assert (schema["education-num"].kind, schema["education-num"].dtype) == ("categorical", "object")
+    assert set(schema["education-num"].observed.categories) == set(adult["education-num"])
+    assert Schema.from_dict({"columns": [{"name": "a", "kind": "numerical"}]})["a"].dtype == "float64"

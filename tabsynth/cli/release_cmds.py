@@ -56,11 +56,11 @@ def inspect(data: str, table, query, out: Path, schema_path: Path | None, overwr
     from tabsynth.io import sql
     from tabsynth.schema import Schema
 
-    if out.exists() and not overwrite and out != schema_path:
-        raise InputError(f"{out} already exists (use --overwrite, or --out for another file)")
     source = sql.open_source(data, table, query)
     frame = sql.read_source(source)
     schema = infer_schema(frame, user=Schema.load(schema_path) if schema_path else None)
+    if out.exists() and not overwrite and out != schema_path:  # the input's own problems are reported first
+        raise InputError(f"{out} already exists (use --overwrite, or --out for another file)")
     title = f"{sql.source_name(source)}: {len(frame):,} rows, {frame.shape[1]} columns"
     out_console.print(schema_table(schema, title=title))
     schema.save(out)
