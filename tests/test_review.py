@@ -78,3 +78,17 @@ def test_export_never_overwrites_silently(released, tmp_path, tabsynth_cli):
 def test_approve_needs_a_release_folder(tmp_path, tabsynth_cli):
     code, _, stderr = tabsynth_cli("approve", tmp_path, "--reviewer", "x")
     assert code == 2 and "not a tabsynth release folder" in stderr
+
+
+def test_the_releaser_cannot_review_their_own_release(tmp_path, tabsynth_cli, people, review_policy):
+    import getpass
+
+    out = tmp_path / "rel"
+    assert tabsynth_cli("release", people, "--out", out, "--policy", review_policy)[0] == 0
+    releaser = json.loads((out / "manifest.json").read_text())["released_by"]
+    assert releaser == getpass.getuser()
+    code, _, stderr = tabsynth_cli("approve", out, "--reviewer", releaser.upper())
+    assert code == 2 and len(stderr.strip().splitlines()) == 1 and "a different person must review" in stderr
+    assert not (out / "approvals.json").exists()
+    assert tabsynth_cli("approve", out, "--reviewer", "Ada Byron")[0] == 0
+    assert json.loads((out / "approvals.json").read_text())[0]["os_user"] == releaser

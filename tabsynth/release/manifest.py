@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import platform
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ def build(*, options, schema, policy, model, verdict, metrics, input_info, split
     return {
         "tabsynth_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "released_by": releaser(),
         "released": verdict.passed,
         "input": input_info,
         "split": split_info,
@@ -37,6 +39,14 @@ def build(*, options, schema, policy, model, verdict, metrics, input_info, split
         "schema": schema.public(),
         "versions": versions(),
     }
+
+
+def releaser() -> str | None:
+    """The operating-system user running the release: `approve` refuses them as their own reviewer."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment or the user database
+        return None
 
 
 def privacy_record(model, ledger: dict | None) -> dict:

@@ -11,6 +11,7 @@ from tabsynth import __version__
 from tabsynth.errors import InputError, TabsynthError
 from tabsynth.io.atomic import atomic_file, atomic_write_text
 from tabsynth.io.files import file_sha256
+from tabsynth.release.manifest import releaser as releaser_of_this_process
 from tabsynth.release.publish import MANIFEST
 
 APPROVALS = "approvals.json"
@@ -55,10 +56,14 @@ def verify(folder: Path) -> dict:
 def approve(folder: Path, reviewer: str, note: str = "") -> dict:
     """Append a sign-off bound to the manifest's hash: editing the manifest later voids it."""
     folder = Path(folder)
-    verify(folder)
+    manifest = verify(folder)
     if not reviewer.strip():
         raise InputError("--reviewer must name the person signing off")
-    approval = {"reviewer": reviewer.strip(), "note": note,
+    releaser = manifest.get("released_by")
+    if releaser and reviewer.strip().casefold() == str(releaser).casefold():
+        raise InputError(f"{reviewer.strip()!r} made this release (manifest released_by); "
+                         "a different person must review it")
+    approval = {"reviewer": reviewer.strip(), "note": note, "os_user": releaser_of_this_process(),
                 "approved_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "manifest_sha256": file_sha256(folder / MANIFEST), "tabsynth_version": __version__}
     atomic_write_text(folder / APPROVALS, json.dumps(approvals(folder) + [approval], indent=2) + "\n")
