@@ -57,8 +57,8 @@ def fit_folder(options: FitOptions, progress=None) -> dict:
     budget, ledger = None, None
     if request is not None:
         budget, ledger = spending.charge(request, source=ledger_source,
-                                         policy=policy, model=options.model, seed=options.seed,
-                                         ledger_url=options.ledger, note=f"fit to {options.out}")
+                                         policy=policy, model=options.model, ledger_url=options.ledger,
+                                         note=f"fit to {options.out}")
     say(f"fitting {options.model}", 0.1)
     model.fit(conform(raw, schema), schema, budget=budget, rng=np.random.default_rng(options.seed))
     with staged_directory(Path(options.out), overwrite=options.overwrite) as staging:

@@ -124,7 +124,7 @@ def debit_ledger(options: ReleaseOptions, plan: Plan, say):
         return None, None
     say("debiting the privacy ledger", 0.05)
     return spending.charge(plan.request, source=plan.ledger_source,
-                           policy=plan.policy, model=options.model, seed=options.seed, ledger_url=options.ledger,
+                           policy=plan.policy, model=options.model, ledger_url=options.ledger,
                            note=f"release to {options.out}")
 
 

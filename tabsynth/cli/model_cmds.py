@@ -35,7 +35,8 @@ def parse_params(pairs: tuple[str, ...]) -> dict:
 @click.option("--model", default="copula", show_default=True, help="Synthesizer name (see `tabsynth models`).")
 @click.option("--param", "params", multiple=True, help="Model parameter NAME=VALUE (repeatable), e.g. epochs=100.")
 @click.option("--schema", "schema_path", type=PATH, help="Edited schema.yaml to use.")
-@click.option("--seed", type=int, help="Make the fit reproducible.")
+@click.option("--seed", type=int, help="Make a non-DP fit reproducible. DP noise always comes from the operating "
+              "system's CSPRNG, never from the seed (it fixes only what is not DP noise, such as initial weights).")
 @click.option("--epsilon", type=float, help="DP models: epsilon to spend [default: the policy's cap, else 1].")
 @click.option("--delta", type=float, help="DP models: delta to spend [default: 1e-9].")
 @click.option("--policy", default="default", show_default=True, help="Policy whose privacy caps apply.")

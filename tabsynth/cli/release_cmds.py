@@ -110,8 +110,9 @@ def _facts(col) -> str:
 @click.option("--epsilon", type=float, help="DP models: epsilon to spend [default: the policy's cap, else 1].")
 @click.option("--delta", type=float, help="DP models: delta to spend [default: 1e-9].")
 @click.option("--rows", type=int, help="Rows to synthesize [default: the training rows; a noisy count for DP models].")
-@click.option("--seed", type=int, help="Make the run reproducible (recorded in the manifest). "
-              "Without it, randomness comes from the operating system.")
+@click.option("--seed", type=int, help="Make the run's non-private randomness reproducible (recorded in the manifest): "
+              "the split, the sampling and a non-DP model's fit. DP noise always comes from the operating system's "
+              "CSPRNG, never from the seed. Without --seed, all randomness comes from the operating system.")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True,
               help="File format of the synthetic table.")
 @click.option("--source-id", help="Name this source in the privacy ledger [default: the file's SHA-256; for a "

@@ -11,7 +11,8 @@ from tabsynth.privacy.mechanisms import RandomSource
 
 @dataclass(frozen=True)
 class Budget:
-    """What a DP model may spend in one fit. All noise must come from `noise` (OS entropy unless seeded)."""
+    """What a DP model may spend in one fit. All noise must come from `noise`: the OS CSPRNG (seeded in tests
+    only)."""
 
     epsilon: float
     delta: float

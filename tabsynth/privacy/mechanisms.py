@@ -1,7 +1,8 @@
 """Noise mechanisms: an exact discrete Gaussian, noisy counts, the exponential mechanism, thresholded release.
 
-Every mechanism draws its randomness from a `RandomSource` (the OS CSPRNG unless the user asked for a seed), and
-the discrete Gaussian decides with integer arithmetic only (Canonne, Kamath & Steinke 2020, Algorithms 1–3).
+Every mechanism draws its randomness from a `RandomSource` (the OS CSPRNG on every product path; a seeded source
+is for tests only), and the discrete Gaussian decides with integer arithmetic only (Canonne, Kamath & Steinke
+2020, Algorithms 1–3).
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ _SIGMA_RANGE = (0.01, 1e9)  # keeps every integer of the sampler within int64
 
 
 class RandomSource:
-    """Where DP noise comes from: the OS CSPRNG by default, numpy PCG64 only when the user asked for a seed."""
+    """Where DP noise comes from: the OS CSPRNG (`system()`). `seeded(seed)` is for tests only: anyone who knows
+    or guesses a seed removes the noise, so no CLI, pipeline or engine code constructs one
+    (tests/test_dp_randomness.py holds that), and a user's `--seed` never reaches DP noise."""
 
     def __init__(self, seed: int | None = None):
-        """Prefer `RandomSource.system()` or `RandomSource.seeded(seed)`."""
+        """Use `RandomSource.system()`; `RandomSource.seeded(seed)` in tests."""
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         self._seed = seed
@@ -39,7 +42,7 @@ class RandomSource:
 
     @classmethod
     def seeded(cls, seed: int) -> RandomSource:
-        """Reproducible noise from numpy PCG64; use only when the user asked for a seed."""
+        """Test only: reproducible noise from numpy PCG64 (no privacy against anyone who knows the seed)."""
         return cls(seed)
 
     @property
@@ -80,12 +83,11 @@ class RandomSource:
         return np.random.default_rng() if self._rng is None else self._rng.spawn(1)[0]
 
     def describe(self) -> dict:
-        """Manifest entry: where the noise came from."""
+        """Manifest entry: where the noise came from (never a seed)."""
         if self._rng is None:
-            note = "noise from the operating system CSPRNG (os.urandom); not reproducible"
-            return {"kind": "system", "reproducible": False, "seed": None, "note": note}
-        note = "noise from numpy PCG64 seeded at the user's request; anyone with the seed can reproduce it"
-        return {"kind": "seeded", "reproducible": True, "seed": self._seed, "note": note}
+            return {"kind": "system", "note": "DP noise from the operating system CSPRNG (os.urandom), drawn afresh "
+                                              "for this fit; no seed exists, is stored or can be derived"}
+        return {"kind": "seeded", "note": "a seeded test stream (RandomSource.seeded): not private; tests only"}
 
     def __repr__(self) -> str:
         return "RandomSource.system()" if self._rng is None else f"RandomSource.seeded({self._seed})"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from tabsynth.errors import InputError, PolicyError
 from tabsynth.io.files import file_sha256
 from tabsynth.privacy.budget import Budget
@@ -15,7 +13,6 @@ from tabsynth.release.policy import Policy
 
 DEFAULT_EPSILON = 1.0
 DEFAULT_DELTA = 1e-9
-NOISE_STREAM = 0xD1FF  # any fixed number apart from the pipeline's own streams
 
 
 @dataclass(frozen=True)
@@ -44,7 +41,7 @@ def plan(private: bool, policy: Policy, epsilon: float | None, delta: float | No
     if limits.max_delta is not None and request.delta > limits.max_delta:
         raise PolicyError(f"policy {policy.name!r} allows at most delta {limits.max_delta:g} per release; "
                           f"asked for {request.delta:g}")
-    Budget(request.epsilon, request.delta, RandomSource.seeded(0))  # validates the numbers, spends nothing
+    Budget(request.epsilon, request.delta, RandomSource.system())  # validates the numbers, spends nothing
     return request
 
 
@@ -68,20 +65,15 @@ def source_identity_and_digest(source, given: str | None) -> tuple[str, str | No
     return f"sha256:{digest}", digest
 
 
-def noise_seed(seed: int) -> int:
-    """A seed for DP noise derived from the user's seed, so noise and the split never share one stream."""
-    return int(np.random.SeedSequence([seed, NOISE_STREAM]).generate_state(1, np.uint64)[0] >> 1)
-
-
-def charge(request: Request, *, source: str, policy: Policy, model: str, seed: int | None,
-           ledger_url: str | None, note: str = "") -> tuple[Budget, dict]:
-    """Debit the ledger (committed before the fit starts, so a killed fit still counts) and hand out the budget."""
+def charge(request: Request, *, source: str, policy: Policy, model: str, ledger_url: str | None,
+           note: str = "") -> tuple[Budget, dict]:
+    """Debit the ledger (committed before the fit starts, so a killed fit still counts) and hand out the budget.
+    Its noise always comes from the OS CSPRNG: a user's --seed fixes only the split and the sampling."""
     ledger = Ledger(ledger_url)
     entry = ledger.debit(source, request.epsilon, request.delta, cap_epsilon=policy.privacy.source_epsilon_cap,
                          cap_delta=policy.privacy.source_delta_cap, model=model, note=note)
     spent_epsilon, spent_delta = ledger.spent(source)
-    noise = RandomSource.system() if seed is None else RandomSource.seeded(noise_seed(seed))
     record = {"ledger": ledger.url, "source": source, "entry": entry.entry,
               "source_spent": {"epsilon": spent_epsilon, "delta": spent_delta},
               "source_cap": {"epsilon": policy.privacy.source_epsilon_cap, "delta": policy.privacy.source_delta_cap}}
-    return Budget(request.epsilon, request.delta, noise), record
+    return Budget(request.epsilon, request.delta, RandomSource.system()), record

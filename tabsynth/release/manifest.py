@@ -30,7 +30,7 @@ def build(*, options, schema, policy, model, verdict, metrics, input_info, split
                   "fit_seconds": round(timings["fit_seconds"], 3)},
         "privacy": privacy_record(model, ledger),
         "sampling": {**sampling, "seconds": round(timings["sample_seconds"], 3)},
-        "seed": seed_record(options.seed),
+        "seed": seed_record(options.seed, is_private(model)),
         "policy": {"name": policy.name, "description": policy.description.strip(),
                    "review_required": policy.review.required, "rules": [r.model_dump() for r in policy.rules]},
         "gate": verdict.to_dict(),
@@ -72,7 +72,12 @@ def _without_row_counts(metric: dict) -> dict:
     return {**metric, "details": scrub(metric.get("details", {}))}
 
 
-def seed_record(seed: int | None) -> dict:
+def seed_record(seed: int | None, private: bool = False) -> dict:
+    if private:  # DP noise never comes from a seed: a stored or guessable one would remove it
+        fixed = (f"the seed {seed} fixes only the split and the sampling of synthetic rows" if seed is not None
+                 else "the split and the sampling drew from the operating system's entropy too")
+        return {"value": seed, "reproducible": False,
+                "note": f"DP noise came from the operating system's CSPRNG and cannot be replayed; {fixed}"}
     if seed is None:
         return {"value": None, "reproducible": False,
                 "note": "randomness drawn from the operating system's entropy; this release cannot be replayed"}

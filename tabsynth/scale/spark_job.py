@@ -73,7 +73,8 @@ def main() -> None:
 @click.option("--source-id", help="Name of the source in the privacy ledger [default: a local file's SHA-256; "
               "required for a cluster URI].")
 @click.option("--ledger", help="Ledger database URL [default: $TABSYNTH_LEDGER or ~/.tabsynth/ledger.db].")
-@click.option("--seed", type=int, help="Reproducible DP noise (testing only: a seeded release is weaker).")
+@click.option("--seed", type=int, help="Fix the row sample the schema is inferred from. DP noise always comes "
+              "from the operating system's CSPRNG, never from a seed.")
 @click.option("--master", help="Spark master, e.g. local[4] [default: the one spark-submit gives].")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier model folder.")
 def fit(data, out, schema_path, params, epsilon, delta, policy, source_id, ledger, seed, master, overwrite) -> None:
@@ -89,8 +90,8 @@ def fit(data, out, schema_path, params, epsilon, delta, policy, source_id, ledge
     counts = SparkCounts(spark_session(master), data)
     schema = infer_spark_schema(counts, user_schema, seed)
     with staged_directory(out, overwrite=overwrite) as staging:
-        budget, _ = spending.charge(request, source=source, policy=rules, model=MODEL,
-                                    seed=seed, ledger_url=ledger, note=f"spark fit to {out}")
+        budget, _ = spending.charge(request, source=source, policy=rules, model=MODEL, ledger_url=ledger,
+                                    note=f"spark fit to {out}")
         model = fit_from_counts(counts, schema, budget, model_params)
         save_model(model, schema, staging)
     spent = model.privacy_
