@@ -182,10 +182,9 @@ class DPCTGAN:
             warnings.filterwarnings("ignore", "Full backward hook is firing", UserWarning)  # opacus hooks, harmless
             for step in range(1, plan.steps + 1):
                 indices = poisson_batch(budget.noise, len(rows), plan.sample_rate)
-                losses = trainer.step(rows[torch.as_tensor(indices, dtype=torch.long, device=device)])
-                if self.verbose and (step % steps_per_epoch == 0 or step == plan.steps):
-                    print(f"dp-ctgan: step {step}/{plan.steps}, discriminator loss {losses[0]:.3f}, "
-                          f"generator loss {losses[1]:.3f}", file=sys.stderr)
+                trainer.step(rows[torch.as_tensor(indices, dtype=torch.long, device=device)])
+                if self.verbose and (step % steps_per_epoch == 0 or step == plan.steps):  # never a loss: not noised
+                    print(f"dp-ctgan: step {step}/{plan.steps}", file=sys.stderr)
         self.generator_ = trainer.generator.cpu().eval()
         return list(trainer.accountant.history)
 

@@ -94,7 +94,8 @@ class _Autoregressive:
     def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         metas, arrays = self.tokens_.state()
         arrays.update({f"net_{key}": value.detach().cpu().numpy() for key, value in self.network_.state_dict().items()})
-        return {"tokens": metas, "rows": self.rows_, "history": self.history_}, arrays
+        history = {} if self.differentially_private else {"history": self.history_}  # a DP fit keeps no loss
+        return {"tokens": metas, "rows": self.rows_, **history}, arrays
 
     def set_state(self, schema: Schema, state: dict, arrays: dict[str, np.ndarray]) -> None:
         self.tokens_ = TableTokens.from_state(state["tokens"], {k: v for k, v in arrays.items()
@@ -103,7 +104,9 @@ class _Autoregressive:
         weights = {key.removeprefix("net_"): torch.from_numpy(value) for key, value in arrays.items()
                    if key.startswith("net_")}
         self.network_.load_state_dict(weights, strict=True)
-        self.rows_, self.history_ = int(state["rows"]), state["history"]
+        self.rows_ = int(state["rows"])
+        if not self.differentially_private:
+            self.history_ = state["history"]
 
     def _problems(self, schema: Schema, integers: tuple[tuple[str, int], ...], shares: tuple[str, ...]) -> list[str]:
         problems = [f"{name} must be an integer >= {low}, got {getattr(self, name)!r}"
@@ -199,8 +202,8 @@ class DPARGN(_Autoregressive):
         device = resolve_device(self.device)
         with torch_threads(self.threads):
             network = self._new_network(rng).to(device)
-            self.history_ = train_private(network, self.tokens_.encode(table), self.tokens_.owners, settings, dp, rng,
-                                          budget.noise, device, _reporter(self, progress))
+            train_private(network, self.tokens_.encode(table), self.tokens_.owners, settings, dp, rng, budget.noise,
+                          device, _reporter(self, progress))
         self.network_ = network.cpu()
         self.privacy_ = privacy_report(split, charges, dp, budget.noise)
         return self
@@ -234,8 +237,10 @@ def _reporter(model: ARGN, progress):
     def report(record: dict) -> None:
         from rich import print as rich_print
 
-        loss = f"loss {record['loss']:.4f}" + (f", val {record['val_loss']:.4f}" if "val_loss" in record else "")
-        rich_print(f"[bold]{model.name}[/] epoch {record['epoch']}/{record['epochs']}: {loss}")
+        line = f"[bold]{model.name}[/] epoch {record['epoch']}/{record['epochs']}"
+        if "loss" in record:  # a DP fit reports no loss: it is a noise-free statistic of the real rows
+            line += f": loss {record['loss']:.4f}" + (f", val {record['val_loss']:.4f}" if "val_loss" in record else "")
+        rich_print(line)
         if progress:
             progress(record)
 

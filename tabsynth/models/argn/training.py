@@ -147,9 +147,10 @@ def mean_loss(network: ARGNetwork, rows: torch.Tensor, owners: list[int]) -> flo
 
 def train_private(network: ARGNetwork, codes: np.ndarray, owners: list[int], settings: Settings, dp: DPSettings,
                   rng: np.random.Generator, noise: RandomSource, device: torch.device,
-                  progress: Progress | None = None) -> list[dict]:
+                  progress: Progress | None = None) -> None:
     """DP-SGD: Poisson-sampled batches and Gaussian noise (`privacy.dpsgd.gaussian_noise`) drawn from `noise`, the
-    budget's RandomSource; per-row gradients clipped.
+    budget's RandomSource; per-row gradients clipped. `progress` hears epoch and step counts only: the loss on
+    real batches is not noised, so it is neither kept nor reported.
 
     A batch is processed in chunks of at most `PHYSICAL_BATCH` rows to bound the memory of per-row gradients;
     clipped gradients add up over the chunks and the noise is added once per batch.
@@ -164,26 +165,20 @@ def train_private(network: ARGNetwork, codes: np.ndarray, owners: list[int], set
     rows = torch.as_tensor(codes, device=device)
     orders = torch_generator(rng, device)
     steps_per_epoch = max(1, round(1 / dp.sample_rate))
-    history, losses = [], []
+    epochs = -(-dp.steps // steps_per_epoch)
     model.train()
     for step in range(dp.steps):
         batch = rows[torch.as_tensor(poisson_batch(noise, len(rows), dp.sample_rate), device=device)]
-        losses.append(_private_step(model, optimizer, batch, owners, settings.flexible, orders))
-        if (step + 1) % steps_per_epoch == 0 or step + 1 == dp.steps:
-            history.append({"epoch": len(history) + 1, "epochs": -(-dp.steps // steps_per_epoch),
-                            "loss": float(np.mean(losses))})
-            losses = []
-            if progress:
-                progress(history[-1])
+        _private_step(model, optimizer, batch, owners, settings.flexible, orders)
+        if progress and ((step + 1) % steps_per_epoch == 0 or step + 1 == dp.steps):
+            progress({"epoch": -(-(step + 1) // steps_per_epoch), "epochs": epochs, "steps": step + 1})
     model.cleanup()
-    return history
 
 
 def _private_step(model, optimizer, batch: torch.Tensor, owners: list[int], flexible: float,
-                  orders: torch.Generator) -> float:
-    """One noisy step over a Poisson batch (possibly empty); returns the mean loss per row."""
+                  orders: torch.Generator) -> None:
+    """One noisy step over a Poisson batch (possibly empty)."""
     chunks = batch.split(PHYSICAL_BATCH) or (batch,)
-    total = 0.0
     for last, chunk in enumerate(chunks, start=1 - len(chunks)):
         optimizer.signal_skip_step(do_skip=last < 0)  # clip and add up every chunk; step and add noise once
         visible = training_visibility(owners, len(chunk), flexible, orders, chunk.device)
@@ -193,5 +188,3 @@ def _private_step(model, optimizer, batch: torch.Tensor, owners: list[int], flex
             loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        total += float(loss.detach())
-    return total / max(len(batch), 1)
