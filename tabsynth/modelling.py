@@ -8,14 +8,15 @@ from pathlib import Path
 import numpy as np
 
 from tabsynth.errors import InputError
-from tabsynth.infer import conform, infer_schema
+from tabsynth.infer import infer_schema
 from tabsynth.io import sql
 from tabsynth.io.atomic import atomic_file, check_can_create, staged_directory
 from tabsynth.io.files import FORMATS, write_table
 from tabsynth.models.base import MODEL_FILE, create_model, is_private, load_model, save_model
 from tabsynth.models.memory import check_memory
-from tabsynth.pipeline import check_fit_for_release
+from tabsynth.pipeline import check_fit_for_release, conform_rows
 from tabsynth.privacy import spending
+from tabsynth.privacy.facts import pay_for_facts
 from tabsynth.release.policy import load_policy
 from tabsynth.schema import Schema
 from tabsynth.stages import add_identifiers
@@ -60,7 +61,10 @@ def fit_folder(options: FitOptions, progress=None) -> dict:
                                          policy=policy, model=options.model, ledger_url=options.ledger,
                                          note=f"fit to {options.out}")
     say(f"fitting {options.model}", 0.1)
-    model.fit(conform(raw, schema), schema, budget=budget, rng=np.random.default_rng(options.seed))
+    if budget is not None:  # a DP model's schema facts: declared, or measured with DP from its budget
+        schema, budget, _ = pay_for_facts(raw, user_schema, budget)
+    model.fit(conform_rows(raw, schema, budget is not None), schema, budget=budget,
+              rng=np.random.default_rng(options.seed))
     with staged_directory(Path(options.out), overwrite=options.overwrite) as staging:
         save_model(model, schema, staging)
     say("done", 1.0)

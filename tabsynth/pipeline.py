@@ -18,9 +18,10 @@ from tabsynth.io.files import FORMATS
 from tabsynth.models.base import create_model, is_private
 from tabsynth.models.memory import check_memory
 from tabsynth.privacy import spending
+from tabsynth.privacy.facts import conform_values, pay_for_facts
 from tabsynth.release import manifest as manifest_lib
 from tabsynth.release.gate import Verdict, evaluate
-from tabsynth.release.policy import Policy, load_policy
+from tabsynth.release.policy import Policy, load_policy, target_metric_problems
 from tabsynth.release.publish import block, publish, publish_with_table
 from tabsynth.schema import Schema
 from tabsynth.stages import add_identifiers, split
@@ -95,7 +96,9 @@ def release(options: ReleaseOptions, progress: Progress | None = None) -> Releas
     check_memory(plan.model, schema, len(raw), options.model)
     budget, ledger_record = debit_ledger(options, plan, say)
     rng = np.random.default_rng(options.seed)  # OS entropy unless the user asked for a seed
-    train, holdout = split(conform(raw, schema), plan.policy.holdout_share, rng)
+    raw_train, raw_holdout = split(raw, plan.policy.holdout_share, rng)
+    schema, budget, facts = schema_for_fit(raw_train, schema, plan, budget)
+    train, holdout = (conform_rows(part, schema, facts is not None) for part in (raw_train, raw_holdout))
     say(f"fitting {options.model}", 0.1)
     started = time.perf_counter()
     plan.model.fit(train, schema, budget=budget, rng=rng)
@@ -109,6 +112,8 @@ def release(options: ReleaseOptions, progress: Progress | None = None) -> Releas
         options=options, schema=schema, policy=plan.policy, model=plan.model, verdict=verdict, metrics=metrics,
         input_info=_input_info(options, raw, plan), split_info=_split_info(plan, train, holdout),
         timings=timings, sampling=sampling, ledger=ledger_record)
+    if facts is not None:
+        manifest["schema_facts"] = facts
     say("writing release", 0.85)
     if not verdict.passed:
         block(options, manifest, train, synthetic, schema, verdict)
@@ -116,6 +121,22 @@ def release(options: ReleaseOptions, progress: Progress | None = None) -> Releas
         else publish(options, manifest, train, synthetic, schema)
     say("done", 1.0)
     return ReleaseResult(out, verdict, manifest, synthetic)
+
+
+def schema_for_fit(rows: pd.DataFrame, inferred: Schema, plan: Plan, budget) -> tuple[Schema, object, dict | None]:
+    """A non-DP fit keeps the inferred schema. A DP fit may not: its schema facts are declared in the schema file
+    or measured with DP on the rows it fits, paid from its budget (`privacy.facts`)."""
+    if budget is None:
+        return inferred, None, None
+    schema, budget, facts = pay_for_facts(rows, plan.user_schema, budget)
+    check_named_columns(plan, schema)
+    return schema, budget, facts
+
+
+def conform_rows(rows: pd.DataFrame, schema: Schema, private: bool) -> pd.DataFrame:
+    """The rows as the models read them: text dates parsed, and for a DP schema numbers and booleans read
+    value by value (a value that does not read as its column's kind is missing)."""
+    return conform(conform_values(rows, schema) if private else rows, schema)
 
 
 def debit_ledger(options: ReleaseOptions, plan: Plan, say):
@@ -184,6 +205,8 @@ def check_named_columns(plan: Plan, schema: Schema) -> None:
     named = ([("--target", plan.target)] if plan.target else []) + [("--sensitive", s) for s in plan.sensitive]
     problems = [f"{flag} {name!r} is not a modelled column of this table" for flag, name in named
                 if name not in modelled]
+    target_kind = schema[plan.target].kind if plan.target in modelled else None
+    problems += target_metric_problems(plan.policy, plan.target, target_kind)
     if problems:
         raise InputError(*problems)
 

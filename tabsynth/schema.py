@@ -62,6 +62,7 @@ class Column:
     pii: str | None = None
     handling: PiiHandling = "fake"
     datetime_format: str | None = None
+    nullable: bool | None = None  # None: whatever the dtype can hold (a DP schema decides it from noisy counts)
     observed: Facts = field(default_factory=Facts)
     declared: Facts = field(default_factory=Facts)
 
@@ -149,7 +150,6 @@ for _cls in (Facts, Column, Schema):
 _SCHEMA_ADAPTER = pydantic.TypeAdapter(Schema)
 
 
-def _column_to_dict(col: Column) -> dict:
 def _with_default_dtypes(data: Any) -> Any:
     """A column written without `dtype` (say, after its kind was edited) gets its kind's usual dtype."""
     if not isinstance(data, dict) or not isinstance(data.get("columns"), list):
@@ -159,6 +159,7 @@ def _with_default_dtypes(data: Any) -> Any:
     return {**data, "columns": columns}
 
 
+def _column_to_dict(col: Column) -> dict:
     out = {"name": col.name, "kind": col.kind, "dtype": col.dtype, "reason": col.reason, "missing": col.missing}
     if col.kind == "numerical":
         out.update(discrete=col.discrete, decimals=col.decimals)
@@ -166,6 +167,8 @@ def _with_default_dtypes(data: Any) -> Any:
         out.update(pii=col.pii, handling=col.handling)
     if col.datetime_format:
         out["datetime_format"] = col.datetime_format
+    if col.nullable is not None:
+        out["nullable"] = col.nullable
     for name in ("observed", "declared"):
         facts = getattr(col, name)
         if not facts.is_empty():

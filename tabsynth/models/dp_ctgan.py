@@ -108,7 +108,7 @@ class DPCTGAN:
         self.encoding_ = prepared.encoding
         codes = self.encoding_.encode(table)
         marginals, charges = one_way_marginals(prepared, codes, sigma, budget.noise)
-        charges = prepared.charges + charges
+        charges = list(budget.prior) + prepared.charges + charges
         self.frequencies_ = [_shares(m.noisy) for m in marginals]
         self.rows_ = noisy_rows(marginals)
         spent_rho = sum(c.rho for c in charges)

@@ -71,6 +71,9 @@ class DPMarginal:
         columns = schema.modelled()
         self._check_params(columns)
         rho, conversion_delta, threshold_delta = _split_budget(budget, columns)
+        rho -= budget.prior_rho
+        if rho <= 0:
+            raise ModelError("model 'dp-marginal': the schema facts took the whole budget; raise epsilon")
         domain_rho = self.preprocess_share * rho if sum(domain_mechanisms(c) for c in columns) else 0.0
         rounds = self.rounds or max(8, 2 * len(columns))
         one_way_sigma = aim.one_way_sigma(rho - domain_rho, rounds, len(columns))
@@ -83,7 +86,7 @@ class DPMarginal:
         weights = aim.workload([c.name for c in columns], self.degree, self.target)
         self.model_, aim_charges = aim.run_aim(counts, self.encoding_.codecs, weights, rho - domain_rho,
                                                budget.noise, settings, prepared.one_way)
-        charges = prepared.charges + aim_charges
+        charges = list(budget.prior) + prepared.charges + aim_charges
         self.rows_ = max(1, round(self.model_.total))
         spent_rho = sum(c.rho for c in charges)
         self.privacy_ = {"epsilon": zcdp_epsilon(spent_rho, conversion_delta),

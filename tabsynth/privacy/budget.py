@@ -17,6 +17,13 @@ class Budget:
     epsilon: float
     delta: float
     noise: RandomSource
+    # zCDP measurements already paid from this allowance before the model saw the rows (the schema facts of a
+    # release, `privacy.facts`): each has .record, .rho and .delta; the model composes them into its accounting.
+    prior: tuple = ()
+
+    @property
+    def prior_rho(self) -> float:
+        return sum(charge.rho for charge in self.prior)
 
     def __post_init__(self):
         if not (isinstance(self.epsilon, (int, float)) and math.isfinite(self.epsilon) and self.epsilon > 0):

@@ -245,7 +245,7 @@ def _domain_counts(counts, columns: list[Column]) -> tuple[dict[str, dict], dict
 def _category_codec(column: Column, observed: dict | None, rho: float, delta: float,
                     noise: RandomSource) -> tuple[CategoryCodec, list[Charge]]:
     """The declared (or boolean) categories, else those whose noisy count in `observed` passes the threshold."""
-    nullable = _nullable(column.dtype)
+    nullable = _nullable(column)
     public = column.declared.categories
     if public is None and column.kind == "boolean":
         public = (False, True)
@@ -267,7 +267,7 @@ def _uniform_codec(column: Column, low: float, high: float, bins: int) -> BinCod
     unit = _unit(column, (high - low) / bins)
     edges = fine_edges(low, high, unit, bins)
     return BinCodec(column.name, column.kind, column.dtype, edges, np.arange(len(edges) - 1), np.diff(edges), unit,
-                    _nullable(column.dtype))
+                    _nullable(column))
 
 
 def _fine_codec(column: Column, low: float, high: float) -> BinCodec:
@@ -275,7 +275,7 @@ def _fine_codec(column: Column, low: float, high: float) -> BinCodec:
     unit = _unit(column, (high - low) / FINE_CELLS)
     edges = fine_edges(low, high, unit, FINE_CELLS)
     return BinCodec(column.name, column.kind, column.dtype, edges, np.arange(len(edges) - 1), np.diff(edges), unit,
-                    _nullable(column.dtype))
+                    _nullable(column))
 
 
 def _measure_fine(counts, fine: dict[int, tuple[BinCodec, np.ndarray]], codecs: list, charges: list[list[Charge]],
@@ -346,9 +346,12 @@ def from_numbers(kind: str, dtype: str, name: str, numbers: np.ndarray) -> pd.Se
     return _astype(stamps, dtype)
 
 
-def _nullable(dtype: str) -> bool:
-    """Whether a column of this dtype can hold a missing value (a public fact of the schema)."""
-    return not (dtype.startswith(("int", "uint")) or dtype == "bool")
+def _nullable(column: Column) -> bool:
+    """Whether the column can hold a missing value (a public fact of the schema: declared, decided with DP, or
+    what its dtype can hold)."""
+    if column.nullable is not None:
+        return column.nullable
+    return not (column.dtype.startswith(("int", "uint")) or column.dtype == "bool")
 
 
 def _fine_cells(groups: np.ndarray, weights: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -188,8 +188,9 @@ class DuckDBCounts:
         self.close()
 
     def sample_frame(self, rows: int, seed: int) -> pd.DataFrame:
-        """A uniform random sample of `rows` rows (all rows if fewer) as a DataFrame: for schema inference and
-        validation, never for fitting a DP model."""
+        """A uniform random sample of `rows` rows (all rows if fewer) as a DataFrame: for schema inference,
+        validation and the DP schema facts (`privacy.facts.sampled_facts`, measured with noise), never for
+        fitting a DP model."""
         text = (f"SELECT * FROM {self.source} AS _t USING SAMPLE reservoir({int(rows)} ROWS) "
                 f"REPEATABLE ({int(seed)})")
         return self._run(text, "df")

@@ -41,6 +41,7 @@ from tabsynth.pipeline import (
     output_schema,
     preflight,
 )
+from tabsynth.privacy.facts import sampled_facts
 from tabsynth.release import manifest as manifest_lib
 from tabsynth.release.gate import Verdict, evaluate
 from tabsynth.release.publish import block, finish_folder
@@ -91,6 +92,7 @@ def _release(options: ReleaseOptions, plan: Plan, session: DuckDBSession, say: P
     del sample
     check_named_columns(plan, schema)
     budget, ledger_record = debit_ledger(options, plan, say)
+    schema, budget, facts = sampled_facts(source, SCHEMA_SAMPLE_ROWS, plan.user_schema, budget)
     train, holdout = split_counts(source, schema, plan.policy.holdout_share, salt=_seed(rng))
     say(f"fitting {options.model} through DuckDB", 0.1)
     started = time.perf_counter()
@@ -111,6 +113,7 @@ def _release(options: ReleaseOptions, plan: Plan, session: DuckDBSession, say: P
             input_info=_input_info(plan, source), split_info=_split_info(plan), timings=timings,
             sampling=sampling, ledger=ledger_record)
         manifest["validation_sample"] = sample_record
+        manifest["schema_facts"] = facts
         say("writing release", 0.85)
         if not verdict.passed:
             block(options, manifest, samples[0], samples[2], schema, verdict)

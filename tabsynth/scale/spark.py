@@ -163,7 +163,7 @@ class SparkCounts:
 
     def sample_frame(self, rows: int, seed: int):
         """A uniform random sample of `rows` rows as a pandas DataFrame (a top-k by a random key, per task): for
-        schema inference, never for fitting a DP model."""
+        schema inference and the DP schema facts (measured with noise), never for fitting a DP model."""
         text = f"SELECT * FROM {self.source} AS _t ORDER BY rand({int(seed)}) LIMIT {int(rows)}"
         return self._run(lambda: self.spark.sql(text).toPandas())
 

@@ -22,6 +22,7 @@ from tabsynth.models.base import load_model, save_model
 from tabsynth.models.dp_marginal import DPMarginal
 from tabsynth.privacy import spending
 from tabsynth.privacy.budget import Budget
+from tabsynth.privacy.facts import sampled_facts
 from tabsynth.scale.counts import Counts
 from tabsynth.scale.spark import SparkCounts, is_remote, local_path, sample_to_parquet, spark_session
 from tabsynth.schema import Schema
@@ -92,6 +93,7 @@ def fit(data, out, schema_path, params, epsilon, delta, policy, source_id, ledge
     with staged_directory(out, overwrite=overwrite) as staging:
         budget, _ = spending.charge(request, source=source, policy=rules, model=MODEL, ledger_url=ledger,
                                     note=f"spark fit to {out}")
+        schema, budget, _ = sampled_facts(counts, SCHEMA_SAMPLE_ROWS, user_schema, budget)
         model = fit_from_counts(counts, schema, budget, model_params)
         save_model(model, schema, staging)
     spent = model.privacy_

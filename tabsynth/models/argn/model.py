@@ -205,7 +205,7 @@ class DPARGN(_Autoregressive):
             train_private(network, self.tokens_.encode(table), self.tokens_.owners, settings, dp, rng, budget.noise,
                           device, _reporter(self, progress))
         self.network_ = network.cpu()
-        self.privacy_ = privacy_report(split, charges, dp, budget.noise)
+        self.privacy_ = privacy_report(split, list(budget.prior) + charges, dp, budget.noise)
         return self
 
     def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from tabsynth.errors import ModelError
 from tabsynth.models.argn.encoding import DomainTokens, TableTokens
 from tabsynth.models.argn.training import DPSettings
 from tabsynth.privacy.accounting import dpsgd_epsilon, dpsgd_noise_multiplier, gaussian_sigma, zcdp_epsilon, zcdp_rho
@@ -41,12 +42,16 @@ class BudgetSplit:
 
 
 def split_budget(budget: Budget, columns: list[Column], share: float) -> BudgetSplit:
-    """Preprocessing gets `share` of ε; δ goes half to DP-SGD, the rest to preprocessing (and thresholds)."""
+    """Preprocessing gets `share` of ε, plus what the budget already paid before the model (its `prior`, in
+    zCDP, converted together with preprocessing); δ goes half to DP-SGD, the rest to preprocessing and thresholds."""
     thresholds = any(c.kind == "categorical" and domain_mechanisms(c) for c in columns)
     threshold_delta = budget.delta / 4 if thresholds else 0.0
     conversion_delta = budget.delta / 2 - threshold_delta
-    preprocess_epsilon = share * budget.epsilon
-    return BudgetSplit(SAFETY * zcdp_rho(preprocess_epsilon, conversion_delta), conversion_delta, threshold_delta,
+    preprocess_rho = SAFETY * zcdp_rho(share * budget.epsilon, conversion_delta)
+    preprocess_epsilon = zcdp_epsilon(preprocess_rho + budget.prior_rho, conversion_delta)
+    if preprocess_epsilon >= budget.epsilon:
+        raise ModelError("the schema facts and column domains take the whole budget; raise epsilon")
+    return BudgetSplit(preprocess_rho, conversion_delta, threshold_delta,
                        SAFETY * (budget.epsilon - preprocess_epsilon), budget.delta / 2)
 
 

@@ -1,0 +1,257 @@
+"""The schema facts of a DP release, measured with DP: kind, dtype, nullability, decimals, datetime format.
+
+Without a schema file, what a column is (its kind, its storage type, whether it holds missing values, how
+many decimals its numbers carry, how its dates are written) would be read from the private rows, and one row
+could decide it: a single NaN makes an integer column float, a single 40.5 gives every age decimals. Here each
+row casts one vote per column, for the class of its own value (`value_classes`: missing, true/false, a number
+needing k decimals, a date in one of a fixed list of formats, other text). The votes are counted with discrete
+Gaussian noise, and the facts are decided from the noisy counts alone (post-processing). One row changes one
+count of each column's histogram, so the L2 sensitivity of all the histograms together is √(columns).
+
+Public without measurement: the column names (so PII and key columns recognised by name), and every column the
+steward declared in a schema file. `provenance` says where each fact of each column came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import secrets
+
+import numpy as np
+import pandas as pd
+
+from tabsynth import pii
+from tabsynth.privacy.accounting import gaussian_rho, gaussian_sigma, zcdp_rho
+from tabsynth.privacy.budget import Budget
+from tabsynth.privacy.mechanisms import RandomSource, measure_counts
+from tabsynth.privacy.preprocess import Charge
+from tabsynth.schema import Column, Schema
+
+FACTS_SHARE = 0.05  # of the ρ that the whole (ε, δ/2) buys, spent on the facts of undeclared columns
+MAX_DECIMALS = 6
+# Text dates tried in this order; a value takes the first format it parses under. Day-first comes before
+# month-first: a month-first column still wins by its values with a day above 12 (19 days in 31).
+DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d",
+                "%d/%m/%Y", "%m/%d/%Y", "%d/%m/%y", "%m/%d/%y", "%d.%m.%Y", "%d-%m-%Y", "%d %b %Y", "%b %d %Y")
+DATE_SHAPE = r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|^\d{1,2} [A-Za-z]{3} \d{4}$|^[A-Za-z]{3} \d{1,2} \d{4}$"
+BOOL_WORDS = {"true": True, "false": False}
+CLASSES = ("missing", "boolean", *(f"number with {k} decimals" for k in range(MAX_DECIMALS + 1)),
+           "number with more decimals", "typed datetime", *(f"date {fmt}" for fmt in DATE_FORMATS), "text")
+MISSING, BOOLEAN, NUMBER, MORE_DECIMALS = 0, 1, 2, 2 + MAX_DECIMALS + 1
+DATETIME = MORE_DECIMALS + 1
+DATE = DATETIME + 1
+TEXT = len(CLASSES) - 1
+CONFIDENCE = 3.0  # a noisy count is taken as non-zero when above this many noise scales
+ROUNDING_SHARE = 0.01  # values needing more decimals than the column gets may be rounded, up to this share
+KEY_WORDS = {"id", "key", "uuid", "guid", "identifier"}
+DP_REASON = "decided from DP counts of the classes of its values (see the manifest's schema facts)"
+
+
+def facts_rho(total_rho: float) -> float:
+    return FACTS_SHARE * total_rho
+
+
+def value_classes(values: pd.Series) -> np.ndarray:
+    """The class (an index into CLASSES) of each value, from that value alone."""
+    out = np.full(len(values), TEXT, dtype=np.int64)
+    if pd.api.types.is_bool_dtype(values):
+        out[:] = BOOLEAN
+    elif isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(values):
+        out[:] = DATETIME
+    elif pd.api.types.is_numeric_dtype(values):
+        out[:] = _number_classes(values.to_numpy(float, na_value=np.nan))
+    else:
+        out[:] = _object_classes(values.reset_index(drop=True))
+    out[values.isna().to_numpy()] = MISSING
+    return out
+
+
+def _number_classes(numbers: np.ndarray) -> np.ndarray:
+    out = np.full(len(numbers), MORE_DECIMALS, dtype=np.int64)
+    todo = np.isfinite(numbers)
+    for places in range(MAX_DECIMALS + 1):
+        scaled = numbers * 10.0**places
+        exact = todo & np.isclose(scaled, np.round(scaled), rtol=1e-9, atol=0)
+        out[exact] = NUMBER + places
+        todo &= ~exact
+    return out
+
+
+def _object_classes(values: pd.Series) -> np.ndarray:
+    out = np.full(len(values), TEXT, dtype=np.int64)
+    typed = values.map(lambda v: 1 if isinstance(v, (bool, np.bool_)) else 2 if isinstance(v, pd.Timestamp)
+                       else 0).to_numpy()
+    out[typed == 1], out[typed == 2] = BOOLEAN, DATETIME
+    text = values.astype(str).str.strip()
+    words = text.str.lower().isin(BOOL_WORDS.keys()).to_numpy() & (typed == 0)
+    out[words] = BOOLEAN
+    rest = (typed == 0) & ~words
+    numbers = pd.to_numeric(text.where(rest), errors="coerce").to_numpy(float)
+    is_number = rest & ~np.isnan(numbers)
+    out[is_number] = _number_classes(numbers[is_number])
+    dates = rest & ~is_number & text.str.contains(DATE_SHAPE, regex=True).to_numpy()
+    for offset, fmt in enumerate(DATE_FORMATS):
+        if not dates.any():
+            break
+        parsed = pd.to_datetime(text[dates], format=fmt, errors="coerce").notna().to_numpy()
+        hits = np.flatnonzero(dates)[parsed]
+        out[hits] = DATE + offset
+        dates[hits] = False
+    return out
+
+
+def measured_columns(frame: pd.DataFrame, user: Schema | None) -> list[str]:
+    """The columns whose facts must be measured: not declared in the schema file, not PII by name."""
+    declared = set(user.names) if user is not None else set()
+    return [str(n) for n in frame.columns if n not in declared and _pii_by_name(str(n)) is None]
+
+
+def dp_schema(frame: pd.DataFrame, user: Schema | None, *, rho: float, noise: RandomSource,
+              sensitivity: float = 1.0) -> tuple[Schema, list[Charge], dict]:
+    """The schema of `frame` for a DP release: declared columns as declared, PII by name as PII, every other
+    column decided from its noisy value classes at a total cost of `rho` (nothing when all are declared).
+    Also the charges, and where each column's facts came from."""
+    names = measured_columns(frame, user)
+    sigma = gaussian_sigma(rho, sensitivity * math.sqrt(len(names))) if names else None
+    noisy, charges = {}, []
+    for name in names:  # one histogram per column; together they cost `rho`
+        counts = np.bincount(value_classes(frame[name]), minlength=len(CLASSES))
+        measured = measure_counts(counts, sigma, ("value classes", name), noise)
+        noisy[name] = measured.noisy.astype(float)
+        cost = gaussian_rho(sigma, sensitivity)
+        charges.append(Charge(measured.record() | {"mechanism": "discrete Gaussian", "rho": cost}, cost))
+    columns, provenance = [], {}
+    for name in map(str, frame.columns):
+        column, provenance[name] = _column(name, frame[name], user, noisy.get(name), sigma)
+        columns.append(column)
+    return Schema(tuple(columns)), charges, provenance
+
+
+def pay_for_facts(frame: pd.DataFrame, user: Schema | None, budget: Budget, *,
+                  substitution: bool = False) -> tuple[Schema, Budget, dict]:
+    """The DP schema of `frame` (the rows a DP model will fit), paid from `budget`: FACTS_SHARE of the ρ that
+    (ε, δ/2) buys when some column is measured. Returns the schema, the budget with the facts' charges as its
+    `prior` (the model composes them), and the manifest's record of where each fact came from.
+    `substitution`: `frame` is a fixed-size random sample of the table, so one row added to the table changes
+    at most two of its rows (one in, one out); the noise is scaled for that."""
+    measured = measured_columns(frame, user)
+    rho = FACTS_SHARE * zcdp_rho(budget.epsilon, budget.delta / 2) if measured else 0.0
+    schema, charges, provenance = dp_schema(frame, user, rho=rho, noise=budget.noise,
+                                            sensitivity=math.sqrt(2.0) if substitution else 1.0)
+    record = {"measured_columns": measured, "rho": rho, "share": FACTS_SHARE if measured else 0.0,
+              "columns": provenance,
+              "row_count": "never stated: the DP model releases a noisy total, and the synthetic rows number that"}
+    return schema, dataclasses.replace(budget, prior=budget.prior + tuple(charges)), record
+
+
+def sampled_facts(source, rows: int, user: Schema | None, budget: Budget) -> tuple[Schema, Budget, dict]:
+    """pay_for_facts on a fresh uniform random sample of `rows` rows of a table too large for memory (`source`
+    answers sample_frame(rows, seed)). The sample's seed is fresh OS entropy whatever --seed says: one row added
+    to the table then changes at most two rows of the sample, which the noise covers."""
+    return pay_for_facts(source.sample_frame(rows, secrets.randbits(62)), user, budget, substitution=True)
+
+
+def _column(name: str, values: pd.Series, user: Schema | None, noisy: np.ndarray | None,
+            sigma: float | None) -> tuple[Column, dict]:
+    if user is not None and name in user.names:
+        return user[name], {"facts": "declared in the schema file"}
+    match = _pii_by_name(name)
+    if match is not None:
+        return Column(name=name, kind="pii", dtype="object", reason=f"column name {name!r}: {match.kind}",
+                      missing=None, pii=match.kind), {"facts": "public: recognised as PII by its column name"}
+    column = decide(name, noisy, sigma, values.dtype)
+    return column, {"facts": "measured with DP (noisy counts of value classes)",
+                    "kind": column.kind, "dtype": column.dtype, "decimals": column.decimals,
+                    "datetime_format": column.datetime_format}
+
+
+def decide(name: str, noisy: np.ndarray, sigma: float, stored: object) -> Column:
+    """A column's facts from its noisy class counts (post-processing only; `stored` is used only for the time
+    zone of a typed datetime column, which is part of the column's declared storage type, not of its rows).
+    Category columns stay nullable: values in categories too rare to release are written as missing."""
+    groups = {"boolean": noisy[BOOLEAN], "numerical": noisy[NUMBER:MORE_DECIMALS + 1].sum(),
+              "datetime": noisy[DATETIME] + noisy[DATE:TEXT].max(), "categorical": noisy[TEXT]}
+    kind = max(groups, key=groups.get)
+    fmt = None
+    if kind == "datetime" and noisy[DATE:TEXT].max() > noisy[DATETIME]:
+        fmt = DATE_FORMATS[int(np.argmax(noisy[DATE:TEXT]))]
+    usable = _usable_classes(kind, fmt)
+    lost = [i for i in range(len(CLASSES)) if i not in usable]  # missing, or unreadable as this kind
+    nullable = noisy[lost].sum() > CONFIDENCE * sigma * math.sqrt(len(lost))
+    decimals = _decimals(noisy, sigma) if kind == "numerical" else None
+    if is_key_name(name):
+        kind = "id"
+    dtype = _dtype(kind, nullable, decimals, stored)
+    return Column(name=name, kind=kind, dtype=dtype, reason=DP_REASON, missing=None, discrete=False,
+                  decimals=decimals if kind == "numerical" else None, datetime_format=fmt,
+                  nullable=True if kind == "categorical" else bool(nullable))
+
+
+def _usable_classes(kind: str, fmt: str | None) -> set[int]:
+    if kind == "boolean":
+        return {BOOLEAN}
+    if kind == "numerical":
+        return set(range(NUMBER, MORE_DECIMALS + 1))
+    if kind == "datetime":
+        return {DATE + DATE_FORMATS.index(fmt)} if fmt else {DATETIME}
+    return set(range(1, len(CLASSES)))  # categories: any present value
+
+
+def _decimals(noisy: np.ndarray, sigma: float) -> int | None:
+    """The fewest decimals that leave at most a small share of the numbers (by their noisy counts) rounded."""
+    numbers = noisy[NUMBER:MORE_DECIMALS + 1]
+    total = max(numbers.sum(), 0.0)
+    for places in range(MAX_DECIMALS + 1):
+        beyond = numbers[places + 1:]
+        if beyond.sum() <= max(ROUNDING_SHARE * total, CONFIDENCE * sigma * math.sqrt(len(beyond))):
+            return places
+    return None
+
+
+def _dtype(kind: str, nullable: bool, decimals: int | None, stored: object) -> str:
+    if kind in ("numerical", "id") and decimals == 0:
+        return "Int64" if nullable else "int64"
+    if kind == "numerical":
+        return "float64"
+    if kind == "boolean":
+        return "boolean" if nullable else "bool"
+    if kind == "datetime":
+        return str(stored) if isinstance(stored, pd.DatetimeTZDtype) else "datetime64[ns]"
+    return "object"
+
+
+def conform_values(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """The rows as the DP schema reads them, value by value: numbers from text, true/false words as booleans;
+    what does not read as the column's kind becomes missing. (Dates are parsed by `infer.conform`.)"""
+    out = frame.copy()
+    for column in schema.columns:
+        values = out[column.name]
+        if column.kind == "numerical" and not pd.api.types.is_numeric_dtype(values):
+            out[column.name] = pd.to_numeric(values.astype(str).str.strip().where(values.notna()), errors="coerce")
+        elif column.kind == "boolean" and not pd.api.types.is_bool_dtype(values):
+            out[column.name] = values.map(_as_bool).astype("boolean")
+    return out
+
+
+def _as_bool(value):
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    return BOOL_WORDS.get(str(value).strip().lower()) if pd.notna(value) else None
+
+
+def _pii_by_name(name: str):
+    by_name = getattr(pii, "detect_pii_by_name", None)
+    if by_name is not None:
+        return by_name(name)
+    from tabsynth.pii.detect import _name_hints  # until the name-only detector lands
+
+    hints = _name_hints(name) - {"free_text"}
+    return pii.PiiMatch(sorted(hints)[0], "column name") if hints else None
+
+
+def is_key_name(name: str) -> bool:
+    """A key by its name alone: `id`, `patient_id`, `PatientID`, `key_code` (not `paid` or `valid`)."""
+    tokens = re.sub(r"[^a-z0-9]+", "_", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()).strip("_").split("_")
+    return tokens[-1] in KEY_WORDS or tokens[0] in ("id", "key")

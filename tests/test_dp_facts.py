@@ -1,0 +1,132 @@
+"""A DP release's schema facts (kind, dtype, nullability, decimals, date format) are declared or measured with
+DP: one added row (a NaN, a fraction, a new category, a new extreme) must not change them deterministically."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabsynth.pipeline import ReleaseOptions, release
+from tabsynth.privacy.facts import (
+    BOOLEAN,
+    CLASSES,
+    DATE,
+    DATE_FORMATS,
+    DATETIME,
+    MISSING,
+    NUMBER,
+    TEXT,
+    decide,
+    dp_schema,
+    is_key_name,
+    measured_columns,
+    value_classes,
+)
+from tabsynth.privacy.mechanisms import RandomSource
+from tabsynth.schema import Schema
+
+
+def _table(rows: int = 3000, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "age": rng.integers(18, 90, rows),
+        "cost": np.round(rng.gamma(2.0, 900.0, rows), 2),
+        "ward": rng.choice(["A", "B", "C"], rows, p=[0.45, 0.35, 0.2]),
+        "admitted": pd.Series(pd.date_range("2015-01-01", periods=rows, freq="D")).dt.strftime("%d/%m/%Y"),
+        "smoker": rng.choice([True, False], rows),
+    })
+
+
+def test_each_value_votes_for_its_own_class_whatever_the_column_holds():
+    values = pd.Series([None, "true", "7", " 7.25 ", "2024-03-18", "18/03/2024", "Smith", 3.5, True], dtype=object)
+    classes = [CLASSES[c] for c in value_classes(values)]
+    assert classes == ["missing", "boolean", "number with 0 decimals", "number with 2 decimals", "date %Y-%m-%d",
+                       "date %d/%m/%Y", "text", "number with 1 decimals", "boolean"]
+    # the same number reads alike in an integer column, a float column (pandas turns NaN-holding ints into floats)
+    assert value_classes(pd.Series([40]))[0] == value_classes(pd.Series([40.0, np.nan]))[0] == NUMBER
+    assert value_classes(pd.Series(pd.to_datetime(["2024-01-01", None])).astype("datetime64[ns]")).tolist() == [
+        DATETIME, MISSING]
+
+
+def test_facts_are_decided_from_noisy_counts_only():
+    counts = np.zeros(len(CLASSES))
+    counts[NUMBER] = 900.0
+    counts[NUMBER + 1] = 5.0  # a handful of values with one decimal: rounded, the column stays integer
+    column = decide("age", counts, sigma=10.0, stored=np.dtype(float))
+    assert (column.kind, column.dtype, column.decimals, column.nullable) == ("numerical", "int64", 0, False)
+    counts[MISSING] = 200.0
+    assert decide("age", counts, sigma=10.0, stored=np.dtype(float)).dtype == "Int64"
+    dates = np.zeros(len(CLASSES))
+    dates[DATE + DATE_FORMATS.index("%d/%m/%Y")] = 600.0
+    dates[DATE + DATE_FORMATS.index("%m/%d/%Y")] = 20.0
+    column = decide("admitted", dates, sigma=10.0, stored=np.dtype(object))
+    assert (column.kind, column.datetime_format) == ("datetime", "%d/%m/%Y")
+    flags = np.zeros(len(CLASSES))
+    flags[BOOLEAN], flags[TEXT] = 500.0, 3.0
+    assert decide("smoker", flags, sigma=10.0, stored=np.dtype(object)).dtype == "bool"
+
+
+def test_names_alone_decide_keys_and_pii():
+    assert is_key_name("patient_id") and is_key_name("PatientID") and is_key_name("subjectId")
+    assert not is_key_name("paid") and not is_key_name("valid") and not is_key_name("monkey")
+    frame = pd.DataFrame({"last_name": ["Zyx"] * 50, "subject_id": [1, 2] * 25, "age": range(50)})
+    schema, charges, provenance = dp_schema(frame, None, rho=0.01, noise=RandomSource.system())
+    assert schema["last_name"].kind == "pii" and schema["subject_id"].kind == "id"
+    assert "column name" in provenance["last_name"]["facts"]
+    assert [c.record["what"][1] for c in charges] == ["subject_id", "age"]  # PII by name costs nothing
+    assert sum(c.rho for c in charges) == pytest.approx(0.01)
+
+
+def test_declared_columns_are_not_measured():
+    frame = _table(100)
+    declared = Schema.from_dict({"columns": [{"name": "age", "kind": "numerical", "dtype": "int64"}]})
+    assert measured_columns(frame, declared) == ["cost", "ward", "admitted", "smoker"]
+    schema, _, provenance = dp_schema(frame, declared, rho=0.01, noise=RandomSource.system())
+    assert schema["age"] == declared["age"] and provenance["age"] == {"facts": "declared in the schema file"}
+
+
+NEIGHBOURS = {
+    "a missing age": {"age": np.nan},
+    "a fractional age": {"age": 40.5},
+    "a new ward": {"ward": "Z"},
+    "a new extreme cost": {"cost": 9.9e8},
+    "an unreadable date": {"admitted": "not a date"},
+}
+
+
+@pytest.mark.parametrize("extra", NEIGHBOURS.values(), ids=list(NEIGHBOURS))
+def test_one_added_row_does_not_decide_the_released_facts(tmp_path, extra):
+    """The released dtypes, missing values and decimals are the same for D and D + one row. On the old path the
+    NaN made `age` float with missing values and the fraction gave most ages decimals."""
+    base = _table()
+    released = []
+    for name, table in (("d", base), ("d1", pd.concat([base, pd.DataFrame([extra])], ignore_index=True))):
+        table.to_csv(tmp_path / f"{name}.csv", index=False)
+        result = release(ReleaseOptions(data=tmp_path / f"{name}.csv", out=tmp_path / f"out_{name}",
+                                        model="dp-marginal", epsilon=1.0, ledger=f"sqlite:///{tmp_path}/l.db"))
+        released.append(result)
+    facts = [{c: (str(r.synthetic[c].dtype), bool(r.synthetic[c].isna().any())) for c in ("age", "cost", "smoker",
+                                                                                          "admitted")}
+             for r in released]
+    assert facts[0] == facts[1]
+    assert facts[0]["age"] == ("int64", False)
+    for result in released:
+        ages = result.synthetic["age"].to_numpy(float)
+        assert np.all(ages == np.round(ages))
+        manifest = json.loads((result.out / "manifest.json").read_text())
+        assert manifest["schema_facts"]["columns"]["age"]["facts"].startswith("measured with DP")
+        what = [m["what"] for m in manifest["privacy"]["measurements"]]
+        assert ["value classes", "age"] in what  # the facts are charged to the release
+        assert manifest["privacy"]["epsilon"] <= 1.0
+
+
+def test_facts_measured_on_a_parquet_source_keep_typed_dates(tmp_path):
+    table = _table()
+    table["admitted"] = pd.to_datetime(table["admitted"], format="%d/%m/%Y")
+    table.to_parquet(tmp_path / "t.parquet")
+    result = release(ReleaseOptions(data=tmp_path / "t.parquet", out=tmp_path / "out", model="dp-marginal",
+                                    epsilon=1.0, ledger=f"sqlite:///{tmp_path}/l.db"))
+    assert pd.api.types.is_datetime64_any_dtype(result.synthetic["admitted"])
