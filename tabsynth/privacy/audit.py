@@ -36,6 +36,33 @@ def epsilon_lower_bound(outputs_without, outputs_with, delta: float, confidence:
     return max(0.0, float(best))
 
 
+def event_epsilon(hits_without: int, hits_with: int, runs: int, delta: float, alpha: float) -> float:
+    """The ε lower bound shown by one event declared before the runs: the larger of log((lower CP bound of one
+    side's hit rate − δ) / upper CP bound of the other's) over both directions; 0 when nothing is shown. Each of
+    the four one-sided Clopper–Pearson intervals may fail with probability `alpha`."""
+    hits = np.array([hits_with, hits_without])
+    ratios = _log_ratio_bound(hits, runs, hits[::-1], runs, delta, alpha)
+    return max(0.0, float(np.max(ratios)))
+
+
+def likelihood_ratio_event(p_without: np.ndarray, p_with: np.ndarray, draws: int, delta: float,
+                           alpha: float) -> np.ndarray:
+    """The outputs (a boolean mask over the outcomes of `p_without` and `p_with`, the two output distributions)
+    where the likelihood ratio p_with / p_without is highest, as many as give the largest expected ε bound from
+    `draws` draws per side: the most powerful test (Neyman–Pearson), its size fitted to the sample. Compute the
+    probabilities of the mechanism you want to catch, then count the event on the mechanism under test."""
+    p_without, p_with = np.asarray(p_without, dtype=float), np.asarray(p_with, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(p_without > 0, p_with / p_without, np.where(p_with > 0, np.inf, 0.0))
+    order = np.argsort(-ratio, kind="stable")
+    expected_with = np.round(np.cumsum(p_with[order]) * draws)
+    expected_without = np.round(np.cumsum(p_without[order]) * draws)
+    bounds = _log_ratio_bound(expected_with, draws, expected_without, draws, delta, alpha)
+    mask = np.zeros(p_with.size, dtype=bool)
+    mask[order[: int(np.argmax(bounds)) + 1]] = True
+    return mask
+
+
 def _test_bounds(without: np.ndarray, with_canary: np.ndarray, thresholds: np.ndarray, delta: float,
                  alpha: float) -> np.ndarray:
     """ε bounds, shape (4, thresholds): sets {x ≥ t} and {x ≤ t}, each with D' over D and D over D'."""
@@ -53,17 +80,17 @@ def _test_bounds(without: np.ndarray, with_canary: np.ndarray, thresholds: np.nd
 def _log_ratio_bound(hits_high: np.ndarray, n_high: int, hits_low: np.ndarray, n_low: int, delta: float,
                      alpha: float) -> np.ndarray:
     """log((lower CP bound of p_high − δ) / upper CP bound of p_low), −inf where the numerator is not positive."""
-    numerator = _clopper_pearson_lower(hits_high, n_high, alpha) - delta
-    denominator = _clopper_pearson_upper(hits_low, n_low, alpha)
+    numerator = clopper_pearson_lower(hits_high, n_high, alpha) - delta
+    denominator = clopper_pearson_upper(hits_low, n_low, alpha)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(numerator > 0, np.log(np.maximum(numerator, 1e-300) / denominator), -math.inf)
 
 
-def _clopper_pearson_lower(hits: np.ndarray, trials: int, alpha: float) -> np.ndarray:
+def clopper_pearson_lower(hits: np.ndarray, trials: int, alpha: float) -> np.ndarray:
     return np.where(hits > 0, beta.ppf(alpha, np.maximum(hits, 1), trials - hits + 1), 0.0)
 
 
-def _clopper_pearson_upper(hits: np.ndarray, trials: int, alpha: float) -> np.ndarray:
+def clopper_pearson_upper(hits: np.ndarray, trials: int, alpha: float) -> np.ndarray:
     return np.where(hits < trials, beta.ppf(1.0 - alpha, hits + 1, np.maximum(trials - hits, 1)), 1.0)
 
 
