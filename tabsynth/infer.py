@@ -21,7 +21,6 @@ MIN_ROWS_FOR_UNIQUENESS = 20
 DATETIME_MIN_PARSED = 0.95
 MAX_DECIMALS = 6
 NUMERIC_DATE = re.compile(r"^\d{1,2}([/.\-])\d{1,2}\1(\d{2}|\d{4})$")  # 18/03/24, 03.04.2024
-ID_NAME = re.compile(r"(^|[_\W])(id|key|uuid|guid|identifier)$|[a-z](Id|ID|Key)$|^(id|key)[_\W]", re.IGNORECASE)
 
 
 def infer_schema(frame: pd.DataFrame, user: Schema | None = None) -> Schema:
@@ -65,11 +64,11 @@ def infer_column(name: str, values: pd.Series) -> Column:
 def _decide_kind(name: str, values: pd.Series, present: pd.Series) -> tuple[str, str, dict]:
     if pd.api.types.is_bool_dtype(values) or _is_bool_objects(present):
         return "boolean", "values are true/false", {}
-    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(values):
-        return "datetime", f"stored as {values.dtype}", {}
-    match = pii.detect_pii(name, values)
+    match = pii.detect_pii(name, values)  # before dates: a date of birth is PII
     if match is not None:
         return "pii", match.reason, {"pii": match.kind}
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(values):
+        return "datetime", f"stored as {values.dtype}", {}
     id_reason = _id_reason(name, values, present)
     if id_reason:
         return "id", id_reason, {}
@@ -113,10 +112,15 @@ def _decimals(values: np.ndarray) -> int | None:
 
 
 def _id_reason(name: str, values: pd.Series, present: pd.Series) -> str | None:
-    if present.nunique() != len(present) or len(present) < 2:
+    if len(present) < 2:
         return None
-    if ID_NAME.search(name):
-        return f"name {name!r} suggests a key and every present value is unique"
+    if pii.is_key_name(name):
+        if present.nunique() == len(present):
+            return f"name {name!r} suggests a key and every present value is unique"
+        return (f"name {name!r} suggests a key and its values repeat (several rows per entity): an entity key, "
+                "regenerated unique per row, never modelled (set kind: categorical to model it as codes)")
+    if present.nunique() != len(present):
+        return None
     if values.isna().any():
         return None
     if pd.api.types.is_integer_dtype(values):

@@ -9,10 +9,23 @@ import pandas as pd
 import pytest
 from faker import Faker
 
-from tabsynth.pii import PII_KINDS, PiiMatch, detect_pii, fake_values, unique_keys
+from tabsynth.pii import (
+    PII_KINDS,
+    PiiMatch,
+    comparable,
+    detect_pii,
+    detect_pii_by_name,
+    fake_values,
+    is_key_name,
+    unique_keys,
+)
 
 ADULT_CSV = Path("/work/shared/datasets/adult.csv")
 N_ROWS = 400
+# Kinds whose values give them away without a telling column name; the others need the name.
+VALUE_KINDS = ("person_name", "email", "phone", "national_id", "card_number", "iban", "street_address", "free_text")
+NAMED_ONLY = {"first_name": "first_name", "last_name": "surname", "username": "username", "postcode": "zip",
+              "date_of_birth": "date_of_birth"}
 
 
 # ---------------------------------------------------------------- independent reference checks
@@ -144,7 +157,11 @@ HINTED_NAMES = {
 
 # ---------------------------------------------------------------- detection: positives
 
-@pytest.mark.parametrize("kind", PII_KINDS)
+def test_every_kind_is_covered() -> None:
+    assert set(VALUE_KINDS) | set(NAMED_ONLY) == set(PII_KINDS)
+
+
+@pytest.mark.parametrize("kind", VALUE_KINDS)
 @pytest.mark.parametrize("named", [True, False], ids=["hinted-name", "neutral-name"])
 def test_detects_each_kind(pii_columns: dict[str, list[str]], kind: str, named: bool) -> None:
     name = HINTED_NAMES[kind] if named else "col_a"
@@ -208,7 +225,7 @@ def test_detects_last_first_names_and_hinted_single_names(faker: Faker) -> None:
     last_first = [f"{faker.last_name()}, {faker.prefix()} {faker.first_name()}" for _ in range(N_ROWS)]
     assert detect_pii("col_a", pd.Series(last_first)).kind == "person_name"
     first_names = pd.Series([faker.first_name() for _ in range(N_ROWS)])
-    assert detect_pii("first_name", first_names).kind == "person_name"
+    assert detect_pii("first_name", first_names).kind == "first_name"
     assert detect_pii("col_a", first_names) is None  # a lone word needs the column name to be a name
 
 
@@ -218,7 +235,7 @@ def test_detects_phones_with_extensions(rng: np.random.Generator) -> None:
     assert detect_pii("col_a", pd.Series(phones)).kind == "phone"
 
 
-@pytest.mark.parametrize("name", ["filename", "hostname", "username", "file_name"])
+@pytest.mark.parametrize("name", ["filename", "hostname", "file_name", "drug_name", "hospital_name", "name_of_drug"])
 def test_name_like_column_names_are_not_person_hints(faker: Faker, name: str) -> None:
     # A few repeated names would only count as PII if the column name said 'name' of a person.
     doctors = [faker.name() for _ in range(5)] * 80
@@ -293,7 +310,8 @@ def test_fake_values_are_deterministic(kind: str) -> None:
 @pytest.mark.parametrize("kind", PII_KINDS)
 def test_fake_values_round_trip_through_detection(kind: str) -> None:
     values = fake_values(kind, 500, np.random.default_rng(5))
-    match = detect_pii("c", pd.Series(values))  # neutral name: values alone must give the kind away
+    name = NAMED_ONLY.get(kind, "c")  # a neutral name where the values alone must give the kind away
+    match = detect_pii(name, pd.Series(values))
     assert match is not None and match.kind == kind
 
 
@@ -373,3 +391,89 @@ def test_hex_keys_stay_distinct_when_collisions_are_likely() -> None:
 def test_hex_keys_reject_short_width() -> None:
     with pytest.raises(ValueError, match="at least 8"):
         unique_keys(10, np.random.default_rng(0), integer=False, width=6)
+
+
+# ---------------------------------------------------------------- column names
+
+@pytest.mark.parametrize(("name", "kind"), [
+    ("patient_first_name", "first_name"), ("PATIENT.LAST_NAME", "last_name"), ("patientFirstName", "first_name"),
+    ("name", "person_name"), ("Full Name", "person_name"), ("name_of_patient", "person_name"),
+    ("doctor_name", "person_name"), ("maiden_name", "last_name"), ("username", "username"),
+    ("nombre", "person_name"), ("apellidos", "last_name"), ("nom", "person_name"), ("prénom", "first_name"),
+    ("Vorname", "first_name"), ("Nachname", "last_name"), ("cognome", "last_name"), ("achternaam", "last_name"),
+    ("nombre_del_paciente", "person_name"), ("telefono", "phone"), ("Téléphone", "phone"), ("Telefon", "phone"),
+    ("home_phone", "phone"), ("correo", "email"), ("courriel", "email"), ("e-mail", "email"),
+    ("email_address", "email"), ("dirección", "street_address"), ("Adresse", "street_address"),
+    ("indirizzo", "street_address"), ("address_line_2", "street_address"), ("código_postal", "postcode"),
+    ("code postal", "postcode"), ("PLZ", "postcode"), ("CAP", "postcode"), ("ZIPCode", "postcode"),
+    ("fecha_de_nacimiento", "date_of_birth"), ("date de naissance", "date_of_birth"),
+    ("Geburtsdatum", "date_of_birth"), ("DateOfBirth", "date_of_birth"), ("dob", "date_of_birth"),
+    ("DNI", "national_id"), ("NIE", "national_id"), ("codice_fiscale", "national_id"), ("BSN", "national_id"),
+    ("NIR", "national_id"), ("Steuer-ID", "national_id"), ("ssn", "national_id"), ("iban", "iban"),
+    ("credit_card_number", "card_number"),
+])
+def test_column_names_name_pii(name: str, kind: str) -> None:
+    match = detect_pii_by_name(name)
+    assert match is not None and match.kind == kind and repr(name) in match.reason
+
+
+@pytest.mark.parametrize("name", [
+    "surname_count", "n_names", "filename", "hostname", "drug_name", "hospital_name", "product_name", "name_of_drug",
+    "nombre_producto", "company_name", "ip_address", "phone_type", "card_type", "birth_weight", "market_cap",
+    "mail_date", "mobile_app", "patient_id", "age", "income",
+])
+def test_column_names_that_name_no_pii(name: str) -> None:
+    assert detect_pii_by_name(name) is None
+
+
+@pytest.mark.parametrize(("name", "key"), [
+    ("subject_id", True), ("PatientID", True), ("patientid", True), ("userId", True), ("ID", True), ("mrn", True),
+    ("medical_record_number", True), ("id_paciente", True), ("key", True),
+    ("paid", False), ("covid", False), ("valid", False), ("android", False), ("id_type", False), ("grid", False),
+])
+def test_key_names(name: str, key: bool) -> None:
+    assert is_key_name(name) is key
+
+
+def test_rare_names_in_a_name_titled_column_are_pii_however_few() -> None:
+    rng = np.random.default_rng(3)
+    surnames = [f"Qx{syllable}vandt" for syllable in ("ab", "or", "ik", "um", "el")]  # in no dictionary
+    values = pd.Series(rng.choice(surnames, 15_000))
+    match = detect_pii("PATIENT_LAST_NAME", values)
+    assert match is not None and match.kind == "last_name" and "however few" in match.reason
+    assert detect_pii("col_a", values) is None  # without the name, five repeated words are a category
+
+
+def test_the_values_must_bear_out_a_crisp_name() -> None:
+    flags = pd.Series(["yes", "no"] * 200)
+    assert detect_pii("email", flags) is None  # consent to e-mail, not an address
+    assert detect_pii("zip", pd.Series(np.arange(10_000, 10_400))).kind == "postcode"
+    assert detect_pii("zip", pd.Series(np.linspace(0.5, 9.5, 400))) is None
+    dates = pd.Series(pd.date_range("1950-01-01", periods=400, freq="37D"))
+    assert detect_pii("date_of_birth", dates).kind == "date_of_birth"
+    assert detect_pii("admitted", dates) is None
+
+
+# ---------------------------------------------------------------- fakes that avoid real values
+
+@pytest.mark.parametrize("kind", ["person_name", "first_name", "last_name", "postcode", "date_of_birth"])
+def test_fakes_never_equal_a_value_to_avoid(kind: str) -> None:
+    common = fake_values(kind, 3_000, np.random.default_rng(1))  # most of what the generator draws
+    avoid = frozenset(comparable(pd.Series(common)).dropna())
+    fakes = fake_values(kind, 5_000, np.random.default_rng(2), avoid=avoid)
+    assert not comparable(pd.Series(fakes)).isin(avoid).any()
+
+
+def test_fake_last_names_escape_a_table_holding_every_dictionary_name() -> None:
+    from tabsynth.pii.words import first_and_last_names
+
+    avoid = frozenset(name.casefold() for name in first_and_last_names()[1])
+    fakes = pd.Series(fake_values("last_name", 2_000, np.random.default_rng(0), avoid=avoid))
+    assert not comparable(fakes).isin(avoid).any() and fakes.str.contains("-").all()
+
+
+def test_comparable_spells_each_value_once() -> None:
+    names = comparable(pd.Series(["  Smith ", "SMITH", "Mary  Ann", None]))
+    assert names.iloc[:3].tolist() == ["smith", "smith", "mary ann"] and pd.isna(names.iloc[3])
+    assert list(comparable(pd.Series([123456789.0, 12.5]))) == ["123456789", "12.5"]
+    assert list(comparable(pd.Series(pd.to_datetime(["1980-03-04", "1990-12-31"])))) == ["1980-03-04", "1990-12-31"]

@@ -1,4 +1,4 @@
-"""Which PII kind a column holds, if any, and why."""
+"""Which PII kind a column holds, if any, and why: its name and its values judged together."""
 
 from __future__ import annotations
 
@@ -10,21 +10,17 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
+from tabsynth.pii.kinds import PII_KINDS, PiiMatch
+from tabsynth.pii.names import detect_pii_by_name
 from tabsynth.pii.words import known_names
 
-PII_KINDS: tuple[str, ...] = (
-    "person_name", "email", "phone", "national_id", "card_number", "iban", "street_address", "free_text",
-)
+__all__ = ["PII_KINDS", "PiiMatch", "detect_pii", "detect_pii_by_name"]
 
 _SAMPLE_SIZE = 2_000
 _MIN_SHARE = 0.8
 _MIN_SHARE_HINTED = 0.6
-
-
-@dataclass(frozen=True)
-class PiiMatch:
-    kind: str
-    reason: str
+_MIN_SHARE_NAMED = 0.3  # of values with the kind's mark, in a column whose name names the kind
+_NAME_KINDS = ("person_name", "first_name", "last_name", "username", "street_address")
 
 
 @dataclass(frozen=True)
@@ -35,11 +31,11 @@ class _Column:
 
 
 # ---------------------------------------------------------------- name hints
+# Weaker than `detect_pii_by_name`: a hint only lowers the share of matching values a kind needs.
+# Person names have none: a column whose name names a person is PII outright (`_check_named`).
 
 _NUMBER_SUFFIX = r"(?:_?(?:no|num|number|nr))?"
 _HINT_WORDS: dict[str, str] = {
-    "person_name": r"(?:first|last|given|family|full|middle|maiden|patient|customer|client|contact|person)?_?name"
-                   r"|surname|forename",
     "email": r"e_?mail(?:_?address)?",
     "phone": r"(?:tele)?phone|mobile|cell|tel|fax",
     "national_id": r"ssn|social_?security|national_?id|nino|ni_?number|passport",
@@ -51,11 +47,6 @@ _HINT_WORDS: dict[str, str] = {
 _HINTS = {
     kind: re.compile(rf"(?:^|_)(?:{words}){_NUMBER_SUFFIX}(?:_|$)") for kind, words in _HINT_WORDS.items()
 }
-# 'name' on its own is too vague: 'file_name' or 'host_name' is not a person.
-_NOT_PERSON_TOKENS = frozenset(
-    "file host user domain company product table column field brand app device server street city country "
-    "bank account display screen nick org business item event project model dataset class type key path".split()
-)
 
 
 def _normalise_name(name: str) -> str:
@@ -65,10 +56,7 @@ def _normalise_name(name: str) -> str:
 
 def _name_hints(name: str) -> frozenset[str]:
     normalised = _normalise_name(name)
-    hints = {kind for kind, pattern in _HINTS.items() if pattern.search(normalised)}
-    if _NOT_PERSON_TOKENS.intersection(normalised.split("_")):
-        hints.discard("person_name")
-    return frozenset(hints)
+    return frozenset(kind for kind, pattern in _HINTS.items() if pattern.search(normalised))
 
 
 # ---------------------------------------------------------------- value patterns
@@ -184,16 +172,15 @@ def _check_street_address(column: _Column) -> PiiMatch | None:
 
 
 def _check_person_name(column: _Column) -> PiiMatch | None:
+    """Names by their values alone, for columns whose name does not say (e.g. 'doctor')."""
     text = column.text
-    hinted = "person_name" in column.hints
     distinct = text.nunique()
     # A handful of names repeated over and over is a category unless the column name says otherwise.
-    if not hinted and distinct < 50 and distinct / len(text) < 0.3:
+    if distinct < 50 and distinct / len(text) < 0.3:
         return None
     shaped = text[text.str.fullmatch(_PERSON_NAME)].str.replace(f"^{_TITLE}", "", regex=True)
     tokens = shaped.str.replace(",", "", regex=False).str.rstrip(".").str.split()
-    if not hinted:  # a lone word ('Jordan', 'Male') is a name only in a column called e.g. 'first_name'
-        tokens = tokens[tokens.str.len() >= 2]
+    tokens = tokens[tokens.str.len() >= 2]  # a lone word ('Jordan', 'Male') is a name only in a column so named
     names = known_names()
     known = tokens.str[0].isin(names) | tokens.str[-1].isin(names)
     share = float(known.sum()) / len(text)
@@ -229,43 +216,73 @@ def _sample(values: pd.Series) -> pd.Series:
     return non_null
 
 
-def _detect_numeric(name: str, values: pd.Series, hints: frozenset[str]) -> PiiMatch | None:
+# Kind -> (what a value of the kind has, how often, said how). A column whose name names the kind is PII when
+# enough values have it: an 'email' column of yes/no flags is not, a 'surname' column of rare names always is.
+_NAMED_MARKS: dict[str, tuple[str, int, str]] = {
+    "email": ("@", 1, "contain '@'"),
+    "phone": (r"\d", 6, "hold 6 or more digits"),
+    "national_id": (r"\d", 4, "hold 4 or more digits"),
+    "card_number": (r"\d", 12, "hold 12 or more digits"),
+    "iban": (r"\d", 6, "hold 6 or more digits"),
+    "postcode": (r"\d", 1, "hold a digit"),
+    "date_of_birth": (r"\d", 1, "hold a digit"),
+}
+_LETTERS = (r"[^\W\d_]", 1, "hold letters")
+
+
+def _check_named(column: _Column, named: PiiMatch) -> PiiMatch | None:
+    """The kind the column name names, when the values bear it out; names are PII however often they repeat."""
+    pattern, at_least, what = _NAMED_MARKS.get(named.kind, _LETTERS)
+    share = _share(column.text.str.count(pattern) >= at_least)
+    if share < _MIN_SHARE_NAMED:
+        return None
+    reason = f"{named.reason}, and {share:.0%} of values {what}"
+    if named.kind in _NAME_KINDS:
+        reason += " (PII however few distinct values it has; declare another kind in the schema if not personal)"
+    return PiiMatch(named.kind, reason)
+
+
+def _detect_numeric(values: pd.Series, named: PiiMatch | None) -> PiiMatch | None:
     """Numbers are PII only when the name says so and the digits fit (e.g. 9-digit ints named 'ssn')."""
+    if named is None:
+        return None
     floats = values.to_numpy(dtype="float64")
     if not np.all(np.isfinite(floats)) or not np.all(floats == np.round(floats)) or np.abs(floats).max() >= 1e19:
         return None  # fractions, or more digits than any id we know (and than int64 holds)
     digits = pd.Series(np.abs(values.to_numpy(dtype="int64")).astype(str))
     n_digits = digits.str.len()
-    rules = {  # kind -> (which values fit, description); SSNs lose leading zeros when stored as ints
-        "national_id": (n_digits.between(8, 9), "have 8-9 digits like a US SSN"),
+    rules = {  # kind -> (which values fit, description); numbers lose their leading zeros
+        "national_id": (n_digits.between(6, 15), "have 6-15 digits like a national id (e.g. a 9-digit SSN)"),
         "phone": (n_digits.between(10, 15), "have 10-15 digits like a phone number"),
         "card_number": (n_digits.between(13, 19) & digits.map(_passes_luhn), "are Luhn-valid card numbers"),
+        "postcode": (n_digits.between(3, 5), "have 3-5 digits like a postcode"),
     }
-    for kind, (fits, what) in rules.items():
-        share = _share(fits)
-        if kind in hints and share >= _MIN_SHARE:
-            return PiiMatch(kind, f"column name '{name}' and {share:.0%} of values {what}")
-    return None
+    if named.kind not in rules:
+        return None
+    fits, what = rules[named.kind]
+    share = _share(fits)
+    return PiiMatch(named.kind, f"{named.reason}, and {share:.0%} of values {what}") if share >= _MIN_SHARE else None
+
+
+def _is_text(dtype) -> bool:
+    return pd.api.types.is_object_dtype(dtype) or isinstance(dtype, (pd.StringDtype, pd.CategoricalDtype))
 
 
 def detect_pii(name: str, values: pd.Series) -> PiiMatch | None:
-    """Return the PII kind of a column, or None, judged on a sample of its non-null values."""
+    """Return the PII kind of a column, or None, judged on its name and a sample of its non-null values."""
     sample, dtype = _sample(values), values.dtype
     if sample.empty or pd.api.types.is_bool_dtype(dtype):
         return None
-    hints = _name_hints(name)
+    named = detect_pii_by_name(name)
     if pd.api.types.is_numeric_dtype(dtype):
-        return _detect_numeric(name, sample, hints)
-    if not (pd.api.types.is_object_dtype(dtype) or isinstance(dtype, (pd.StringDtype, pd.CategoricalDtype))):
-        return None  # datetimes, periods, intervals...
+        return _detect_numeric(sample, named)
+    if not _is_text(dtype):  # datetimes, periods, intervals: PII only as a date of birth
+        return named if named is not None and named.kind == "date_of_birth" else None
     text = sample.astype(str).str.strip()
     text = text[text != ""]
     if text.empty:
         return None
-    column = _Column(str(name), text.reset_index(drop=True), hints)
-    for check in _VALUE_CHECKS:
-        match = check(column)
-        if match is not None:
-            return match
-    return None
-
+    column = _Column(str(name), text.reset_index(drop=True), _name_hints(name))
+    if named is not None and (match := _check_named(column, named)):
+        return match
+    return next((match for check in _VALUE_CHECKS if (match := check(column))), None)

@@ -1,13 +1,15 @@
-"""Fake values that cannot be real: reserved domains, fictional number ranges, test card prefixes."""
+"""Fake values that cannot be real: reserved domains, fictional number ranges, test card prefixes. Names,
+postcodes and birth dates can coincide with real ones; given the real values, fakes are redrawn until none does."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import numpy as np
 import pandas as pd
 
-from tabsynth.pii.detect import PII_KINDS
+from tabsynth.pii.compare import comparable
+from tabsynth.pii.kinds import PII_KINDS
 from tabsynth.pii.words import first_and_last_names, lorem_words
 
 _EMAIL_DOMAINS = np.array(["example.com", "example.org", "example.net"], dtype=object)  # RFC 2606
@@ -18,6 +20,8 @@ _CARD_PREFIX = (4, 0, 0, 0, 0, 0)  # Visa test range 4000 00..., never issued to
 _IBAN_BANK_CODE = (0,) * 8  # German bank codes start with a clearing-area digit 1-8, so 0... is fictional
 _IBAN_DE00 = (1, 3, 1, 4, 0, 0)  # 'DE' + '00' with letters as numbers (D=13, E=14), for the ISO 13616 check
 _DIGIT_CHARS = np.array(list("0123456789"))
+_BIRTH_DAYS = (np.datetime64("1930-01-01"), np.datetime64("2010-01-01"))
+_REDRAWS = 40  # rounds of redrawing fakes that equal a real value; the wider generators take the second half
 _HEX_CHARS = np.array(list("0123456789ABCDEF"))
 
 
@@ -39,6 +43,40 @@ def _join_chars(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
 def _fake_person_name(n: int, rng: np.random.Generator) -> np.ndarray:
     first, last = first_and_last_names()
     return _pick(first, n, rng) + " " + _pick(last, n, rng)
+
+
+def _fake_first_name(n: int, rng: np.random.Generator) -> np.ndarray:
+    return _pick(first_and_last_names()[0], n, rng)
+
+
+def _fake_last_name(n: int, rng: np.random.Generator) -> np.ndarray:
+    return _pick(first_and_last_names()[1], n, rng)
+
+
+def _double_first_name(n: int, rng: np.random.Generator) -> np.ndarray:
+    return _fake_first_name(n, rng) + "-" + _fake_first_name(n, rng)
+
+
+def _double_last_name(n: int, rng: np.random.Generator) -> np.ndarray:
+    return _fake_last_name(n, rng) + "-" + _fake_last_name(n, rng)
+
+
+def _fake_username(n: int, rng: np.random.Generator) -> np.ndarray:
+    return "user_" + _join_chars(_HEX_CHARS, rng.integers(0, 16, (n, 8)))
+
+
+def _fake_postcode(n: int, rng: np.random.Generator) -> np.ndarray:
+    return _zero_padded(rng.integers(0, 500, n), 5)  # US ZIP codes 00000-00499 are not assigned
+
+
+def _wide_postcode(n: int, rng: np.random.Generator) -> np.ndarray:
+    return _zero_padded(rng.integers(0, 100_000, n), 6)  # six digits starting with 0
+
+
+def _fake_date_of_birth(n: int, rng: np.random.Generator) -> np.ndarray:
+    start, end = _BIRTH_DAYS
+    days = rng.integers(0, int((end - start).astype(int)), n)
+    return (start + days.astype("timedelta64[D]")).astype(str).astype(object)
 
 
 def _fake_email(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -115,22 +153,44 @@ def _fake_free_text(n: int, rng: np.random.Generator) -> np.ndarray:
     return np.add.reduceat(tokens + separators, row_starts)
 
 
-_GENERATORS: dict[str, Callable[[int, np.random.Generator], np.ndarray]] = {
-    "person_name": _fake_person_name, "email": _fake_email, "phone": _fake_phone,
+Generator = Callable[[int, np.random.Generator], np.ndarray]
+_GENERATORS: dict[str, Generator] = {
+    "person_name": _fake_person_name, "first_name": _fake_first_name, "last_name": _fake_last_name,
+    "username": _fake_username, "email": _fake_email, "phone": _fake_phone,
     "national_id": _fake_national_id, "card_number": _fake_card_number, "iban": _fake_iban,
-    "street_address": _fake_street_address, "free_text": _fake_free_text,
+    "street_address": _fake_street_address, "postcode": _fake_postcode, "date_of_birth": _fake_date_of_birth,
+    "free_text": _fake_free_text,
+}
+# When a real table holds most of Faker's names (or of the 500 fake postcodes), redrawing from the same
+# list cannot escape them.
+_WIDER: dict[str, Generator] = {
+    "first_name": _double_first_name, "last_name": _double_last_name, "postcode": _wide_postcode,
 }
 
 
-def fake_values(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
-    """n safe fake values (object array of str) of one PII kind, drawn only from `rng`."""
+def fake_values(kind: str, n: int, rng: np.random.Generator, avoid: Collection[str] = ()) -> np.ndarray:
+    """n safe fake values (object array of str) of one PII kind, drawn only from `rng`. Values in `avoid`
+    (spelt as `comparable` spells them: the real values) are redrawn, a bounded number of times."""
     if kind not in _GENERATORS:
         raise ValueError(f"unknown PII kind {kind!r}; expected one of {', '.join(PII_KINDS)}")
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     if n == 0:
         return np.empty(0, dtype=object)
-    return np.asarray(_GENERATORS[kind](n, rng), dtype=object)
+    values = np.asarray(_GENERATORS[kind](n, rng), dtype=object)
+    return _redrawn(kind, values, avoid, rng) if avoid else values
+
+
+def _redrawn(kind: str, values: np.ndarray, avoid: Collection[str], rng: np.random.Generator) -> np.ndarray:
+    """Redraw the values equal to a real one; any left after the last round are caught by the pii_leak rule."""
+    avoid = avoid if isinstance(avoid, (set, frozenset)) else frozenset(avoid)
+    for round_ in range(_REDRAWS):
+        clash = comparable(pd.Series(values)).isin(avoid).to_numpy()
+        if not clash.any():
+            break
+        generate = _WIDER.get(kind, _GENERATORS[kind]) if round_ >= _REDRAWS // 2 else _GENERATORS[kind]
+        values[clash] = generate(int(clash.sum()), rng)
+    return values
 
 
 def unique_keys(n: int, rng: np.random.Generator, *, integer: bool, width: int = 12) -> np.ndarray:
