@@ -130,3 +130,21 @@ def test_facts_measured_on_a_parquet_source_keep_typed_dates(tmp_path):
     result = release(ReleaseOptions(data=tmp_path / "t.parquet", out=tmp_path / "out", model="dp-marginal",
                                     epsilon=1.0, ledger=f"sqlite:///{tmp_path}/l.db"))
     assert pd.api.types.is_datetime64_any_dtype(result.synthetic["admitted"])
+
+
+def test_dp_losses_are_measured_and_shown(tmp_path):
+    """A long tail clipped by the DP range and categories too rare to release become warnings, from DP counts."""
+    from tabsynth.models.dp_marginal import DPMarginal
+    from tabsynth.privacy.budget import Budget
+
+    rng = np.random.default_rng(1)
+    rows = 3000
+    table = pd.DataFrame({"cost": np.round(rng.lognormal(8.5, 0.8, rows), 2),
+                          "code": rng.choice(list("ABCDEFGHIJ"), rows, p=[.5, .2, .1, .1, .04, .02, .01, .01, .01, .01]),
+                          "age": rng.integers(20, 80, rows)})
+    schema, _, _ = dp_schema(table, None, rho=0.001, noise=RandomSource.system())
+    model = DPMarginal().fit(table, schema, budget=Budget(1.0, 1e-9, RandomSource.system()))
+    warnings = model.privacy_["warnings"]
+    assert any(w.startswith("cost: about") and "clipped" in w for w in warnings)
+    assert any(w.startswith("code: ") and "too rare to release" in w for w in warnings)
+    assert not any(w.startswith("age") for w in warnings)

@@ -18,6 +18,7 @@ from tabsynth.models import aim
 from tabsynth.models.pgm import GraphicalModel
 from tabsynth.privacy.accounting import zcdp_epsilon, zcdp_rho
 from tabsynth.privacy.budget import Budget
+from tabsynth.privacy.domains import suppressed_warning
 from tabsynth.privacy.preprocess import BINNINGS, Encoding, domain_mechanisms, fit_encoding
 from tabsynth.scale.counts import Counts, as_counts
 from tabsynth.schema import Column, Schema
@@ -92,8 +93,18 @@ class DPMarginal:
         self.privacy_ = {"epsilon": zcdp_epsilon(spent_rho, conversion_delta),
                          "delta": conversion_delta + sum(c.delta for c in charges), "rho": spent_rho,
                          "accounting": ACCOUNTING, "measurements": [c.record for c in charges],
-                         "noise": budget.noise.describe()}
+                         "noise": budget.noise.describe(),
+                         "warnings": prepared.warnings + self._suppressed_warnings(columns)}
         return self
+
+    def _suppressed_warnings(self, columns: list[Column]) -> list[str]:
+        """From the fitted model (post-processing): columns whose DP category list left many rows missing."""
+        warnings = []
+        for column, codec in zip(columns, self.encoding_.codecs, strict=True):
+            if column.kind == "categorical" and domain_mechanisms(column) and codec.nullable:
+                share = float(self.model_.marginal((codec.name,))[-1] / max(self.model_.total, 1.0))
+                warnings += [w for w in [suppressed_warning(codec.name, len(codec.values), share)] if w]
+        return warnings
 
     def sample(self, n: int | None = None, *, conditions=None, rng=None) -> pd.DataFrame:
         """`n` rows (default: the noisy row count `rows_`); `rng` drives post-processing only."""

@@ -3,6 +3,7 @@ post-processing of a DP range and a noisy histogram: no data is read here)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -29,3 +30,41 @@ def quantile_groups(weights: np.ndarray, bins: int) -> np.ndarray:
     middle = (np.cumsum(weights) - weights / 2) / total
     raw = np.minimum((middle * bins).astype(np.int64), bins - 1)
     return np.unique(raw, return_inverse=True)[1].astype(np.int64)
+
+
+CLIPPED_WARN_SHARE = 0.01  # a range that clips more than this share of a column's values (by DP counts) is shown
+
+
+def with_outside_cells(codec):
+    """The same BinCodec with one cell below its range and one above: a histogram over it counts the values
+    the range clips (one row still lands in one cell, so it costs what the plain histogram costs)."""
+    edges = np.concatenate([[-np.finfo(float).max], codec.edges, [np.finfo(float).max]])
+    cells = np.arange(len(edges) - 1)
+    return dataclasses.replace(codec, edges=edges, groups=cells, weights=np.ones(len(cells)))
+
+
+def clipping_warning(codec, below: float, above: float, total: float, sigma: float) -> str | None:
+    """A line for the steward when the noisy counts say the DP range clips a noticeable share of the values."""
+    clipped = max(below, 0.0) + max(above, 0.0)
+    share = clipped / total if total > 0 else 0.0
+    if share <= CLIPPED_WARN_SHARE or clipped <= 2 * sigma * math.sqrt(2):
+        return None
+    low, high = (_shown(codec.kind, codec.edges[i]) for i in (0, -1))
+    return (f"{codec.name}: about {share:.0%} of its values lie outside the range {low} to {high} chosen with DP "
+            "and were clipped into it; declare min and max in the schema file to keep them")
+
+
+def _shown(kind: str, value: float) -> str:
+    if kind == "datetime":
+        return str(np.datetime64(int(value), "s").astype("datetime64[D]"))
+    return f"{value:,.6g}"
+
+
+def suppressed_warning(name: str, released: int, missing_share: float) -> str | None:
+    """A line for the steward when a DP estimate says many rows of a column whose categories were measured with
+    DP fall in its missing cell, where the values of categories too rare to release are written."""
+    if missing_share <= CLIPPED_WARN_SHARE:
+        return None
+    return (f"{name}: {released} categor{'y' if released == 1 else 'ies'} released; about {missing_share:.0%} of "
+            "rows (a DP estimate) hold a missing value or a category too rare to release at this budget, written "
+            "as missing; declare its categories in the schema file to keep them")

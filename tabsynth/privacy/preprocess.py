@@ -25,7 +25,7 @@ from tabsynth.models.base import pack_states
 from tabsynth.models.marginals import take_categories
 from tabsynth.privacy.accounting import gaussian_rho, gaussian_sigma
 from tabsynth.privacy.bounds import bound_requests, dp_bounds
-from tabsynth.privacy.domains import fine_edges, quantile_groups
+from tabsynth.privacy.domains import clipping_warning, fine_edges, quantile_groups, with_outside_cells
 from tabsynth.privacy.mechanisms import Measurement, RandomSource, discrete_gaussian, thresholded_counts
 from tabsynth.schema import Column
 
@@ -181,6 +181,7 @@ class Preprocessed:
     encoding: Encoding
     charges: list[Charge]
     one_way: dict[str, OneWay]  # columns whose one-way marginal was measured here
+    warnings: list[str] = dataclasses.field(default_factory=list)  # DP losses the steward should know of
 
 
 def domain_mechanisms(column: Column) -> int:
@@ -219,13 +220,15 @@ def fit_encoding(table, columns: list[Column], *, rho: float, delta: float, nois
                 codec = _fine_codec(column, low, high)
                 # the histogram's noise is drawn in the column's turn (it does not depend on the counts), so a
                 # seeded fit draws the same noise as when each column's histogram was counted in its turn
-                fine[len(codecs)] = codec, discrete_gaussian(histogram_sigma, codec.size, noise)
+                outside = with_outside_cells(codec)  # also counts the values the range clips, at no extra cost
+                fine[len(codecs)] = codec, outside, discrete_gaussian(histogram_sigma, outside.size, noise)
             else:
                 codec = _uniform_codec(column, low, high, bins)
         codecs.append(codec)
         charges.append(spent)
-    one_way = _measure_fine(counts, fine, codecs, charges, histogram_sigma, bins)
-    return Preprocessed(Encoding(tuple(codecs)), [charge for spent in charges for charge in spent], one_way)
+    one_way, warnings = _measure_fine(counts, fine, codecs, charges, histogram_sigma, bins)
+    return Preprocessed(Encoding(tuple(codecs)), [charge for spent in charges for charge in spent], one_way,
+                        warnings)
 
 
 def _is_categorical(column: Column) -> bool:
@@ -278,36 +281,45 @@ def _fine_codec(column: Column, low: float, high: float) -> BinCodec:
                     _nullable(column))
 
 
-def _measure_fine(counts, fine: dict[int, tuple[BinCodec, np.ndarray]], codecs: list, charges: list[list[Charge]],
-                  sigma: float, bins: int) -> dict[str, OneWay]:
-    """The second scan: the fine histograms of all quantile-binned columns (fine[i]: the i-th column's fine codec
-    and noise) in one code_counts query; each column's codec and charge are then filled in at its place i."""
+def _measure_fine(counts, fine: dict[int, tuple[BinCodec, BinCodec, np.ndarray]], codecs: list,
+                  charges: list[list[Charge]], sigma: float, bins: int) -> tuple[dict[str, OneWay], list[str]]:
+    """The second scan: the fine histograms of all quantile-binned columns (fine[i]: the i-th column's fine codec,
+    the same with a cell below and above its range, and the noise) in one code_counts query; each column's codec
+    and charge are then filled in at its place i. Also a warning for each column whose range clips many values."""
     if not fine:
-        return {}
-    histograms = counts.code_counts([codec for codec, _ in fine.values()],
-                                    [(codec.name,) for codec, _ in fine.values()])
-    one_way = {}
-    for i, (codec, noise) in fine.items():
-        codecs[i], one_way[codec.name], charge = _quantile_codec(codec, histograms[(codec.name,)], noise, sigma, bins)
+        return {}, []
+    histograms = counts.code_counts([outside for _, outside, _ in fine.values()],
+                                    [(codec.name,) for codec, _, _ in fine.values()])
+    one_way, warnings = {}, []
+    for i, (codec, _, noise) in fine.items():
+        codecs[i], one_way[codec.name], charge, warning = _quantile_codec(codec, histograms[(codec.name,)], noise,
+                                                                          sigma, bins)
         charges[i].append(charge)
-    return one_way
+        warnings += [warning] if warning else []
+    return one_way, warnings
 
 
 def _quantile_codec(fine: BinCodec, histogram: np.ndarray, noise: np.ndarray, sigma: float,
-                    bins: int) -> tuple[BinCodec, OneWay, Charge]:
-    """Quantile-like bins cut from the fine histogram plus its discrete Gaussian `noise` (of scale `sigma`)."""
+                    bins: int) -> tuple[BinCodec, OneWay, Charge, str | None]:
+    """Quantile-like bins cut from the fine histogram plus its discrete Gaussian `noise` (of scale `sigma`); the
+    histogram's first and last cells count the values below and above the range (clipped into the edge bins)."""
     measurement = Measurement(("marginal", fine.name), histogram.astype(np.int64) + noise, float(sigma),
                               gaussian_rho(sigma))
     charge = Charge(measurement.record() | {"mechanism": "discrete Gaussian", "note": "fine histogram"},
                     measurement.rho)
     noisy = measurement.noisy.astype(float)
-    cells, missing = noisy[: len(fine.edges) - 1], noisy[len(fine.edges) - 1:]
+    inside = len(fine.edges) - 1
+    below, cells, above, missing = noisy[0], noisy[1:inside + 1], noisy[inside + 1], noisy[inside + 2:]
     weights = np.clip(cells, 0, None)
     groups = quantile_groups(weights, bins)
-    coarse = np.append(np.bincount(groups, weights=cells), missing)
-    per_cell = np.append(np.bincount(groups), np.ones(len(missing)))
+    coarse = np.bincount(groups, weights=cells)
+    per_cell = np.bincount(groups).astype(float)
+    coarse[[0, -1]] += [below, above]
+    per_cell[[0, -1]] += 1
+    coarse, per_cell = np.append(coarse, missing), np.append(per_cell, np.ones(len(missing)))
     codec = dataclasses.replace(fine, groups=groups, weights=weights)
-    return codec, OneWay(fine.name, coarse, sigma * math.sqrt(per_cell.mean())), charge
+    warning = clipping_warning(fine, below, above, below + cells.sum() + above, sigma)
+    return codec, OneWay(fine.name, coarse, sigma * math.sqrt(per_cell.mean())), charge, warning
 
 
 def _unit(column: Column, fine_width: float) -> float | None:
