@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import secrets
 
 import numpy as np
@@ -45,7 +44,6 @@ DATE = DATETIME + 1
 TEXT = len(CLASSES) - 1
 CONFIDENCE = 3.0  # a noisy count is taken as non-zero when above this many noise scales
 ROUNDING_SHARE = 0.01  # values needing more decimals than the column gets may be rounded, up to this share
-KEY_WORDS = {"id", "key", "uuid", "guid", "identifier"}
 DP_REASON = "decided from DP counts of the classes of its values (see the manifest's schema facts)"
 
 
@@ -181,7 +179,7 @@ def decide(name: str, noisy: np.ndarray, sigma: float, stored: object) -> Column
     lost = [i for i in range(len(CLASSES)) if i not in usable]  # missing, or unreadable as this kind
     nullable = noisy[lost].sum() > CONFIDENCE * sigma * math.sqrt(len(lost))
     decimals = _decimals(noisy, sigma) if kind == "numerical" else None
-    if is_key_name(name):
+    if pii.is_key_name(name):
         kind = "id"
     dtype = _dtype(kind, nullable, decimals, stored)
     return Column(name=name, kind=kind, dtype=dtype, reason=DP_REASON, missing=None, discrete=False,
@@ -242,16 +240,7 @@ def _as_bool(value):
 
 
 def _pii_by_name(name: str):
-    by_name = getattr(pii, "detect_pii_by_name", None)
-    if by_name is not None:
-        return by_name(name)
-    from tabsynth.pii.detect import _name_hints  # until the name-only detector lands
-
-    hints = _name_hints(name) - {"free_text"}
-    return pii.PiiMatch(sorted(hints)[0], "column name") if hints else None
-
-
-def is_key_name(name: str) -> bool:
-    """A key by its name alone: `id`, `patient_id`, `PatientID`, `key_code` (not `paid` or `valid`)."""
-    tokens = re.sub(r"[^a-z0-9]+", "_", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()).strip("_").split("_")
-    return tokens[-1] in KEY_WORDS or tokens[0] in ("id", "key")
+    """PII by the column's name alone (public); free text is left to the category thresholds, which release no
+    rare value, so a 'notes' column of a few common words is still modelled."""
+    match = pii.detect_pii_by_name(name)
+    return None if match is None or match.kind == "free_text" else match
