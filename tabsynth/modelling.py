@@ -49,7 +49,7 @@ def fit_folder(options: FitOptions, progress=None) -> dict:
     request = spending.plan(is_private(model), policy, options.epsilon, options.delta, options.model)
     user_schema = Schema.load(options.schema) if options.schema else None
     source = sql.open_source(options.data, options.table, options.query)
-    ledger_source = None if request is None else spending.source_identity(source, options.source_id)
+    ledger_source = None if request is None else spending.declared_identity(source, options.source_id, policy)
     say("reading table", 0.02)
     raw = sql.read_source(source)
     schema = infer_schema(raw, user=user_schema)
@@ -57,7 +57,7 @@ def fit_folder(options: FitOptions, progress=None) -> dict:
     check_memory(model, schema, len(raw), options.model)
     budget, ledger = None, None
     if request is not None:
-        budget, ledger = spending.charge(request, source=ledger_source,
+        budget, ledger = spending.charge(request, source=spending.ledger_source(source, ledger_source, raw),
                                          policy=policy, model=options.model, ledger_url=options.ledger,
                                          note=f"fit to {options.out}")
     say(f"fitting {options.model}", 0.1)

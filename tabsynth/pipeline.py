@@ -94,7 +94,7 @@ def release(options: ReleaseOptions, progress: Progress | None = None) -> Releas
     check_fit_for_release(raw, schema, sql.source_name(plan.source))
     check_named_columns(plan, schema)
     check_memory(plan.model, schema, len(raw), options.model)
-    budget, ledger_record = debit_ledger(options, plan, say)
+    budget, ledger_record = debit_ledger(options, plan, say, raw)
     rng = np.random.default_rng(options.seed)  # OS entropy unless the user asked for a seed
     raw_train, raw_holdout = split(raw, plan.policy.holdout_share, rng)
     schema, budget, facts = schema_for_fit(raw_train, schema, plan, budget)
@@ -139,12 +139,14 @@ def conform_rows(rows: pd.DataFrame, schema: Schema, private: bool) -> pd.DataFr
     return conform(conform_values(rows, schema) if private else rows, schema)
 
 
-def debit_ledger(options: ReleaseOptions, plan: Plan, say):
-    """Bad input costs nothing; from here on the debit is committed, so a failed or killed fit still counts."""
+def debit_ledger(options: ReleaseOptions, plan: Plan, say, rows: pd.DataFrame | None = None):
+    """Bad input costs nothing; from here on the debit is committed, so a failed or killed fit still counts.
+    Without a declared identity (--source-id, a database table), the ledger knows the table by its `rows`."""
     if plan.request is None:
         return None, None
     say("debiting the privacy ledger", 0.05)
-    return spending.charge(plan.request, source=plan.ledger_source,
+    source = spending.ledger_source(plan.source, plan.ledger_source, rows)
+    return spending.charge(plan.request, source=source,
                            policy=plan.policy, model=options.model, ledger_url=options.ledger,
                            note=f"release to {options.out}")
 
@@ -162,13 +164,12 @@ def preflight(options: ReleaseOptions) -> Plan:
     policy = load_policy(options.policy)
     model = create_model(options.model, **options.model_params)
     request = spending.plan(is_private(model), policy, options.epsilon, options.delta, options.model)
-    ledger_source, input_sha256 = (None, None) if request is None \
-        else spending.source_identity_and_digest(source, options.source_id)
+    ledger_source = None if request is None else spending.declared_identity(source, options.source_id, policy)
     return Plan(policy=policy, model=model, user_schema=None if options.schema is None else Schema.load(options.schema),
                 constraints=tuple(load_constraints(options.constraints)) if options.constraints else (),
                 request=request, target=options.target or policy.target,
                 sensitive=tuple(options.sensitive) or policy.sensitive, source=source, sink=sink,
-                ledger_source=ledger_source, input_sha256=input_sha256)
+                ledger_source=ledger_source)
 
 
 def check_source_and_sink(options: ReleaseOptions) -> tuple[Path | sql.SqlSource, sql_sink.SqlSink | None]:

@@ -36,7 +36,8 @@ def small_release(parquet, tmp_path, policy, **changes):  # noqa: F811 (a fixtur
 
     options = ReleaseOptions(data=parquet, out=tmp_path / "rel", model="dp-marginal", epsilon=1.0, delta=1e-8,
                              seed=3, policy=str(policy), ledger=f"sqlite:///{tmp_path / 'ledger.db'}",
-                             model_params={"rounds": 3, "iterations": 10, "final_iterations": 20, "degree": 2})
+                             model_params={"rounds": 3, "iterations": 10, "final_iterations": 20, "degree": 2},
+                             source_id="mixed")
     return dataclasses.replace(options, **changes)
 
 

@@ -59,22 +59,23 @@ def export(folder: Path, dest: Path, overwrite: bool) -> None:
 @click.option("--ledger", help="Ledger database URL [default: $TABSYNTH_LEDGER or ~/.tabsynth/ledger.db].")
 @click.option("--source", help="Show every debit of one source instead of the totals.")
 def ledger(ledger: str | None, source: str | None) -> None:
-    """Show the privacy budget spent per source table (or every debit of one source)."""
+    """Show the privacy budget spent per source table (or every debit of one source). A file is known by a digest
+    of its rows (the same for CSV and Parquet copies); NAME lists the file or table names it was charged under."""
     from tabsynth.privacy.ledger import Ledger
 
     book = Ledger(ledger)
     if source:
         table = Table(title=f"debits of {source} in {book.url}", title_justify="left")
-        for heading in ("entry", "when", "model", "epsilon", "delta", "note"):
+        for heading in ("entry", "when", "name", "model", "epsilon", "delta", "note"):
             table.add_column(heading)
         for spend in book.history(source):
-            table.add_row(str(spend.entry), spend.created, spend.model, f"{spend.epsilon:.4g}", f"{spend.delta:.3g}",
-                          spend.note)
+            table.add_row(str(spend.entry), spend.created, spend.name or "", spend.model, f"{spend.epsilon:.4g}",
+                          f"{spend.delta:.3g}", spend.note)
     else:
         table = Table(title=f"privacy budget spent per source in {book.url}", title_justify="left")
-        for heading in ("source", "releases", "epsilon", "delta", "last"):
-            table.add_column(heading)
+        for heading in ("name", "source", "releases", "epsilon", "delta", "last"):
+            table.add_column(heading, overflow="fold")
         for row in book.totals():
-            table.add_row(row["source"], str(row["releases"]), f"{row['epsilon']:.4g}", f"{row['delta']:.3g}",
-                          str(row["last"]))
+            table.add_row(", ".join(row["names"]) or "-", row["source"], str(row["releases"]), f"{row['epsilon']:.4g}",
+                          f"{row['delta']:.3g}", str(row["last"]))
     out_console.print(table)

@@ -45,6 +45,7 @@ _spends = sa.Table(
     sa.Column("model", sa.String(256), nullable=False),
     sa.Column("note", sa.Text, nullable=False),
     sa.Column("created", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(MAX_SOURCE_LENGTH), nullable=True),  # what a person calls the source (file, table)
 )
 
 
@@ -76,6 +77,7 @@ class Spend:
     model: str
     note: str
     created: str
+    name: str | None = None
 
 
 class Ledger:
@@ -87,7 +89,7 @@ class Ledger:
             self._engine = _engine(self._url)
         except (SQLAlchemyError, ImportError) as error:
             raise self._unusable(error) from error
-        self._transaction("tables", _metadata.create_all)
+        self._transaction("tables", _create_or_migrate)
 
     @property
     def url(self) -> str:
@@ -96,23 +98,26 @@ class Ledger:
 
     def debit(
         self, source: str, epsilon: float, delta: float, *,
-        cap_epsilon: float, cap_delta: float, model: str, note: str = "",
+        cap_epsilon: float, cap_delta: float, model: str, note: str = "", name: str | None = None,
+        aliases: tuple[str, ...] = (),
     ) -> Spend:
-        """Record a spend of (ε, δ) on `source`, or raise `BudgetExceededError` if it would pass either cap."""
+        """Record a spend of (ε, δ) on `source`, or raise `BudgetExceededError` if it would pass either cap.
+        `name` is how a person knows the source (a file or table name); what was debited under `aliases` (the
+        same source's identity in an older ledger) counts against the caps too."""
         _check_debit(source, epsilon, delta, cap_epsilon, cap_delta)
         asked, caps = (float(epsilon), float(delta)), (float(cap_epsilon), float(cap_delta))
 
         def charge(connection: Connection) -> Spend:
-            spent = _spent(connection, source)
+            spent = _spent(connection, source, *aliases)
             if _over_cap(spent, asked, caps):
-                raise BudgetExceededError(_refusal(source, spent, asked, caps))
-            return _insert(connection, source, asked, model, note)
+                raise BudgetExceededError(_refusal(source, spent, asked, caps, name))
+            return _insert(connection, source, asked, model, note, name)
 
         return self._transaction(f"source:{source}", charge)
 
-    def spent(self, source: str) -> tuple[float, float]:
-        """Total (ε, δ) debited against `source`; (0.0, 0.0) if it has none."""
-        return self._transaction(None, lambda connection: _spent(connection, source))
+    def spent(self, source: str, *aliases: str) -> tuple[float, float]:
+        """Total (ε, δ) debited against `source` (and its `aliases`); (0.0, 0.0) if it has none."""
+        return self._transaction(None, lambda connection: _spent(connection, source, *aliases))
 
     def history(self, source: str | None = None) -> list[Spend]:
         """Every debit, oldest first; only those of `source` if given."""
@@ -122,7 +127,8 @@ class Ledger:
         return self._transaction(None, lambda connection: [Spend(**row._mapping) for row in connection.execute(query)])
 
     def totals(self) -> list[dict]:
-        """One dict per source, by name: source, releases, epsilon, delta, last (when it was last debited)."""
+        """One dict per source, by identity: source, names (every name it was debited under), releases, epsilon,
+        delta, last (when it was last debited)."""
         query = (
             sa.select(
                 _spends.c.source,
@@ -134,7 +140,16 @@ class Ledger:
             .group_by(_spends.c.source)
             .order_by(_spends.c.source)
         )
-        return self._transaction(None, lambda connection: [dict(row._mapping) for row in connection.execute(query)])
+        named = sa.select(_spends.c.source, _spends.c.name).where(_spends.c.name.is_not(None)).distinct()
+
+        def read(connection: Connection) -> list[dict]:
+            names: dict[str, list[str]] = {}
+            for source, name in connection.execute(named):
+                names.setdefault(source, []).append(name)
+            return [dict(row._mapping) | {"names": sorted(names.get(row.source, []))}
+                    for row in connection.execute(query)]
+
+        return self._transaction(None, read)
 
     def _transaction(self, lock: str | None, work: Callable[[Connection], _T]) -> _T:
         """Run `work` in one transaction holding `lock`; rerun it, a bounded number of times, after a conflict."""
@@ -228,9 +243,16 @@ def _check_debit(source, epsilon, delta, cap_epsilon, cap_delta) -> None:
         raise InputError(*problems)
 
 
-def _spent(connection: Connection, source: str) -> tuple[float, float]:
+def _create_or_migrate(connection: Connection) -> None:
+    """Create the table, or add the `name` column to a ledger written before names were recorded."""
+    _metadata.create_all(connection)
+    if "name" not in {column["name"] for column in sa.inspect(connection).get_columns(_spends.name)}:
+        connection.execute(sa.text(f"ALTER TABLE {_spends.name} ADD COLUMN name VARCHAR({MAX_SOURCE_LENGTH})"))
+
+
+def _spent(connection: Connection, *sources: str) -> tuple[float, float]:
     totals = [sa.func.coalesce(sa.func.sum(column), 0.0) for column in (_spends.c.epsilon, _spends.c.delta)]
-    epsilon, delta = connection.execute(sa.select(*totals).where(_spends.c.source == source)).one()
+    epsilon, delta = connection.execute(sa.select(*totals).where(_spends.c.source.in_(sources))).one()
     return float(epsilon), float(delta)
 
 
@@ -238,16 +260,19 @@ def _over_cap(spent: tuple[float, float], asked: tuple[float, float], caps: tupl
     return any(used + more > cap * (1 + RELATIVE_TOLERANCE) for used, more, cap in zip(spent, asked, caps, strict=True))
 
 
-def _refusal(source: str, spent: tuple[float, float], asked: tuple[float, float], caps: tuple[float, float]) -> str:
+def _refusal(source: str, spent: tuple[float, float], asked: tuple[float, float], caps: tuple[float, float],
+             name: str | None = None) -> str:
     def pair(values: tuple[float, float]) -> str:
         return f"ε={values[0]:.6g}, δ={values[1]:.6g}"
 
-    return f"privacy budget of {source!r} exceeded: spent {pair(spent)}; asked {pair(asked)}; cap {pair(caps)}"
+    named = f" ({name})" if name and name != source else ""
+    return f"privacy budget of {source!r}{named} exceeded: spent {pair(spent)}; asked {pair(asked)}; cap {pair(caps)}"
 
 
-def _insert(connection: Connection, source: str, asked: tuple[float, float], model: str, note: str) -> Spend:
+def _insert(connection: Connection, source: str, asked: tuple[float, float], model: str, note: str,
+            name: str | None) -> Spend:
     values = {
-        "source": source, "epsilon": asked[0], "delta": asked[1], "model": model, "note": note,
+        "source": source, "epsilon": asked[0], "delta": asked[1], "model": model, "note": note, "name": name,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     entry = connection.execute(sa.insert(_spends).values(**values)).inserted_primary_key[0]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
+
 from tabsynth.errors import InputError, PolicyError
+from tabsynth.io.digest import table_digest
 from tabsynth.io.files import file_sha256
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.ledger import Ledger
@@ -45,35 +48,58 @@ def plan(private: bool, policy: Policy, epsilon: float | None, delta: float | No
     return request
 
 
-def source_identity(source, given: str | None) -> str:
-    """The name the ledger charges: the user's --source-id; else, for a database table, where it lives (the URL
-    without driver or password, and schema.table), so the table stays one source as its rows change; else the
-    file's (or Parquet folder's) content hash, so a copy is the same source. A --query needs --source-id."""
-    return source_identity_and_digest(source, given)[0]
+@dataclass(frozen=True)
+class Source:
+    """What the ledger charges: an identity, the name a person knows the source by, and the identities an older
+    tabsynth gave the same source (their debits count against the caps too)."""
+
+    identity: str
+    name: str | None = None
+    aliases: tuple[str, ...] = ()
+    declared: bool = True  # False: the identity is a digest of the rows, kept in the ledger and out of the manifest
 
 
-def source_identity_and_digest(source, given: str | None) -> tuple[str, str | None]:
-    """source_identity, and the file's SHA-256 when that names the source (else None), so the manifest can
-    record the hash without reading the file again."""
+def declared_identity(source, given: str | None, policy: Policy) -> str | None:
+    """The identity known before any row is read: the user's --source-id; else, for a database table, where it
+    lives (the URL without driver or password, and schema.table), so the table stays one source as its rows change.
+    None for a file: its identity is a digest of its parsed rows (`ledger_source`), taken once they are read.
+    A --query needs --source-id, and so does a file under a policy that requires DP: a file that gains rows every
+    day would otherwise get a fresh budget every day."""
     from tabsynth.io.sql import SqlSource
 
     if given:
-        return given, None
+        return given
     if isinstance(source, SqlSource):
-        return source.ledger_identity(), None
-    digest = file_sha256(source)
-    return f"sha256:{digest}", digest
+        return source.ledger_identity()
+    if policy.privacy.require_dp:
+        raise PolicyError(f"policy {policy.name!r} needs --source-id naming this table in the privacy ledger (a file "
+                          "is otherwise known by its rows, and each day's version of a growing table would get a "
+                          "fresh budget)")
+    return None
 
 
-def charge(request: Request, *, source: str, policy: Policy, model: str, ledger_url: str | None,
+def ledger_source(source, declared: str | None, rows: pd.DataFrame) -> Source:
+    """The declared identity, or the digest of the parsed rows: the same for CSV, CRLF CSV or Parquet copies."""
+    from tabsynth.io.sql import source_name
+
+    if declared:
+        return Source(declared, source_name(source))
+    return Source(f"rows-sha256:{table_digest(rows)}", source_name(source), (f"sha256:{file_sha256(source)}",),
+                  declared=False)
+
+
+def charge(request: Request, *, source: Source | str, policy: Policy, model: str, ledger_url: str | None,
            note: str = "") -> tuple[Budget, dict]:
     """Debit the ledger (committed before the fit starts, so a killed fit still counts) and hand out the budget.
     Its noise always comes from the OS CSPRNG: a user's --seed fixes only the split and the sampling."""
+    source = Source(source) if isinstance(source, str) else source
     ledger = Ledger(ledger_url)
-    entry = ledger.debit(source, request.epsilon, request.delta, cap_epsilon=policy.privacy.source_epsilon_cap,
-                         cap_delta=policy.privacy.source_delta_cap, model=model, note=note)
-    spent_epsilon, spent_delta = ledger.spent(source)
-    record = {"ledger": ledger.url, "source": source, "entry": entry.entry,
+    entry = ledger.debit(source.identity, request.epsilon, request.delta, name=source.name, aliases=source.aliases,
+                         cap_epsilon=policy.privacy.source_epsilon_cap, cap_delta=policy.privacy.source_delta_cap,
+                         model=model, note=note)
+    spent_epsilon, spent_delta = ledger.spent(source.identity, *source.aliases)
+    shown = source.identity if source.declared else f"{source.name} (known in the ledger by a digest of its rows)"
+    record = {"ledger": ledger.url, "source": shown, "entry": entry.entry,
               "source_spent": {"epsilon": spent_epsilon, "delta": spent_delta},
               "source_cap": {"epsilon": policy.privacy.source_epsilon_cap, "delta": policy.privacy.source_delta_cap}}
     return Budget(request.epsilon, request.delta, RandomSource.system()), record

@@ -30,6 +30,7 @@ from tabsynth.infer import conform, infer_schema
 from tabsynth.io.atomic import staged_directory
 from tabsynth.io.files import csv_ready, file_sha256
 from tabsynth.io.sql import SqlSource, public_url
+from tabsynth.io.sql import source_name as sql_source_name
 from tabsynth.pipeline import (
     Plan,
     Progress,
@@ -78,6 +79,9 @@ def release_out_of_core(options: ReleaseOptions, progress: Progress | None = Non
         raise InputError("--out-table is not available with --engine duckdb yet: the synthetic file is in the "
                          "release folder; load it into the database from there")
     plan = preflight(options)
+    if plan.request is not None and plan.ledger_source is None:
+        raise InputError(f"{sql_source_name(plan.source)}: with --engine duckdb, give --source-id to name this file "
+                         "in the privacy ledger (the digest of its rows that names a file is taken in memory only)")
     with DuckDBSession() as session:  # its spill folder goes with it, after an error too
         return _release(options, plan, session, say)
 

@@ -51,10 +51,10 @@ def ledger_source(data: str, source_id: str | None) -> str:
     if is_remote(data):
         raise InputError(f"{data}: give --source-id to name this source in the privacy ledger "
                          "(a cluster path cannot be hashed from the driver)")
-    path = local_path(data)
-    if not path.exists():
-        raise InputError(f"input file not found: {path}")
-    return spending.source_identity(path, None)
+    if not local_path(data).exists():
+        raise InputError(f"input file not found: {local_path(data)}")
+    raise InputError(f"{data}: give --source-id to name this table in the privacy ledger (the digest of its rows "
+                     "that names a file is taken in memory only)")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -71,8 +71,8 @@ def main() -> None:
 @click.option("--epsilon", type=float, help="Epsilon to spend [default: the policy's cap, else 1].")
 @click.option("--delta", type=float, help="Delta to spend [default: 1e-9].")
 @click.option("--policy", default="default", show_default=True, help="Policy whose privacy caps apply.")
-@click.option("--source-id", help="Name of the source in the privacy ledger [default: a local file's SHA-256; "
-              "required for a cluster URI].")
+@click.option("--source-id", help="Name of the source in the privacy ledger [required: the Spark job cannot take "
+              "the digest of a table's rows that names a file in memory].")
 @click.option("--ledger", help="Ledger database URL [default: $TABSYNTH_LEDGER or ~/.tabsynth/ledger.db].")
 @click.option("--seed", type=int, help="Fix the row sample the schema is inferred from. DP noise always comes "
               "from the operating system's CSPRNG, never from a seed.")
@@ -91,8 +91,8 @@ def fit(data, out, schema_path, params, epsilon, delta, policy, source_id, ledge
     counts = SparkCounts(spark_session(master), data)
     schema = infer_spark_schema(counts, user_schema, seed)
     with staged_directory(out, overwrite=overwrite) as staging:
-        budget, _ = spending.charge(request, source=source, policy=rules, model=MODEL, ledger_url=ledger,
-                                    note=f"spark fit to {out}")
+        budget, _ = spending.charge(request, source=spending.Source(source, Path(data).name), policy=rules,
+                                    model=MODEL, ledger_url=ledger, note=f"spark fit to {out}")
         schema, budget, _ = sampled_facts(counts, SCHEMA_SAMPLE_ROWS, user_schema, budget)
         model = fit_from_counts(counts, schema, budget, model_params)
         save_model(model, schema, staging)
