@@ -19,6 +19,7 @@ from tabsynth.privacy.facts import (
     MISSING,
     NUMBER,
     TEXT,
+    ZERO_ONE,
     decide,
     dp_schema,
     measured_columns,
@@ -66,6 +67,12 @@ def test_facts_are_decided_from_noisy_counts_only():
     flags = np.zeros(len(CLASSES))
     flags[BOOLEAN], flags[TEXT] = 500.0, 3.0
     assert decide("smoker", flags, sigma=10.0, stored=np.dtype(object)).dtype == "bool"
+    labels = np.zeros(len(CLASSES))
+    labels[ZERO_ONE], labels[NUMBER + 1] = 800.0, 4.0  # 0/1 numbers: a label, kept as 0/1
+    label = decide("is_fraud", labels, sigma=10.0, stored=np.dtype(int))
+    assert (label.kind, label.dtype) == ("boolean", "int64")
+    labels[NUMBER] = 300.0  # other integers too: a count, not a label
+    assert decide("children", labels, sigma=10.0, stored=np.dtype(int)).kind == "numerical"
 
 
 def test_names_alone_decide_keys_and_pii():

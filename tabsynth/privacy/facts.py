@@ -36,14 +36,18 @@ DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d 
                 "%d/%m/%Y", "%m/%d/%Y", "%d/%m/%y", "%m/%d/%y", "%d.%m.%Y", "%d-%m-%Y", "%d %b %Y", "%b %d %Y")
 DATE_SHAPE = r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|^\d{1,2} [A-Za-z]{3} \d{4}$|^[A-Za-z]{3} \d{1,2} \d{4}$"
 BOOL_WORDS = {"true": True, "false": False}
-CLASSES = ("missing", "boolean", *(f"number with {k} decimals" for k in range(MAX_DECIMALS + 1)),
+CLASSES = ("missing", "boolean", "number 0 or 1", *(f"number with {k} decimals" for k in range(MAX_DECIMALS + 1)),
            "number with more decimals", "typed datetime", *(f"date {fmt}" for fmt in DATE_FORMATS), "text")
-MISSING, BOOLEAN, NUMBER, MORE_DECIMALS = 0, 1, 2, 2 + MAX_DECIMALS + 1
+MISSING, BOOLEAN, ZERO_ONE, NUMBER = 0, 1, 2, 3  # NUMBER + k: a number needing k decimals (other than 0 and 1)
+MORE_DECIMALS = NUMBER + MAX_DECIMALS + 1
 DATETIME = MORE_DECIMALS + 1
 DATE = DATETIME + 1
 TEXT = len(CLASSES) - 1
 CONFIDENCE = 3.0  # a noisy count is taken as non-zero when above this many noise scales
 ROUNDING_SHARE = 0.01  # values needing more decimals than the column gets may be rounded, up to this share
+DOMAIN_SOURCE = {"numerical": "bounds and bins measured with DP by the model", "datetime":
+                 "bounds and bins measured with DP by the model", "categorical": "categories measured with DP by "
+                 "the model (noisy counts above a threshold)", "boolean": "public: true and false"}
 DP_REASON = "decided from DP counts of the classes of its values (see the manifest's schema facts)"
 
 
@@ -74,6 +78,7 @@ def _number_classes(numbers: np.ndarray) -> np.ndarray:
         exact = todo & np.isclose(scaled, np.round(scaled), rtol=1e-9, atol=0)
         out[exact] = NUMBER + places
         todo &= ~exact
+    out[(numbers == 0) | (numbers == 1)] = ZERO_ONE
     return out
 
 
@@ -161,17 +166,20 @@ def _column(name: str, values: pd.Series, user: Schema | None, noisy: np.ndarray
                       missing=None, pii=match.kind), {"facts": "public: recognised as PII by its column name"}
     column = decide(name, noisy, sigma, values.dtype)
     return column, {"facts": "measured with DP (noisy counts of value classes)",
-                    "kind": column.kind, "dtype": column.dtype, "decimals": column.decimals,
-                    "datetime_format": column.datetime_format}
+                    "kind": column.kind, "dtype": column.dtype, "nullable": column.nullable,
+                    "decimals": column.decimals, "datetime_format": column.datetime_format,
+                    "domain": DOMAIN_SOURCE.get(column.kind, "none: not modelled")}
 
 
 def decide(name: str, noisy: np.ndarray, sigma: float, stored: object) -> Column:
     """A column's facts from its noisy class counts (post-processing only; `stored` is used only for the time
     zone of a typed datetime column, which is part of the column's declared storage type, not of its rows).
     Category columns stay nullable: values in categories too rare to release are written as missing."""
-    groups = {"boolean": noisy[BOOLEAN], "numerical": noisy[NUMBER:MORE_DECIMALS + 1].sum(),
+    groups = {"boolean": noisy[BOOLEAN], "numerical": noisy[ZERO_ONE:MORE_DECIMALS + 1].sum(),
               "datetime": noisy[DATETIME] + noisy[DATE:TEXT].max(), "categorical": noisy[TEXT]}
     kind = max(groups, key=groups.get)
+    if kind == "numerical" and _is_label(noisy, sigma):
+        kind = "boolean"  # numbers 0 and 1 only: a yes/no label, kept as 0/1 in its dtype
     fmt = None
     if kind == "datetime" and noisy[DATE:TEXT].max() > noisy[DATETIME]:
         fmt = DATE_FORMATS[int(np.argmax(noisy[DATE:TEXT]))]
@@ -181,17 +189,23 @@ def decide(name: str, noisy: np.ndarray, sigma: float, stored: object) -> Column
     decimals = _decimals(noisy, sigma) if kind == "numerical" else None
     if pii.is_key_name(name):
         kind = "id"
-    dtype = _dtype(kind, nullable, decimals, stored)
+    dtype = _dtype(kind, nullable, 0 if kind == "boolean" and noisy[ZERO_ONE] > noisy[BOOLEAN] else decimals, stored)
     return Column(name=name, kind=kind, dtype=dtype, reason=DP_REASON, missing=None, discrete=False,
                   decimals=decimals if kind == "numerical" else None, datetime_format=fmt,
                   nullable=True if kind == "categorical" else bool(nullable))
 
 
+def _is_label(noisy: np.ndarray, sigma: float) -> bool:
+    """Nearly every number is 0 or 1, by the noisy counts."""
+    others = noisy[NUMBER:MORE_DECIMALS + 1]
+    return others.sum() <= max(ROUNDING_SHARE * noisy[ZERO_ONE], CONFIDENCE * sigma * math.sqrt(len(others)))
+
+
 def _usable_classes(kind: str, fmt: str | None) -> set[int]:
     if kind == "boolean":
-        return {BOOLEAN}
+        return {BOOLEAN, ZERO_ONE}
     if kind == "numerical":
-        return set(range(NUMBER, MORE_DECIMALS + 1))
+        return set(range(ZERO_ONE, MORE_DECIMALS + 1))
     if kind == "datetime":
         return {DATE + DATE_FORMATS.index(fmt)} if fmt else {DATETIME}
     return set(range(1, len(CLASSES)))  # categories: any present value
@@ -199,7 +213,7 @@ def _usable_classes(kind: str, fmt: str | None) -> set[int]:
 
 def _decimals(noisy: np.ndarray, sigma: float) -> int | None:
     """The fewest decimals that leave at most a small share of the numbers (by their noisy counts) rounded."""
-    numbers = noisy[NUMBER:MORE_DECIMALS + 1]
+    numbers = np.append(noisy[ZERO_ONE] + noisy[NUMBER], noisy[NUMBER + 1:MORE_DECIMALS + 1])
     total = max(numbers.sum(), 0.0)
     for places in range(MAX_DECIMALS + 1):
         beyond = numbers[places + 1:]
@@ -209,7 +223,7 @@ def _decimals(noisy: np.ndarray, sigma: float) -> int | None:
 
 
 def _dtype(kind: str, nullable: bool, decimals: int | None, stored: object) -> str:
-    if kind in ("numerical", "id") and decimals == 0:
+    if kind in ("numerical", "id", "boolean") and decimals == 0:
         return "Int64" if nullable else "int64"
     if kind == "numerical":
         return "float64"
@@ -229,14 +243,20 @@ def conform_values(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
         if column.kind == "numerical" and not pd.api.types.is_numeric_dtype(values):
             out[column.name] = pd.to_numeric(values.astype(str).str.strip().where(values.notna()), errors="coerce")
         elif column.kind == "boolean" and not pd.api.types.is_bool_dtype(values):
-            out[column.name] = values.map(_as_bool).astype("boolean")
+            flags = values.map(_as_bool).astype("boolean")
+            out[column.name] = flags.astype(column.dtype) if column.dtype != "object" else flags
     return out
 
 
 def _as_bool(value):
+    """True/False from a boolean, a true/false word, or the number 1/0; missing otherwise."""
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
-    return BOOL_WORDS.get(str(value).strip().lower()) if pd.notna(value) else None
+    if pd.isna(value):
+        return None
+    text = str(value).strip().lower()
+    number = pd.to_numeric(text, errors="coerce")
+    return BOOL_WORDS.get(text, bool(number) if number in (0, 1) else None)
 
 
 def _pii_by_name(name: str):
