@@ -40,7 +40,7 @@ def evaluate(train, holdout, synthetic, schema, seed: int) -> dict:
     copies = {m.name: m.value for m in exact_copies(train, holdout, synthetic, schema)}
     dcr = dcr_share(train, holdout, synthetic, schema, rng=np.random.default_rng(seed))[0].value
     return {"mean 1-way TVD": distances["mean_column_tvd"], "mean 2-way TVD": distances["mean_pair_tvd"],
-            "TSTR AUC": utility["tstr_score"], "TRTR AUC": utility["trtr_score"],
+            "TSTR AUC": utility["tstr_auc"], "TRTR AUC": utility["trtr_auc"],
             "exact copies": copies["exact_copy_rate"], "holdout copies": copies["holdout_copy_rate"],
             "DCR share": dcr}
 

@@ -39,7 +39,7 @@ def main(seed: int = 0) -> None:
            "noise multiplier": sgd["noise_multiplier"], "DP-SGD steps": sgd["steps"], "fit s": fit.seconds,
            "fit CPU s": fit_cpu, "sample s": sample.seconds, "peak RSS MB": peak_rss_mb(),
            "mean 1-way TVD": fidelity["mean_column_tvd"], "mean 2-way TVD": fidelity["mean_pair_tvd"],
-           "TSTR AUC": utility["tstr_score"], "TRTR AUC": utility["trtr_score"]}
+           "TSTR AUC": utility["tstr_auc"], "TRTR AUC": utility["trtr_auc"]}
     title = (f"dp-ctgan on UCI Adult (80/20 split, ε = {EPSILON:g}, δ = {DELTA:g}, "
              f"{PARAMS['epochs']} epochs, seed {seed})")
     print(write_results("dp_ctgan_adult", [row], title, ("tabsynth", "torch", "opacus")))

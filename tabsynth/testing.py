@@ -32,6 +32,21 @@ def contract_table(n: int = 300, seed: int = 0) -> pd.DataFrame:
     })
 
 
+def fraud_table(n: int = 10_000, seed: int = 0, fraud_share: float = 0.03) -> pd.DataFrame:
+    """Card payments with a rare 0/1 label whose rows differ: frauds are larger, at night and mostly online."""
+    rng = np.random.default_rng(seed)
+    fraud = rng.random(n) < fraud_share
+    channels = np.array(["online", "atm", "shop"])
+    return pd.DataFrame({
+        "amount": np.where(fraud, rng.lognormal(np.log(430), 0.6, n), rng.lognormal(np.log(45), 1.0, n)).round(2),
+        "hour": np.where(fraud, rng.integers(0, 6, n), rng.integers(0, 24, n)),
+        "channel": np.where(fraud, rng.choice(channels, n, p=[0.7, 0.2, 0.1]),
+                            rng.choice(channels, n, p=[0.2, 0.1, 0.7])),
+        "age": rng.integers(18, 90, n),
+        "is_fraud": fraud.astype(int),
+    })
+
+
 def check_synthesizer(name: str, params: dict | None = None, table: pd.DataFrame | None = None) -> None:
     """Raise AssertionError naming the broken promise, or return None."""
     raw = contract_table() if table is None else table

@@ -66,7 +66,7 @@ def test_rebalanced_rows_train_as_well(adult_model, tmp_path, tabsynth_cli, adul
     assert tabsynth_cli("sample", adult_model, "--rows", "6000", "--out", paths["balanced"], "--seed", "6",
                         "--rebalance", "income='>50K'=0.5")[0] == 0
     scores = {kind: next(m.value for m in ml_utility(train, holdout, pd.read_parquet(path), schema, "income")
-                         if m.name == "tstr_score") for kind, path in paths.items()}
+                         if m.name == "tstr_auc") for kind, path in paths.items()}
     assert abs(scores["balanced"] - scores["plain"]) <= 0.02, scores
 
 

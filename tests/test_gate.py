@@ -6,7 +6,7 @@ import pytest
 from tabsynth.errors import ReleaseBlocked
 from tabsynth.pipeline import ReleaseOptions, release
 from tabsynth.release.gate import evaluate
-from tabsynth.release.policy import load_policy
+from tabsynth.release.policy import Policy, load_policy
 from tabsynth.validate.checks import run_one
 
 
@@ -100,3 +100,31 @@ def test_shipped_policies_load():
     assert load_policy("strict-external-sharing").review.required
 
 
+def test_utility_rules_name_the_targets_type(tmp_path):
+    from tabsynth.errors import PolicyError
+    from tabsynth.release.policy import target_metric_problems
+
+    path = tmp_path / "old.yaml"
+    path.write_text("name: old\nrules:\n  - {metric: tstr_score, op: '>', threshold: 0.5}\n")
+    with pytest.raises(PolicyError, match="use tstr_auc .binary or categorical target. or tstr_r2"):
+        load_policy(path)
+    fraud = load_policy("fraud-model-training")
+    assert target_metric_problems(fraud, "is_fraud", "boolean") == []
+    problems = target_metric_problems(fraud, "amount", "numerical")
+    assert len(problems) == 2 and problems[0].startswith(
+        "policy 'fraud-model-training': rule tstr_auc > 0.5 needs a binary or categorical target, but target "
+        "'amount' is numerical")
+    regression = Policy(name="r", rules=[{"metric": "tstr_r2", "op": ">", "threshold": 0}])
+    assert "needs a numerical target" in target_metric_problems(regression, "is_fraud", "boolean")[0]
+
+
+def test_a_mismatched_target_is_refused_before_any_work(tmp_path, tabsynth_cli):
+    from tabsynth.testing import fraud_table
+
+    data = tmp_path / "payments.csv"
+    fraud_table(400, seed=0).to_csv(data, index=False)
+    out = tmp_path / "rel"
+    code, _, stderr = tabsynth_cli("release", data, "--out", out, "--policy", "fraud-model-training",
+                                   "--target", "amount")
+    assert code == 2 and not out.exists()
+    assert "rule tstr_auc > 0.5 needs a binary or categorical target, but target 'amount' is numerical" in stderr

@@ -11,7 +11,7 @@ from tabsynth.testing import contract_table
 from tabsynth.validate import distance
 from tabsynth.validate.attacks import AttackCounts, singling_out_risk, wilson_interval
 from tabsynth.validate.distance import fit_encoder, nearest_distances
-from tabsynth.validate.risk import exact_copies, hanley_mcneil_interval, privacy_risks, roc_auc
+from tabsynth.validate.risk import dcr_share, exact_copies, hanley_mcneil_interval, privacy_risks, roc_auc
 
 RISKS = ("singling_out_risk", "linkability_risk", "attribute_inference_risk")
 
@@ -187,3 +187,32 @@ def test_a_column_determined_by_another_is_not_an_inference_risk():
     result = attribute_inference_risk(train, holdout, synthetic, schema, rng=np.random.default_rng(0))[0]
     assert result.details["per_secret"]["floor"]["risk"] < 0.02
     assert result.value < 0.15
+
+
+@pytest.mark.parametrize("train_rows, holdout_rows, max_rows", [(3_200, 800, 10_000), (3_200, 800, 1_000)])
+def test_dcr_share_reaches_one_for_copies_and_a_half_by_chance(train_rows, holdout_rows, max_rows):
+    """The training side is larger than the holdout (4:1, as a 0.2 holdout share gives), and with a small
+    max_rows both are sampled: copies still count fully as closer to training, fresh rows as chance."""
+    schema = infer_schema(contract_table(800, seed=0))
+    train, holdout, fresh = (conform(contract_table(n, seed=s), schema)
+                             for n, s in ((train_rows, 0), (holdout_rows, 1), (2_000, 2)))
+    copies = train.sample(2_000, random_state=0)
+    copied = dcr_share(train, holdout, copies, schema, rng=np.random.default_rng(0), max_rows=max_rows)[0]
+    assert copied.value >= 0.95 and copied.details["exact_training_copy_share"] == 1.0
+    honest = dcr_share(train, holdout, fresh, schema, rng=np.random.default_rng(0), max_rows=max_rows)[0]
+    low, high = honest.details["ci95"]
+    assert abs(honest.value - 0.5) < 0.05 and low <= 0.5 <= high, honest.details
+    assert honest.details["chance_raw_share"] == pytest.approx(0.8) and abs(honest.details["raw_share"] - 0.8) < 0.05
+    half = pd.concat([copies.iloc[:1_000], fresh.iloc[:1_000]], ignore_index=True)
+    mixed = dcr_share(train, holdout, half, schema, rng=np.random.default_rng(0), max_rows=max_rows)[0].value
+    assert 0.6 < mixed < copied.value
+
+
+def test_a_copy_of_a_row_that_the_holdout_repeats_is_a_tie():
+    schema = infer_schema(contract_table(800, seed=0))
+    train, fresh = (conform(contract_table(n, seed=s), schema) for n, s in ((800, 0), (400, 1)))
+    holdout = pd.concat([fresh, train.iloc[:400]], ignore_index=True)  # train's first 400 rows are in both
+    tied = dcr_share(train, holdout, train.iloc[:400], schema, rng=np.random.default_rng(0))[0]
+    assert tied.value == pytest.approx(0.5) and tied.details["exact_training_copy_share"] == 0.0
+    copied = dcr_share(train, holdout, train.iloc[400:], schema, rng=np.random.default_rng(0))[0]
+    assert copied.value == 1.0 and copied.details["exact_training_copy_share"] == 1.0

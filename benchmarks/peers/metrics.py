@@ -43,6 +43,6 @@ def score(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, s
                    mia_auc(train, holdout, synthetic, schema, rng=np.random.default_rng(seed))):
         values |= {result.name: result.value for result in metric}
     return {"1-way TVD": values["mean_column_tvd"], "2-way TVD": values["mean_pair_tvd"],
-            "TSTR AUC": values["tstr_score"], "TRTR AUC": values["trtr_score"],
+            "TSTR AUC": values["tstr_auc"], "TRTR AUC": values["trtr_auc"],
             "exact copies": values["exact_copy_rate"], "DCR share": values["dcr_share"],
             "MIA AUC": values["mia_auc"]}

@@ -26,7 +26,8 @@ from tabsynth.validate.attacks import (
 from tabsynth.validate.distance import fit_encoder, nearest_distances, sample_rows
 from tabsynth.validate.result import MetricResult
 
-DCR_SHARE_TEXT = "share of synthetic rows closer to a training row than to any holdout row (0.5 is chance)"
+DCR_SHARE_TEXT = ("share of synthetic rows closer to a training row than to any holdout row, corrected to equal "
+                  "sizes: 0.5 is chance (never saw the training rows), 1.0 is all copies")
 NNDR_TEXT = "5th percentile of synthetic rows' closest / second-closest training-row distance ratio"
 MIA_TEXT = "ROC AUC of telling training rows from holdout rows by their distance to the synthetic rows (0.5 is chance)"
 
@@ -69,23 +70,59 @@ def dcr_share(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFram
               rng: np.random.Generator, max_rows: int = MAX_ROWS) -> list[MetricResult]:
     """Distance to closest record: are synthetic rows nearer the training rows than the holdout rows?
 
-    The training side is subsampled to the holdout's size, so an honest generator scores 0.5; ties count half.
+    Each synthetic row is closer to the training rows or to the holdout rows. An exact copy is found by
+    comparing rows with every training and holdout row, so no copy goes unseen; the other rows are compared
+    by distance with a sample of each side, both sides sampled at the same rate. A row equally close to both
+    sides counts for each in proportion to its matches there (an exact copy of a training row that no
+    holdout row repeats counts fully as closer to training). By chance, a share train / (train + holdout)
+    of the rows is closer to training; the value reported is 0.5 plus half the share of synthetic rows
+    drawn to the training rows beyond that chance: 0.5 for a generator that never saw the training rows,
+    0.6 when 20% of its rows sit by training rows, 1.0 for copies.
     """
     problem = missing_input(train, holdout, synthetic)
     if problem:
         return unavailable("dcr_share", DCR_SHARE_TEXT, problem, goal="target")
     rng = np.random.default_rng(rng)
+    columns = [c.name for c in schema.modelled()]
+    queries = sample_rows(synthetic, max_rows, rng)
+    exact = _exact_match_share(train, holdout, queries, columns)
+    rate = min(1.0, max_rows / max(len(train), len(holdout)))  # one rate for both keeps the chance level
+    references = [sample_rows(frame, max(1, round(rate * len(frame))), rng) for frame in (train, holdout)]
     encoder = fit_encoder(train, schema.modelled())
-    synthetic_features = encoder.encode(sample_rows(synthetic, max_rows, rng))
-    holdout_rows = sample_rows(holdout, max_rows, rng)
-    to_train, to_holdout = (nearest_distances(synthetic_features, encoder.encode(frame), k=1)[0][:, 0]
-                            for frame in (sample_rows(train, len(holdout_rows), rng), holdout_rows))
+    far = np.isnan(exact)
+    to_train, to_holdout = (nearest_distances(encoder.encode(queries[far]), encoder.encode(frame), k=1)[0][:, 0]
+                            for frame in references)
     ties = np.isclose(to_train, to_holdout, rtol=0, atol=1e-9)
-    closer = float(np.sum((to_train < to_holdout) & ~ties) + 0.5 * np.sum(ties))
-    details = {"ci95": wilson_interval(closer, len(to_train)), "tie_share": float(ties.mean()),
-               "synthetic_rows": len(to_train), "train_rows": len(holdout_rows), "holdout_rows": len(holdout_rows),
+    chance = len(train) / (len(train) + len(holdout))
+    closer = exact.copy()
+    closer[far] = np.where(ties, chance, (to_train < to_holdout).astype(float))
+    raw = float(closer.mean())
+    details = {"raw_share": raw, "chance_raw_share": chance,
+               "ci95": [_on_chance_scale(bound, chance) for bound in wilson_interval(closer.sum(), len(closer))],
+               "exact_training_copy_share": float(np.mean(exact == 1.0)), "tie_share": float(ties.sum() / len(closer)),
+               "synthetic_rows": len(closer), "train_rows": len(train), "holdout_rows": len(holdout),
+               "distance_reference_rows": [len(frame) for frame in references],
                **_percentiles("dcr_train", to_train), **_percentiles("dcr_holdout", to_holdout)}
-    return [MetricResult("dcr_share", closer / len(to_train), "target", DCR_SHARE_TEXT, details=details)]
+    return [MetricResult("dcr_share", _on_chance_scale(raw, chance), "target", DCR_SHARE_TEXT, details=details)]
+
+
+def _exact_match_share(train: pd.DataFrame, holdout: pd.DataFrame, queries: pd.DataFrame, columns: list[str]
+                       ) -> np.ndarray:
+    """Per query row, the share of the real rows identical to it that are training rows (1.0 for a copy of a
+    training row that no holdout row repeats); NaN where no real row is identical."""
+    keys = row_keys(queries, columns)
+    in_train, in_holdout = (keys.map(row_keys(frame, columns).value_counts()).fillna(0).to_numpy(float)
+                            for frame in (train, holdout))
+    total = in_train + in_holdout
+    return np.divide(in_train, total, out=np.full(len(total), np.nan), where=total > 0)
+
+
+def _on_chance_scale(raw: float, chance: float) -> float:
+    """The raw share on a scale where chance is 0.5 and all copies 1.0: above chance, 0.5 plus half the share
+    of rows drawn to training beyond chance, (raw - chance) / (1 - chance); below it, 0.5 * raw / chance."""
+    if raw >= chance:
+        return float(0.5 + 0.5 * (raw - chance) / (1 - chance)) if chance < 1 else 0.5
+    return float(0.5 * raw / chance)
 
 
 def nndr_p5(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, *,
@@ -142,7 +179,7 @@ def hanley_mcneil_interval(auc: float, n_pos: int, n_neg: int, z: float = Z95) -
 
 
 def _percentiles(prefix: str, distances: np.ndarray) -> dict:
-    return {f"{prefix}_p{q}": finite_or_none(np.percentile(distances, q)) for q in (5, 50)}
+    return {f"{prefix}_p{q}": finite_or_none(np.percentile(distances, q) if len(distances) else None) for q in (5, 50)}
 
 
 CHECKS = (dcr_share, nndr_p5, mia_auc, singling_out_risk, linkability_risk, attribute_inference_risk)

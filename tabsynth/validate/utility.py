@@ -21,11 +21,13 @@ from tabsynth.schema import Column, Schema
 from tabsynth.validate.fidelity import (
     CATEGORY_KINDS,
     NUMERIC_KINDS,
+    bin_codes,
     column_distances,
     correlation_difference,
     coverage,
     finite_or_none,
     numeric_values,
+    tvd,
     wasserstein_distances,
 )
 from tabsynth.validate.result import MetricResult
@@ -36,6 +38,12 @@ MODEL_THREADS = 1
 MIN_SUBGROUP_ROWS = 30
 MISSING_GROUP = "(missing)"
 METRIC_NAMES = {"binary": "roc_auc", "multiclass": "macro_ovr_roc_auc", "regression": "r2"}
+# Score metrics are named by what they measure, so a policy rule can only compare like with like:
+# tstr_auc, trtr_auc, augmented_auc for a binary or categorical target; tstr_r2, ... for a numerical one.
+SCORE_SUFFIX = {"binary": "auc", "multiclass": "auc", "regression": "r2"}
+SCORES = ("tstr", "trtr", "augmented")
+CLASSIFICATION_METRICS = (*(f"{score}_auc" for score in SCORES), "minority_class_tvd")
+REGRESSION_METRICS = tuple(f"{score}_r2" for score in SCORES)
 
 
 @dataclass(frozen=True)
@@ -50,39 +58,66 @@ class Task:
     def metric(self) -> str:
         return METRIC_NAMES[self.kind]
 
+    def score_name(self, score: str) -> str:
+        return f"{score}_{SCORE_SUFFIX[self.kind]}"
+
 
 def ml_utility(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, target: str,
                *, random_state: int = 0) -> list[MetricResult]:
-    """TSTR, TRTR, their ratio and the real-plus-synthetic (augmented) score on the real holdout.
+    """TSTR, TRTR, their ratio, the real-plus-synthetic (augmented) score and its gain over TRTR, on the real holdout.
 
-    Scores are ROC AUC of the minority class (binary), macro one-vs-rest ROC AUC (multiclass) or R²
-    (numerical target). A training set lacking a real class, or with a constant target, scores NaN;
-    so does tstr_ratio when the baseline is not positive.
+    Scores are ROC AUC of the minority class (binary: `*_auc`), macro one-vs-rest ROC AUC (multiclass:
+    `*_auc`) or R² (numerical target: `*_r2`). A training set lacking a real class, or with a constant
+    target, scores NaN; so does tstr_ratio when the baseline is not positive.
     """
     task = _task(_target_column(schema, target), train[target])
     features = [c for c in schema.modelled() if c.name != target]
     (x_train, x_holdout, x_synthetic), native = _feature_matrices(features, [train, holdout, synthetic])
     y_train, y_holdout, y_synthetic = (_labels(task, frame[target]) for frame in (train, holdout, synthetic))
     fit_sets = {
-        "tstr_score": (x_synthetic, y_synthetic),
-        "trtr_score": (x_train, y_train),
-        "augmented_score": (np.vstack([x_train, x_synthetic]), np.concatenate([y_train, y_synthetic])),
+        "tstr": (x_synthetic, y_synthetic),
+        "trtr": (x_train, y_train),
+        "augmented": (np.vstack([x_train, x_synthetic]), np.concatenate([y_train, y_synthetic])),
     }
     test = _rows_with_target(x_holdout, y_holdout)
     with threadpool_limits(MODEL_THREADS, user_api="openmp"):
         scores = {name: _fit_and_score(task, _rows_with_target(*rows), test, native, random_state)
                   for name, rows in fit_sets.items()}
-    scores["tstr_ratio"] = scores["tstr_score"] / scores["trtr_score"] if scores["trtr_score"] > 0 else np.nan
     trained = f"{task.metric} on the real holdout of a model trained on"
-    descriptions = {
-        "tstr_score": f"{trained} synthetic rows",
-        "trtr_score": f"{trained} real training rows (the baseline)",
-        "tstr_ratio": "tstr_score / trtr_score: the share of the real rows' utility that the synthetic rows keep",
-        "augmented_score": f"{trained} real training plus synthetic rows",
-    }
+    tstr, trtr, augmented = (task.score_name(score) for score in SCORES)
     details = _utility_details(task, target, {"train": y_train, "holdout": y_holdout, "synthetic": y_synthetic})
-    return [MetricResult(name, float(scores[name]), "max", text, details=details)
-            for name, text in descriptions.items()]
+    results = [
+        (tstr, scores["tstr"], f"{trained} synthetic rows"),
+        (trtr, scores["trtr"], f"{trained} real training rows (the baseline)"),
+        ("tstr_ratio", scores["tstr"] / scores["trtr"] if scores["trtr"] > 0 else np.nan,
+         f"{tstr} / {trtr}: the share of the real rows' utility that the synthetic rows keep"),
+        (augmented, scores["augmented"], f"{trained} real training plus synthetic rows"),
+        ("augmentation_gain", scores["augmented"] - scores["trtr"],
+         f"{augmented} - {trtr}: what adding the synthetic rows to the real ones gains (negative: they hurt)"),
+    ]
+    return [MetricResult(name, float(value), "max", text, details=details) for name, value, text in results]
+
+
+def minority_class_tvd(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, target: str) -> list[MetricResult]:
+    """Mean one-way TVD of the other modelled columns between the real and the synthetic rows of the real
+    minority class: do the rare class's rows (frauds, say) look like the real ones, not just their count?"""
+    column = _target_column(schema, target)
+    if column.kind == "numerical":
+        return []
+    positive = minority_class(real[target])
+    parts = [frame[frame[target] == positive] for frame in (real, synthetic)]
+    description = (f"mean total variation distance of the other columns between real and synthetic rows of "
+                   f"the real minority class {target} = {positive}")
+    details = {"target": target, "minority_class": str(positive), "real_rows": len(parts[0]),
+               "synthetic_rows": len(parts[1])}
+    others = [c for c in schema.modelled() if c.name != target]
+    if not len(parts[0]) or not len(parts[1]) or not others:
+        reason = "no synthetic row of the minority class" if len(parts[0]) else "no real row of the minority class"
+        return [MetricResult("minority_class_tvd", float("nan"), "min", description,
+                             details={**details, "reason": reason if others else "no other modelled column"})]
+    per_column = {c.name: tvd(*bin_codes(c, parts[0][c.name], parts[1][c.name])) for c in others}
+    return [MetricResult("minority_class_tvd", float(np.mean(list(per_column.values()))), "min", description,
+                         details={**details, "per_column": per_column})]
 
 
 def _utility_details(task: Task, target: str, labels: dict[str, np.ndarray]) -> dict:
@@ -280,6 +315,7 @@ def utility_metrics(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.Da
                + coverage(train, synthetic, schema))
     if target is not None:
         results += ml_utility(train, holdout, synthetic, schema, target, random_state=random_state)
+        results += minority_class_tvd(train, synthetic, schema, target)
     if sensitive:
         results += bias(train, synthetic, schema, sensitive, target)
     return results
