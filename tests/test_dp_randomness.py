@@ -9,13 +9,14 @@ import pandas as pd
 import pytest
 
 import tabsynth
+from tabsynth.infer import infer_schema
 
 NOISE_SEED_KEYS = ("noise_seed", '"seed": ')
 
 
 @pytest.fixture
 def neighbours(tmp_path) -> tuple[Path, Path]:
-    """D and D plus one row, as CSV files."""
+    """D and D plus one row, as CSV files, and a schema file declaring every column (this is about noise)."""
     rng = np.random.default_rng(5)
     n = 600
     frame = pd.DataFrame({"age": rng.integers(20, 90, n), "sex": rng.choice(["F", "M"], n),
@@ -24,11 +25,13 @@ def neighbours(tmp_path) -> tuple[Path, Path]:
     paths = tmp_path / "d.csv", tmp_path / "d_plus_one.csv"
     frame.to_csv(paths[0], index=False)
     pd.concat([frame, extra], ignore_index=True).to_csv(paths[1], index=False)
+    infer_schema(frame).save(tmp_path / "schema.yaml")
     return paths
 
 
 def _fit_state(tabsynth_cli, data: Path, out: Path) -> dict:
     code, _, stderr = tabsynth_cli("fit", data, "--out", out, "--model", "dp-marginal", "--seed", "4",
+                                   "--schema", data.parent / "schema.yaml",
                                    "--param", "iterations=20", "--param", "final_iterations=50")
     assert code == 0, stderr
     return json.loads((out / "model.json").read_text())
@@ -51,7 +54,8 @@ def test_a_seeded_dp_release_says_the_seed_fixes_only_split_and_sampling(neighbo
     policy.write_text("name: dp\nrules:\n  - {metric: dp_epsilon, op: '<=', threshold: 1}\n")
     out = tmp_path / "rel"
     code, _, stderr = tabsynth_cli("release", neighbours[0], "--out", out, "--model", "dp-marginal", "--seed", "4",
-                                   "--policy", policy, "--source-id", "d", "--param", "iterations=20",
+                                   "--policy", policy, "--source-id", "d", "--schema", tmp_path / "schema.yaml",
+                                   "--param", "iterations=20",
                                    "--param", "final_iterations=50")
     assert code == 0, stderr
     manifest = json.loads((out / "manifest.json").read_text())

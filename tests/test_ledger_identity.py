@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from tabsynth.errors import InputError
+from tabsynth.infer import infer_schema
 from tabsynth.io.digest import table_digest
 from tabsynth.io.files import read_table
 from tabsynth.privacy.ledger import Ledger
@@ -46,10 +47,13 @@ def test_the_digest_of_the_rows_survives_re_encoding_and_sees_one_changed_value(
     assert table_digest(read_table(encodings["csv"]).iloc[1:]) != digests["csv"]  # one row fewer
 
 
-def test_crlf_and_parquet_copies_charge_one_ledger_source_shown_by_name(encodings, tabsynth_cli, ledger_url):
+def test_crlf_and_parquet_copies_charge_one_ledger_source_shown_by_name(encodings, tmp_path, tabsynth_cli,
+                                                                       ledger_url):
+    schema = tmp_path / "schema.yaml"  # every column declared: this test is about the ledger, not the facts
+    infer_schema(read_table(encodings["csv"])).save(schema)
     for name, path in encodings.items():
-        code, _, stderr = tabsynth_cli("fit", path, "--out", path.parent / f"{name}.model", "--model", "dp-marginal",
-                                       "--epsilon", "0.5", *FAST)
+        code, _, stderr = tabsynth_cli("fit", path, "--out", tmp_path / f"{name}.model", "--model", "dp-marginal",
+                                       "--epsilon", "0.5", "--schema", schema, *FAST)
         assert code == 0, (name, stderr)
     totals = Ledger(ledger_url).totals()
     assert len(totals) == 1 and totals[0]["releases"] == 3 and totals[0]["epsilon"] == pytest.approx(1.5)
