@@ -9,16 +9,16 @@ from pathlib import Path
 import pandas as pd
 
 from tabsynth import __version__
-from tabsynth.errors import SchemaError
+from tabsynth.errors import ReleaseBlocked, SchemaError
 from tabsynth.infer import conform, infer_schema
 from tabsynth.io.files import check_input_path, file_sha256, read_table
 from tabsynth.release import manifest as manifest_lib
 from tabsynth.release.gate import Verdict, evaluate
 from tabsynth.release.policy import load_policy
-from tabsynth.release.publish import raise_blocked
 from tabsynth.release.report import write_report
 from tabsynth.schema import Schema
 from tabsynth.validate.checks import CheckOptions, run_checks
+from tabsynth.validate.pii_leak import leak_lines
 from tabsynth.validate.result import MetricResult
 
 
@@ -36,7 +36,8 @@ class ValidateOptions:
 
 
 def validate_tables(options: ValidateOptions) -> tuple[Verdict, dict]:
-    """Run the policy's checks; raise ReleaseBlocked (exit 3) listing every failing rule. Writes no data."""
+    """Run the policy's checks; raise ReleaseBlocked (exit 3) naming every failing rule, constraint and column
+    holding real PII. Writes no data."""
     from tabsynth.validate.constraints import load_constraints
 
     policy = load_policy(options.policy)
@@ -47,29 +48,81 @@ def validate_tables(options: ValidateOptions) -> tuple[Verdict, dict]:
     raw = read_table(options.real)
     schema = infer_schema(raw, user=Schema.load(options.schema) if options.schema else None)
     real = conform(raw, schema)
-    synthetic = _modelled(read_table(options.synthetic), schema, "synthetic")
-    holdout = _modelled(read_table(options.holdout), schema, "holdout") if options.holdout else real.iloc[:0]
+    given = read_table(options.synthetic)
+    synthetic = _as_released(given, schema, "synthetic")
+    holdout = _as_released(read_table(options.holdout), schema, "holdout") if options.holdout else real.iloc[:0]
     unknown = MetricResult("dp_epsilon", float("nan"), "min", "epsilon is unknown for a table made elsewhere",
                            reads_private_rows=False)
     metrics = run_checks(real, holdout, synthetic, schema, CheckOptions(
         target=options.target or policy.target, sensitive=tuple(options.sensitive) or policy.sensitive,
-        constraints=tuple(constraints), extra=[unknown]))
+        constraints=tuple(constraints), constraint_facts=_present(schema, synthetic), extra=[unknown]))
     verdict = evaluate(policy, metrics)
     manifest = _manifest(options, policy, schema, verdict, metrics, len(holdout))
+    manifest["checked"] = _what_was_checked(schema, synthetic, given)
     if options.report:
         write_report(Path(options.report), manifest, real, synthetic, schema)
     if not verdict.passed:
-        raise_blocked(policy.name, verdict, options.report, what="synthetic table")
+        _raise_blocked(policy.name, verdict, metrics, options.report)
     return verdict, manifest
 
 
-def _modelled(frame: pd.DataFrame, schema: Schema, what: str) -> pd.DataFrame:
-    """The modelled columns of another table, parsed like the real ones; missing columns are one error each."""
+def _as_released(frame: pd.DataFrame, schema: Schema, what: str) -> pd.DataFrame:
+    """The schema's columns of another table, modelled ones parsed like the real ones. A missing modelled column
+    is one error each; PII and key columns may be absent (dropped), and are then not checked."""
     missing = [c.name for c in schema.modelled() if c.name not in frame.columns]
     if missing:
         raise SchemaError(*[f"the {what} table has no column {name!r}" for name in missing])
-    modelled = Schema(tuple(schema.modelled()))
-    return conform(frame[modelled.names], modelled)
+    present = _present(schema, frame)
+    return conform(frame[present.names], present)
+
+
+def _present(schema: Schema, frame: pd.DataFrame) -> Schema:
+    """The schema's columns the table has, in the schema's order."""
+    return Schema(tuple(c for c in schema.columns if c.name in frame.columns))
+
+
+def _what_was_checked(schema: Schema, synthetic: pd.DataFrame, given: pd.DataFrame) -> dict:
+    """What `validate` verified about the columns it does not model: nothing about how they were made."""
+    pii_columns = [c.name for c in schema.columns if c.kind == "pii"]
+    return {
+        "pii_columns": {name: ("compared with every real value of the PII columns (rule pii_leak)"
+                               if name in synthetic.columns else "absent from the synthetic table")
+                        for name in pii_columns},
+        "key_columns": [c.name for c in schema.columns if c.kind == "id" and c.name in synthetic.columns],
+        "key_note": "present in the synthetic table; made elsewhere, so whether they relate to the real keys was "
+                    "not checked",
+        "not_in_real_table": [str(name) for name in given.columns if name not in schema.names],
+        "note": "the synthetic table was made elsewhere: how its PII and keys were produced is not known; "
+                "only what the metrics and rules record was checked",
+    }
+
+
+def _raise_blocked(policy_name: str, verdict: Verdict, metrics: list[MetricResult], report: Path | None):
+    by_name = {m.name: m for m in metrics}
+    lines = []
+    for outcome in verdict.failures():
+        lines.append(f"synthetic table blocked by policy {policy_name!r}: {outcome.line()}")
+        lines += [f"  {item}" for item in failure_items(by_name.get(outcome.metric))]
+    where = f"; see the report at {report}" if report else ""
+    raise ReleaseBlocked(*lines, f"the synthetic table does not pass{where}", report_path=report)
+
+
+def failure_items(metric: MetricResult | None) -> list[str]:
+    """What a failed metric found, one line per item: each failed constraint, each column holding real PII."""
+    if metric is None:
+        return []
+    if metric.name == "pii_leak":
+        return leak_lines(metric)
+    if metric.name == "constraint_violations":
+        return [_constraint_line(e) for e in metric.details.get("expectations", []) if not e.get("passed")]
+    return []
+
+
+def _constraint_line(expectation: dict) -> str:
+    rows = expectation.get("unexpected_count")
+    found = (f"{rows} row{'s' if rows != 1 else ''} fail" if rows else expectation.get("error")
+             or (f"found {expectation['observed']}" if "observed" in expectation else "failed"))
+    return f"constraint {expectation.get('rule', '?')}: {found}"
 
 
 def _manifest(options: ValidateOptions, policy, schema: Schema, verdict: Verdict, metrics, holdout_rows) -> dict:

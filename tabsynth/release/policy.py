@@ -25,7 +25,7 @@ METRICS = (
     "tstr_auc", "trtr_auc", "augmented_auc", "tstr_r2", "trtr_r2", "augmented_r2", "tstr_ratio", "augmentation_gain",
     "minority_class_tvd",
     "max_subgroup_share_gap", "max_subgroup_target_gap",
-    "constraint_violations", "constraint_valid_share",
+    "constraint_violations", "constraint_valid_share", "pii_leak",
 )
 # Utility scores named by the target's type since 0.x: a rule on the old name would compare R² with AUC.
 RENAMED = {f"{score}_score": f"{score}_auc (binary or categorical target) or {score}_r2 (numerical target)"
