@@ -10,8 +10,8 @@ import numpy as np
 from tabsynth.errors import InputError
 from tabsynth.infer import infer_schema
 from tabsynth.io import sql
-from tabsynth.io.atomic import atomic_file, check_can_create, staged_directory
-from tabsynth.io.files import FORMATS, write_table
+from tabsynth.io.atomic import atomic_file, atomic_write_text, check_can_create, staged_directory
+from tabsynth.io.files import FORMATS, file_sha256, write_table
 from tabsynth.models.base import MODEL_FILE, create_model, is_private, load_model, save_model
 from tabsynth.models.memory import check_memory
 from tabsynth.pipeline import check_fit_for_release, conform_rows
@@ -89,14 +89,29 @@ class SampleOptions:
     overwrite: bool = False
 
 
+UNGATED_SUFFIX = ".UNGATED.txt"
+
+
+def ungated_note(out: Path) -> Path:
+    """The note beside a sampled file saying that no gate checked it."""
+    return out.with_name(out.name + UNGATED_SUFFIX)
+
+
 def sample_file(options: SampleOptions, progress=None) -> int:
-    """Sample a saved model into one file (format from its suffix), written atomically; returns the row count."""
+    """Sample a saved model into one file (format from its suffix), written atomically with its UNGATED note;
+    returns the row count.
+
+    No gate runs here: the model was fitted on every row of its data, so no holdout is left for the privacy
+    checks to compare with, and a gate run against training rows would pass copies as chance. The note
+    (bound to the file by its SHA-256) says so and how to check the rows before sharing them.
+    """
     out = Path(options.out)
     fmt = out.suffix.lstrip(".").lower()
     if fmt not in FORMATS:
         raise InputError(f"--out must end in .{' or .'.join(FORMATS)}, got {out.name!r}")
-    if out.exists() and not options.overwrite:
-        raise InputError(f"{out} already exists (use --overwrite)")
+    for path in (out, ungated_note(out)):
+        if path.exists() and not options.overwrite:
+            raise InputError(f"{path} already exists (use --overwrite)")
     if options.where and options.rebalance:
         raise InputError("use --where or --rebalance, not both")
     model, schema = load_model(options.model_dir)
@@ -107,7 +122,21 @@ def sample_file(options: SampleOptions, progress=None) -> int:
     formats = schema.datetime_formats()
     with atomic_file(out) as partial:
         write_table(synthetic, partial, fmt, formats)
+        atomic_write_text(ungated_note(out), _ungated_text(options, model, out, file_sha256(partial), len(synthetic)))
     return len(synthetic)
+
+
+def _ungated_text(options: SampleOptions, model, out: Path, sha256: str, rows: int) -> str:
+    how = (f"--rebalance {options.rebalance}" if options.rebalance else f"--where {options.where}" if options.where
+           else "plain sampling")
+    return (f"NOT GATED: no release policy checked the rows of {out.name}.\n"
+            f"file: {out.name} (sha256 {sha256}), {rows:,} rows\n"
+            f"from: model folder {options.model_dir} (model {model.name!r}), {how}\n\n"
+            "`tabsynth sample` draws from a model fitted on every row of its data, so no holdout is left for the\n"
+            "privacy checks (copies, distance to closest record, membership) to compare with. Before sharing\n"
+            "these rows, check them against rows the model never saw:\n"
+            f"  tabsynth validate TRAINING_DATA {out.name} --holdout UNSEEN_ROWS --policy POLICY\n"
+            "or publish through `tabsynth release`, which keeps a holdout and gates.\n")
 
 
 def _rows(rows: int | None, model) -> int:

@@ -64,7 +64,11 @@ def rebalance(model, n: int, column: str, value: object, share: float, rng=None,
               max_draws: int | None = None) -> pd.DataFrame:
     """`round(n * share)` rows where `column == value`, the rest where it is not (or missing), shuffled.
 
-    Each part is drawn conditionally, so the other columns keep their distributions given the column.
+    Each part is drawn conditionally, so the other columns keep their distributions given the column: by
+    rejection from the model's own rows where the bound on draws allows, since the model's joint
+    distribution restricted to the class is its best account of that class (a model's native conditioning
+    may have seen a rare class in few training orders: argn's conditioned frauds looked like ordinary
+    payments); natively only for a class too rare to reach within the bound.
     """
     if not 0.0 <= share <= 1.0:
         raise InputError(f"rebalance share for {column!r} must be between 0 and 1, got {share}")
@@ -72,9 +76,19 @@ def rebalance(model, n: int, column: str, value: object, share: float, rng=None,
     hits = round(n * share)
     matching = Compare(column, "==", value)
     others = Or((Compare(column, "!=", value), IsNull(column)))
-    parts = [sample_where(model, hits, matching, rng, max_draws=max_draws),
-             sample_where(model, n - hits, others, rng, max_draws=max_draws)]
+    parts = [_class_rows(model, hits, matching, rng, max_draws), _class_rows(model, n - hits, others, rng, max_draws)]
     return pd.concat(parts, ignore_index=True).iloc[rng.permutation(n)].reset_index(drop=True)
+
+
+def _class_rows(model, n: int, condition: Condition, rng: np.random.Generator, max_draws: int | None
+                ) -> pd.DataFrame:
+    """`n` rows meeting `condition`, by rejection from unconditional rows, else natively (see `rebalance`)."""
+    if getattr(model, "supports_conditions", False):  # without native conditions, sample_where rejects anyway
+        try:
+            return _rejection_sample(_drawer(model, None, rng), condition.mask, n, _limit(n, max_draws))[0]
+        except _TooRare:
+            pass  # too rare to reach by rejection within the bound: the model's own conditioning
+    return sample_where(model, n, condition, rng, max_draws=max_draws)
 
 
 def parse_rebalance(text: str) -> tuple[str, object, float]:

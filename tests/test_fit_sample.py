@@ -103,3 +103,19 @@ def test_fit_params_and_refusals(tmp_path, tabsynth_cli, people):
     assert code == 2 and "NAME=VALUE" in stderr
     code, _, stderr = tabsynth_cli("fit", people, "--out", tmp_path / "n", "--param", "nonsense=1")
     assert code == 2 and "bad parameter" in stderr
+
+
+def test_sampled_files_are_marked_ungated(adult_model, tmp_path, tabsynth_cli):
+    from tabsynth.io.files import file_sha256
+
+    out = tmp_path / "rows.parquet"
+    code, stdout, stderr = tabsynth_cli("sample", adult_model, "--rows", "300", "--out", out, "--seed", "4",
+                                        "--rebalance", "income='>50K'=0.5")
+    assert code == 0, stderr
+    note = tmp_path / "rows.parquet.UNGATED.txt"
+    assert "not gated: no policy checked these rows (see rows.parquet.UNGATED.txt)" in stdout
+    text = note.read_text()
+    assert text.startswith("NOT GATED") and file_sha256(out) in text and "--rebalance income='>50K'=0.5" in text
+    assert "tabsynth validate" in text
+    code, _, stderr = tabsynth_cli("sample", adult_model, "--rows", "300", "--out", out)
+    assert code == 2 and "already exists" in stderr

@@ -75,14 +75,20 @@ def fit(data, table, query, out, model, params, schema_path, seed, epsilon, delt
 @click.option("--seed", type=int, help="Make the sample reproducible.")
 @click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
 def sample(model_dir, out, rows, where, rebalance, seed, overwrite) -> None:
-    """Sample rows from a model folder saved by `tabsynth fit` (not gated: validate before sharing)."""
-    from tabsynth.modelling import SampleOptions, sample_file
+    """Sample rows from a model folder saved by `tabsynth fit`.
+
+    Not gated: the model saw every row of its data, so no holdout is left to check the rows against. OUT gets a
+    note beside it, OUT.UNGATED.txt, saying so; check the rows with `tabsynth validate` before sharing them.
+    """
+    from tabsynth.modelling import SampleOptions, sample_file, ungated_note
 
     options = SampleOptions(model_dir=model_dir, out=out, rows=rows, where=where, rebalance=rebalance, seed=seed,
                             overwrite=overwrite)
     with progress_bar("sampling") as progress:
         written = sample_file(options, progress)
     out_console.print(f"wrote {written:,} rows to {out}")
+    out_console.print(f"not gated: no policy checked these rows (see {ungated_note(out).name}); "
+                      "run `tabsynth validate` against unseen rows before sharing them")
 
 
 @cli.command()
