@@ -153,7 +153,7 @@ def sampled_facts(source, rows: int, user: Schema | None, budget: Budget) -> tup
     """pay_for_facts on a fresh uniform random sample of `rows` rows of a table too large for memory (`source`
     answers sample_frame(rows, seed)). The sample's seed is fresh OS entropy whatever --seed says: one row added
     to the table then changes at most two rows of the sample, which the noise covers."""
-    return pay_for_facts(source.sample_frame(rows, secrets.randbits(62)), user, budget, substitution=True)
+    return pay_for_facts(source.sample_frame(rows, secrets.randbits(31)), user, budget, substitution=True)
 
 
 def _column(name: str, values: pd.Series, user: Schema | None, noisy: np.ndarray | None,
@@ -243,8 +243,7 @@ def conform_values(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
         if column.kind == "numerical" and not pd.api.types.is_numeric_dtype(values):
             out[column.name] = pd.to_numeric(values.astype(str).str.strip().where(values.notna()), errors="coerce")
         elif column.kind == "boolean" and not pd.api.types.is_bool_dtype(values):
-            flags = values.map(_as_bool).astype("boolean")
-            out[column.name] = flags.astype(column.dtype) if column.dtype != "object" else flags
+            out[column.name] = values.map(_as_bool).astype("boolean")  # nullable: a few missing may remain
     return out
 
 
