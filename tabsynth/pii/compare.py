@@ -35,3 +35,8 @@ def values_to_avoid(frames: Iterable[pd.DataFrame], columns: Iterable[str]) -> f
             if name in frame.columns:
                 found.update(comparable(frame[name]).dropna())
     return frozenset(found)
+
+
+def is_text(dtype) -> bool:
+    """Whether a column of this dtype holds text (object, string or category)."""
+    return pd.api.types.is_object_dtype(dtype) or isinstance(dtype, (pd.StringDtype, pd.CategoricalDtype))

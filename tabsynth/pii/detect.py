@@ -10,6 +10,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
+from tabsynth.pii.compare import is_text
 from tabsynth.pii.kinds import PII_KINDS, PiiMatch
 from tabsynth.pii.names import detect_pii_by_name
 from tabsynth.pii.words import known_names
@@ -264,10 +265,6 @@ def _detect_numeric(values: pd.Series, named: PiiMatch | None) -> PiiMatch | Non
     return PiiMatch(named.kind, f"{named.reason}, and {share:.0%} of values {what}") if share >= _MIN_SHARE else None
 
 
-def _is_text(dtype) -> bool:
-    return pd.api.types.is_object_dtype(dtype) or isinstance(dtype, (pd.StringDtype, pd.CategoricalDtype))
-
-
 def detect_pii(name: str, values: pd.Series) -> PiiMatch | None:
     """Return the PII kind of a column, or None, judged on its name and a sample of its non-null values."""
     sample, dtype = _sample(values), values.dtype
@@ -276,7 +273,7 @@ def detect_pii(name: str, values: pd.Series) -> PiiMatch | None:
     named = detect_pii_by_name(name)
     if pd.api.types.is_numeric_dtype(dtype):
         return _detect_numeric(sample, named)
-    if not _is_text(dtype):  # datetimes, periods, intervals: PII only as a date of birth
+    if not is_text(dtype):  # datetimes, periods, intervals: PII only as a date of birth
         return named if named is not None and named.kind == "date_of_birth" else None
     text = sample.astype(str).str.strip()
     text = text[text != ""]

@@ -184,12 +184,13 @@ def fake_values(kind: str, n: int, rng: np.random.Generator, avoid: Collection[s
 def _redrawn(kind: str, values: np.ndarray, avoid: Collection[str], rng: np.random.Generator) -> np.ndarray:
     """Redraw the values equal to a real one; any left after the last round are caught by the pii_leak rule."""
     avoid = avoid if isinstance(avoid, (set, frozenset)) else frozenset(avoid)
+    clashing = np.flatnonzero(comparable(pd.Series(values)).isin(avoid).to_numpy())
     for round_ in range(_REDRAWS):
-        clash = comparable(pd.Series(values)).isin(avoid).to_numpy()
-        if not clash.any():
+        if not clashing.size:
             break
         generate = _WIDER.get(kind, _GENERATORS[kind]) if round_ >= _REDRAWS // 2 else _GENERATORS[kind]
-        values[clash] = generate(int(clash.sum()), rng)
+        values[clashing] = generate(clashing.size, rng)
+        clashing = clashing[comparable(pd.Series(values[clashing])).isin(avoid).to_numpy()]
     return values
 
 

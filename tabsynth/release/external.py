@@ -104,7 +104,7 @@ def _raise_blocked(policy_name: str, verdict: Verdict, metrics: list[MetricResul
         lines.append(f"synthetic table blocked by policy {policy_name!r}: {outcome.line()}")
         lines += [f"  {item}" for item in failure_items(by_name.get(outcome.metric))]
     where = f"; see the report at {report}" if report else ""
-    raise ReleaseBlocked(*lines, f"the synthetic table does not pass{where}", report_path=report)
+    raise ReleaseBlocked(*lines, f"the synthetic table does not pass; nothing was released{where}", report_path=report)
 
 
 def failure_items(metric: MetricResult | None) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tabsynth.pii import comparable, values_to_avoid
+from tabsynth.pii.compare import comparable, is_text, values_to_avoid
 from tabsynth.schema import Schema
 from tabsynth.validate.result import MetricResult
 
@@ -28,7 +28,7 @@ def pii_leak(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame
         kind = kinds.get(name)
         if kind == "pii":
             in_pii[name] = int(comparable(synthetic[name]).isin(real_values).sum())
-        elif kind != "id" and real_values and _is_text(synthetic[name]):
+        elif kind != "id" and real_values and is_text(synthetic[name].dtype):
             found = _outside_categories(synthetic[name], [f[name] for f in (train, holdout) if name in f], real_values)
             if found:
                 elsewhere[name] = found
@@ -45,11 +45,6 @@ def _outside_categories(values: pd.Series, real_columns: list[pd.Series], real_v
     categories = set(counts.index[counts >= CATEGORY_MIN_ROWS])
     leaked = spelt.isin(real_values) & ~spelt.isin(categories) & (spelt.str.len() >= MIN_LENGTH)
     return int(leaked.sum())
-
-
-def _is_text(values: pd.Series) -> bool:
-    dtype = values.dtype
-    return pd.api.types.is_object_dtype(dtype) or isinstance(dtype, (pd.StringDtype, pd.CategoricalDtype))
 
 
 def leak_lines(metric: MetricResult) -> list[str]:
