@@ -2,7 +2,9 @@
 
 SDV fits parametric marginals (beta by default), which bend skewed and zero-inflated columns.
 Here every column is first mapped to uniform scores by its empirical marginal, so the copula
-only has to learn the dependence; sampling maps back through the same marginals. `copulas` fits the
+only has to learn the dependence; sampling maps back through the same marginals. A discrete column's
+scores are spread at random within its step, which hides most of its dependence (nearly all of it for a
+rare class); the correlation is corrected for that spread (`_latent_correlation`). `copulas` fits the
 correlation and keeps the saved state; sampling draws from it with numpy directly, in chunks, and finds a
 category column's value on the normal scale without the normal CDF.
 """
@@ -22,6 +24,8 @@ from tabsynth.schema import Schema
 
 _UNIVARIATE_TYPE = "copulas.univariate.uniform.UniformUnivariate"
 _MULTIVARIATE_TYPE = "copulas.multivariate.gaussian.GaussianMultivariate"
+MAX_LATENT = 0.97  # corrected correlations are clipped here, short of a deterministic link
+MIN_EIGENVALUE = 1e-6
 CHUNK_ROWS = 1 << 19  # rows drawn at once: bounds memory for any n, and is as fast as one big draw
 
 
@@ -48,6 +52,9 @@ class GaussianCopula:
         scores = pd.DataFrame({c.name: to_uniform(c, table[c.name], rng) for c in columns})
         self.copula_ = GaussianMultivariate(distribution=UniformUnivariate)
         self.copula_.fit(scores)
+        shares = [_explained_share(table[c.name], scores[c.name]) if m.categories is not None else 1.0
+                  for c, m in zip(columns, self.marginals_, strict=True)]
+        self.copula_.correlation = _latent_correlation(self.copula_.correlation, np.array(shares))
         return self
 
     def sample(self, n: int | None = None, *, conditions=None, rng=None) -> pd.DataFrame:
@@ -80,6 +87,32 @@ class GaussianCopula:
             for i, meta in enumerate(state["marginals"])
         ]
         self.copula_ = None if state["copula"] is None else _copula_from_dict(state["copula"])
+
+
+def _explained_share(values: pd.Series, scores: pd.Series) -> float:
+    """Share of a discrete column's normal-score variance that its categories explain; the rest is the random
+    spread of each category over its step, which no other column can predict."""
+    normal = pd.Series(ndtri(np.clip(scores.to_numpy(float), 1e-12, 1 - 1e-12)))
+    means = normal.groupby(values.to_numpy(object), dropna=False).transform("mean")
+    total = float(normal.var())
+    return float(means.var() / total) if total > 0 else 1.0
+
+
+def _latent_correlation(observed: pd.DataFrame, shares: np.ndarray) -> pd.DataFrame:
+    """The correlation of the latent normals from that of the spread scores.
+
+    A category's scores are spread at random over its step, so a discrete column j correlates with any other
+    column k only through its category means: observed = latent x share_j (x share_k, to first order, when k
+    is discrete too). For a rare class the share is small (0.12 for a 2% class), so the raw correlation lost
+    most of the dependence: rows drawn for the rare class looked like all rows. The corrected matrix is
+    clipped and made positive definite again.
+    """
+    latent = np.clip(observed.to_numpy(float) / np.outer(shares, shares), -MAX_LATENT, MAX_LATENT)
+    np.fill_diagonal(latent, 1.0)
+    values, vectors = np.linalg.eigh(latent)
+    latent = (vectors * np.clip(values, MIN_EIGENVALUE, None)) @ vectors.T
+    scale = np.sqrt(np.diag(latent))
+    return pd.DataFrame(latent / np.outer(scale, scale), index=observed.index, columns=observed.columns)
 
 
 def _sampling_form(copula: GaussianMultivariate) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
