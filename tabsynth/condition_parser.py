@@ -199,8 +199,8 @@ def _value_problem(column: Column, op: str, value: object) -> str | None:
         return f"column {name!r} is {kind}: only ==, !=, in and not in apply"
     if kind == "numerical" and not is_number(value):
         return f"column {name!r} is numerical: compare it with a number, not {literal_text(value)}"
-    if kind == "boolean" and not isinstance(value, bool):
-        return f"column {name!r} is true/false: compare it with true or false, not {literal_text(value)}"
+    if kind == "boolean" and not (isinstance(value, bool) or (is_number(value) and value in (0, 1))):
+        return f"column {name!r} is true/false: compare it with true or false (or 1 or 0), not {literal_text(value)}"
     if kind == "datetime":
         return _date_problem(name, value)
     if kind == "categorical":

@@ -82,7 +82,7 @@ def test_names_with_hyphens_spaces_and_keywords():
     ("grade == 'a'", "'a' is not a category of column 'grade'; did you mean 'A'?"),
     ("grade < 'B'", "only ==, !=, in and not in apply"),
     ("age == 'old'", "column 'age' is numerical"),
-    ("smoker == 1", "column 'smoker' is true/false"),
+    ("smoker == 2", "column 'smoker' is true/false"),
     ("admitted > 'soon'", "compare it with an ISO date"),
     ("age == grade", "cannot compare numerical column 'age' with categorical column 'grade'"),
     ("age == null", "use 'is null'"),
@@ -118,3 +118,13 @@ def test_dates_written_as_text_compare_too(table):
     text_dates = frame.assign(admitted=frame.admitted.dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
     condition = parse_condition("admitted >= '2021-06-01T00:00:00+00:00'", schema)
     assert np.array_equal(condition.mask(text_dates), condition.mask(frame))
+
+
+def test_a_0_1_label_compares_with_1_and_0(table):
+    """Two-valued 0/1 columns are inferred as true/false; `is_fraud == 1` must keep working on them."""
+    frame = pd.DataFrame({"is_fraud": [0, 1, 1, 0, 1] * 10})
+    schema = infer_schema(frame)
+    assert schema["is_fraud"].kind == "boolean"
+    ones, trues = (parse_condition(text, schema).mask(frame) for text in ("is_fraud == 1", "is_fraud == true"))
+    assert ones.tolist() == trues.tolist() == (frame["is_fraud"] == 1).tolist()
+    assert parse_condition("is_fraud != 0", schema).mask(frame).tolist() == ones.tolist()
