@@ -127,7 +127,8 @@ class DPCTGAN:
         self.privacy_ = {"epsilon": composed_epsilon(spent_rho, history, conversion_delta),
                          "delta": conversion_delta + sum(c.delta for c in charges), "rho": spent_rho,
                          "accounting": ACCOUNTING,
-                         "measurements": [c.record for c in charges] + [sgd], "noise": budget.noise.describe()}
+                         "measurements": [c.record for c in charges] + [sgd], "noise": budget.noise.describe(),
+                         "warnings": prepared.warnings}
         return self
 
     def sample(self, n: int | None = None, *, conditions=None, rng=None) -> pd.DataFrame:

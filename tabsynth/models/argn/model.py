@@ -195,8 +195,8 @@ class DPARGN(_Autoregressive):
         rng = np.random.default_rng(rng)
         columns = schema.modelled()
         split = split_budget(budget, columns, self.preprocess_share)
-        self.tokens_, self.rows_, charges = private_tokens(table, columns, split, budget.noise, bins=self.bins,
-                                                          binning=self.binning)
+        self.tokens_, self.rows_, charges, warnings = private_tokens(
+            table, columns, split, budget.noise, bins=self.bins, binning=self.binning)
         dp = plan_dpsgd(split, self.rows_, self.batch_size, self.epochs, self.max_grad_norm)
         settings = Settings(self.epochs, self.batch_size, self.lr, self.flexible)
         device = resolve_device(self.device)
@@ -205,7 +205,7 @@ class DPARGN(_Autoregressive):
             train_private(network, self.tokens_.encode(table), self.tokens_.owners, settings, dp, rng, budget.noise,
                           device, _reporter(self, progress))
         self.network_ = network.cpu()
-        self.privacy_ = privacy_report(split, list(budget.prior) + charges, dp, budget.noise)
+        self.privacy_ = privacy_report(split, list(budget.prior) + charges, dp, budget.noise) | {"warnings": warnings}
         return self
 
     def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:

@@ -56,8 +56,9 @@ def split_budget(budget: Budget, columns: list[Column], share: float) -> BudgetS
 
 
 def private_tokens(table: pd.DataFrame, columns: list[Column], split: BudgetSplit, noise: RandomSource, *,
-                   bins: int, binning: str) -> tuple[TableTokens, int, list[Charge]]:
-    """Column domains and the noisy row count, from public facts where given and paid for otherwise.
+                   bins: int, binning: str) -> tuple[TableTokens, int, list[Charge], list[str]]:
+    """Column domains and the noisy row count, from public facts where given and paid for otherwise; also the
+    warnings of DP losses (values clipped by a DP range).
 
     Each mechanism (a category list, a bound, a fine histogram for quantile bins, the row count) gets an equal
     share of the preprocessing ρ."""
@@ -69,7 +70,7 @@ def private_tokens(table: pd.DataFrame, columns: list[Column], split: BudgetSpli
     count = measure_counts(np.array([len(table)]), gaussian_sigma(share), ("rows",), noise)
     charges = prepared.charges + [Charge(count.record() | {"mechanism": "discrete Gaussian"}, count.rho)]
     tokens = TableTokens(tuple(DomainTokens(codec) for codec in prepared.encoding.codecs))
-    return tokens, max(1, int(count.noisy[0])), charges
+    return tokens, max(1, int(count.noisy[0])), charges, prepared.warnings
 
 
 def plan_dpsgd(split: BudgetSplit, rows: int, batch_size: int, epochs: int, max_grad_norm: float) -> DPSettings:
