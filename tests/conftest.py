@@ -1,22 +1,25 @@
+import gzip
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-ADULT = SHARED / "adult.csv"
+ADULT_GZ = Path(__file__).resolve().parent / "data" / "adult.csv.gz"  # source and licence: tests/data/README.md
 
 
 @pytest.fixture(scope="session")
-def adult_path() -> Path:
-    return ADULT
+def adult_path(tmp_path_factory) -> Path:
+    """UCI Adult as the CSV a user would have (shipped compressed in the repository, unpacked once per run)."""
+    path = tmp_path_factory.mktemp("adult") / "adult.csv"
+    path.write_bytes(gzip.decompress(ADULT_GZ.read_bytes()))
+    return path
 
 
 @pytest.fixture(scope="session")
-def adult() -> pd.DataFrame:
+def adult(adult_path) -> pd.DataFrame:
     from tabsynth.io.files import read_table
 
-    return read_table(ADULT)
+    return read_table(adult_path)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from tabsynth.pii import (
     unique_keys,
 )
 
-ADULT_CSV = Path("/work/shared/datasets/adult.csv")
+ADULT_CSV = Path(__file__).resolve().parent / "data" / "adult.csv.gz"
 N_ROWS = 400
 # Kinds whose values give them away without a telling column name; the others need the name.
 VALUE_KINDS = ("person_name", "email", "phone", "national_id", "card_number", "iban", "street_address", "free_text")

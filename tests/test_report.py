@@ -14,7 +14,7 @@ from tabsynth.infer import conform, infer_schema
 from tabsynth.release.report import association_heatmaps, category_shares, fmt, render_report, write_report
 from tabsynth.validate.fidelity import column_distances
 
-ADULT_CSV = Path("/work/shared/datasets/adult.csv")
+ADULT_CSV = Path(__file__).resolve().parent / "data" / "adult.csv.gz"
 EVIL = "<script>alert(1)</script>"
 SECTIONS = ["tabsynth release report", "Release gate", "Privacy summary", "Column fidelity",
             "Distributions: real vs synthetic", "Schema", "Reviewed by:"]
