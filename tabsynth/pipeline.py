@@ -107,8 +107,8 @@ def release(options: ReleaseOptions, progress: Progress | None = None) -> Releas
     timings["sample_seconds"] = sampling.pop("seconds")
     say("validating", 0.72)
     metrics = run_checks(train, holdout, synthetic, schema, check_options_for(options, plan, schema))
-    verdict = evaluate(plan.policy, metrics)
-    manifest = manifest_lib.build(
+    verdict = evaluate(plan.policy, metrics, private=plan.request is not None)
+    manifest, internal = manifest_lib.build(
         options=options, schema=schema, policy=plan.policy, model=plan.model, verdict=verdict, metrics=metrics,
         input_info=_input_info(options, raw, plan), split_info=_split_info(plan, train, holdout),
         timings=timings, sampling=sampling, ledger=ledger_record)
@@ -116,9 +116,9 @@ def release(options: ReleaseOptions, progress: Progress | None = None) -> Releas
         manifest["schema_facts"] = facts
     say("writing release", 0.85)
     if not verdict.passed:
-        block(options, manifest, train, synthetic, schema, verdict)
-    out = publish_with_table(options, manifest, train, synthetic, schema, plan.sink, plan.source) if plan.sink \
-        else publish(options, manifest, train, synthetic, schema)
+        block(options, manifest, train, synthetic, schema, verdict, internal)
+    out = publish_with_table(options, manifest, train, synthetic, schema, plan.sink, plan.source, internal) \
+        if plan.sink else publish(options, manifest, train, synthetic, schema, internal)
     say("done", 1.0)
     return ReleaseResult(out, verdict, manifest, synthetic)
 
@@ -254,14 +254,10 @@ def privacy_metrics(model) -> list[MetricResult]:
 
 
 def _input_info(options, raw: pd.DataFrame, plan: Plan) -> dict:
-    info = sql.input_info(plan.source, raw, plan.input_sha256)
-    if plan.request is None:
-        info["rows"] = len(raw)  # a DP release never states the true row count
-    return info
+    """All of it; a DP release's manifest keeps only the public part (no hash, no row count)."""
+    return {**sql.input_info(plan.source, raw, plan.input_sha256), "rows": len(raw)}
 
 
 def _split_info(plan: Plan, train: pd.DataFrame, holdout: pd.DataFrame) -> dict:
-    info = {"holdout_share": plan.policy.holdout_share}
-    if plan.request is None:
-        info.update(train_rows=len(train), holdout_rows=len(holdout))
-    return info
+    return {"holdout_share": plan.policy.holdout_share, "method": "each row to the holdout independently, with "
+            "probability holdout_share", "train_rows": len(train), "holdout_rows": len(holdout)}

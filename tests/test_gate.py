@@ -128,3 +128,28 @@ def test_a_mismatched_target_is_refused_before_any_work(tmp_path, tabsynth_cli):
                                    "--target", "amount")
     assert code == 2 and not out.exists()
     assert "rule tstr_auc > 0.5 needs a binary or categorical target, but target 'amount' is numerical" in stderr
+
+
+def test_a_dp_release_is_decided_on_dp_and_public_metrics_only():
+    """Rules on checks that read private rows (and their crashes) are an internal assessment for a DP release;
+    the same metrics block a release that is not DP."""
+    from tabsynth.release.gate import DP_DECISION_METRICS
+    from tabsynth.validate.checks import check_error
+    from tabsynth.validate.result import MetricResult
+
+    policy = load_policy("strict-external-sharing")
+    public = [MetricResult("dp_epsilon", 0.9, "min", "spent", reads_private_rows=False),
+              MetricResult("constraint_violations", 0, "min", "facts", reads_private_rows=False)]
+    private = [MetricResult("exact_copy_rate", 0.3, "min", "copies"), check_error("utility", ValueError("x"))]
+    assert not evaluate(policy, public + private).passed  # not DP: every rule and crash decides
+    verdict = evaluate(policy, public + private, private=True)
+    assert verdict.passed and {o.metric for o in verdict.rules} == {"dp_epsilon", "constraint_violations"}
+    assert {o.metric for o in verdict.rules} <= DP_DECISION_METRICS
+    failing = {o.metric for o in verdict.assessment if not o.passed}
+    assert {"exact_copy_rate", "check_error:utility", "dcr_share"} <= failing
+    assert "exact_copy_rate <= 0" in verdict.to_dict()["internal_assessment_rules"]["rules"]
+    assert "value" not in str(verdict.to_dict()["internal_assessment_rules"])
+    public_crash = check_error("constraints", ValueError("bad rule"), reads_private_rows=False)
+    assert not evaluate(policy, public + [public_crash], private=True).passed
+    leaky = [public[0], MetricResult("constraint_violations", 0, "min", "learnt from real rows")]
+    assert not evaluate(policy, leaky, private=True).passed  # a deciding metric that read private rows

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tabsynth.errors import PolicyError
+from tabsynth.errors import InputError, PolicyError
 from tabsynth.io.atomic import staged_directory
 from tabsynth.release.gate import evaluate
 from tabsynth.release.policy import load_policy
@@ -39,13 +39,25 @@ def test_bad_policies_are_refused(tmp_path, text, fragment):
         load_policy(path)
 
 
-def test_split_is_disjoint_and_sized():
-    table = contract_table(101).reset_index()
+def test_split_is_disjoint_and_keeps_about_the_share():
+    table = contract_table(2000).reset_index()
     train, holdout = split(table, 0.2, np.random.default_rng(0))
-    assert len(holdout) == 20 and len(train) == 81
+    assert len(train) + len(holdout) == 2000 and abs(len(holdout) - 400) < 60
     assert not set(train["index"]) & set(holdout["index"])
-    one_row_train, one_row_holdout = split(table.head(1), 0.2, np.random.default_rng(0))
+    one_row_train, one_row_holdout = split(table.head(1), 0.2, np.random.default_rng(1))
     assert len(one_row_train) == 1 and len(one_row_holdout) == 0
+    with pytest.raises(InputError, match="holdout_share"):
+        split(table.head(3), 0.99, np.random.default_rng(0))
+
+
+def test_adding_one_row_changes_the_training_set_by_at_most_that_row():
+    """Add/remove neighbouring for the training set: D + one row trains on D's training rows, plus maybe the new
+    one (a fixed holdout size would make some additions swap a training row instead)."""
+    table = contract_table(201).reset_index()
+    for n in range(10, 201):
+        smaller = set(split(table.head(n), 0.2, np.random.default_rng(n))[0]["index"])
+        larger = set(split(table.head(n + 1), 0.2, np.random.default_rng(n))[0]["index"])
+        assert smaller <= larger and larger - smaller <= {n}, n
 
 
 def test_staged_directory_leaves_nothing_on_error(tmp_path):

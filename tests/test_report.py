@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from tabsynth.infer import conform, infer_schema
-from tabsynth.release.report import association_heatmaps, category_shares, fmt, render_report, write_report
+from tabsynth.release.plots import association_heatmaps, category_shares
+from tabsynth.release.report import fmt, render_report, write_report
 from tabsynth.validate.fidelity import column_distances
 
 ADULT_CSV = Path(__file__).resolve().parent / "data" / "adult.csv.gz"
@@ -271,14 +272,41 @@ def dp_manifest(real, synthetic, schema) -> dict:
     return manifest
 
 
+def dp_assessment(real, synthetic, schema) -> dict:
+    """The internal-only assessment of a DP release: the checks that read private rows, and their rules."""
+    return {"input": {"path": "customers.csv", "sha256": "ab12" * 16, "rows": len(real), "columns": real.shape[1]},
+            "split": {"train_rows": len(real), "holdout_rows": 75}, "timings": {"fit_seconds": 1.2},
+            "metrics": distances(real, synthetic, schema),
+            "gate": {"status": "internal assessment, not part of the release decision",
+                     "rules": [{"metric": "mean_pair_tvd", "op": "<=", "threshold": 0.001, "value": 0.0123456,
+                                "passed": False, "reason": "pairs of columns differ too much"}]}}
+
+
 def test_dp_budget_is_shown(mixed):
     real, synthetic, schema = mixed
     html = render_report(dp_manifest(real, synthetic, schema), real, synthetic, schema)
-    privacy = html[html.find("Privacy summary"):html.find("Column fidelity")]
+    privacy = html[html.find("Privacy summary"):html.find("<h2>Comparisons with the private table")]
     for fragment in ("0.9987", "1e-09", "zCDP, tight conversion", "2 noisy measurements", "age, city", "σ = 8.25",
                      "sha256:abc", "spent so far ε 2"):
         assert fragment in privacy, fragment
-    assert "not covered by the differential-privacy guarantee" in html
+    assert "Nothing here was computed from the private rows" in html
+
+
+def test_a_dp_release_shareable_report_shows_no_private_figure(mixed):
+    """No real-vs-synthetic plot, no private-row metric, no input hash or row count; the internal view has them."""
+    real, synthetic, schema = mixed
+    manifest = dp_manifest(real, synthetic, schema)
+    for key in ("sha256", "rows"):
+        manifest["input"].pop(key)
+    manifest["split"] = {"holdout_share": 0.2}
+    manifest["metrics"] = [m for m in manifest["metrics"] if not m["reads_private_rows"]]
+    shared = render_report(manifest, real, synthetic, schema)
+    assert not images(shared) and "tvd:" not in shared and "<h2>Column fidelity" not in shared
+    assert "withheld" in shared and "Training rows" not in shared and "real (train)" not in shared
+    internal = render_report(manifest, real, synthetic, schema, dp_assessment(real, synthetic, schema))
+    assert "INTERNAL REVIEW ONLY" in internal and "ab12" * 16 in internal and "Training rows" in internal
+    assert len(images(internal)) == len(schema.modelled()) + 1 and "pairs of columns differ too much" in internal
+    assert "not covered by the differential-privacy guarantee" in internal
 
 
 def _chromium() -> str | None:
@@ -306,7 +334,8 @@ def test_report_in_headless_chromium(tmp_path, mixed):
         pytest.skip("no Chromium on this machine")
     real, synthetic, schema = mixed
     page = tmp_path / "report.html"
-    write_report(page, dp_manifest(real, synthetic, schema), real, synthetic, schema)
+    write_report(page, dp_manifest(real, synthetic, schema), real, synthetic, schema,
+                 dp_assessment(real, synthetic, schema))
     flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
              "--disable-background-networking", "--disable-component-update", f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout

@@ -60,6 +60,27 @@ def test_the_out_of_core_release_publishes_a_folder_validated_on_samples(narrow,
     assert 0 < manifest["privacy"]["epsilon"] <= 1
 
 
+def test_the_out_of_core_gate_of_a_dp_release_reads_no_private_row(narrow, tmp_path):
+    """Rules on private-row checks (here failing whatever the model) are an internal assessment: the release
+    goes ahead; its manifest holds no input hash and the failures are in internal/assessment.json."""
+    import json
+
+    from tabsynth.io.files import file_sha256
+    from tabsynth.scale import release
+
+    policy = tmp_path / "strict.yaml"
+    policy.write_text("name: strict\nrules:\n  - {metric: dp_epsilon, op: '<=', threshold: 1}\n"
+                      "  - {metric: mean_column_tvd, op: '<', threshold: 0}\n"
+                      "  - {metric: exact_copy_rate, op: '<', threshold: 0}\n")
+    result = release.release_out_of_core(small_release(narrow, tmp_path, policy, source_id="narrow"))
+    text = (result.out / "manifest.json").read_text()
+    internal = json.loads((result.out / "internal" / "assessment.json").read_text())
+    assert result.verdict.passed and [rule["metric"] for rule in json.loads(text)["gate"]["rules"]] == ["dp_epsilon"]
+    assert {rule["metric"] for rule in internal["gate"]["rules"] if not rule["passed"]} == {
+        "mean_column_tvd", "exact_copy_rate"}
+    assert file_sha256(narrow) not in text and internal["input"]["sha256"] == file_sha256(narrow)
+
+
 def test_the_hash_split_is_fixed_by_its_salt_and_keeps_about_the_share(both):  # noqa: F811 (a fixture)
     from tabsynth.scale.release import split_counts
 

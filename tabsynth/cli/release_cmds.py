@@ -194,7 +194,12 @@ def _run_release(options) -> None:
     privacy = result.manifest.get("privacy", {})
     if privacy.get("differentially_private"):
         out_console.print(f"privacy: epsilon {privacy['epsilon']:.4g}, delta {privacy['delta']:.3g} spent; "
-                          f"ledger source {privacy['ledger']['source']}")
+                          f"ledger source {privacy['ledger']['source'] or 'named by the input file digest'}")
+    if result.verdict.private:
+        failing = sum(not o.passed for o in result.verdict.assessment)
+        out_console.print(f"gate: decided on DP or public inputs only; the {len(result.verdict.assessment)} "
+                          f"outcomes on private rows ({failing} failing) are an internal assessment, not part of the "
+                          f"decision: {result.out}/internal/report.html (never share it)")
     rows = result.manifest["outputs"][f"synthetic.{options.fmt}"]["rows"]
     out_console.print(f"released {rows:,} synthetic rows to {result.out}/ "
                       f"(synthetic.{options.fmt}, manifest.json, report.html)")

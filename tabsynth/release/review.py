@@ -11,6 +11,7 @@ from tabsynth import __version__
 from tabsynth.errors import InputError, TabsynthError
 from tabsynth.io.atomic import atomic_file, atomic_write_text
 from tabsynth.io.files import file_sha256
+from tabsynth.release.manifest import ASSESSMENT, INTERNAL_DIR
 from tabsynth.release.manifest import releaser as releaser_of_this_process
 from tabsynth.release.publish import MANIFEST
 
@@ -35,22 +36,50 @@ def read_manifest(folder: Path) -> dict:
 
 
 def verify(folder: Path) -> dict:
-    """Every output the manifest lists exists with its recorded SHA-256, and nothing else was added."""
+    """Every output the manifest lists exists with its recorded SHA-256, and nothing else was added; a DP
+    release's internal assessment belongs to this manifest and its internal files are intact."""
     folder = Path(folder)
     manifest = read_manifest(folder)
-    problems = []
-    for name, info in manifest["outputs"].items():
-        path = folder / name
-        if not path.is_file():
-            problems.append(f"{name}: listed in the manifest but missing")
-        elif file_sha256(path) != info.get("sha256"):
-            problems.append(f"{name}: contents changed since release (SHA-256 differs from the manifest)")
+    problems = _changed(folder, manifest["outputs"], "the manifest")
     known = set(manifest["outputs"]) | {MANIFEST, APPROVALS}
+    if isinstance(manifest.get("internal_assessment"), dict):
+        known.add(INTERNAL_DIR)
+        problems += _internal_problems(folder)
     problems += [f"{p.name}: not part of the release (not in the manifest)"
                  for p in sorted(folder.iterdir()) if p.name not in known]
     if problems:
         raise VerificationError(*problems)
     return manifest
+
+
+def _changed(folder: Path, listed: dict, where: str) -> list[str]:
+    problems = []
+    for name, info in listed.items():
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{name}: listed in {where} but missing")
+        elif not isinstance(info, dict) or file_sha256(path) != info.get("sha256"):
+            problems.append(f"{name}: contents changed since release (SHA-256 differs from {where})")
+    return problems
+
+
+def _internal_problems(folder: Path) -> list[str]:
+    """The assessment names its manifest's SHA-256 (the manifest cannot hash it: its figures are private) and
+    hashes the other internal files."""
+    path = folder / ASSESSMENT
+    if not path.is_file():
+        return [f"{ASSESSMENT}: named by the manifest but missing"]
+    try:
+        assessment = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return [f"{ASSESSMENT}: not valid JSON"]
+    if not isinstance(assessment, dict) or assessment.get("manifest_sha256") != file_sha256(folder / MANIFEST):
+        return [f"{ASSESSMENT}: made for another manifest (its manifest SHA-256 differs)"]
+    files = assessment.get("files") if isinstance(assessment.get("files"), dict) else {}
+    known = {ASSESSMENT, *files}
+    extra = [p.relative_to(folder).as_posix() for p in sorted((folder / INTERNAL_DIR).rglob("*")) if p.is_file()]
+    return _changed(folder, files, ASSESSMENT) + [f"{name}: not part of the release (not in {ASSESSMENT})"
+                                                   for name in extra if name not in known]
 
 
 def approve(folder: Path, reviewer: str, note: str = "") -> dict:

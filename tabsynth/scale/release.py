@@ -111,8 +111,8 @@ def _release(options: ReleaseOptions, plan: Plan, session: DuckDBSession, say: P
         say("validating on samples", 0.72)
         samples, sample_record = validation_samples(train, holdout, staging / data_name, schema, rng)
         metrics = run_checks(*samples, schema, check_options_for(options, plan, schema))
-        verdict = evaluate(plan.policy, metrics)
-        manifest = manifest_lib.build(
+        verdict = evaluate(plan.policy, metrics, private=plan.request is not None)
+        manifest, internal = manifest_lib.build(
             options=options, schema=schema, policy=plan.policy, model=plan.model, verdict=verdict, metrics=metrics,
             input_info=_input_info(plan, source), split_info=_split_info(plan), timings=timings,
             sampling=sampling, ledger=ledger_record)
@@ -120,8 +120,8 @@ def _release(options: ReleaseOptions, plan: Plan, session: DuckDBSession, say: P
         manifest["schema_facts"] = facts
         say("writing release", 0.85)
         if not verdict.passed:
-            block(options, manifest, samples[0], samples[2], schema, verdict)
-        finish_folder(staging, data_name, manifest, samples[0], samples[2], schema, sampling["rows"])
+            block(options, manifest, samples[0], samples[2], schema, verdict, internal)
+        finish_folder(staging, data_name, manifest, samples[0], samples[2], schema, sampling["rows"], internal)
     say("done", 1.0)
     return OutOfCoreResult(Path(options.out), verdict, manifest)
 
@@ -244,7 +244,8 @@ def sample_record(rows: int) -> dict:
 
 
 def _input_info(plan: Plan, source: DuckDBCounts) -> dict:
-    """Where the rows came from; a file's SHA-256 (a table is not hashed: that would be one more full scan)."""
+    """Where the rows came from; a file's SHA-256 (a table is not hashed: that would be one more full scan), which
+    only the internal assessment keeps."""
     info = {"columns": len(source.types), "engine": "duckdb"}
     if isinstance(plan.source, SqlSource):
         return info | {"url": public_url(plan.source.url), "table": plan.source.name, "format": "database"}
