@@ -107,12 +107,14 @@ def inferred_schema(folder: Path) -> Callable[[pd.DataFrame], Path]:
 
 
 def release_runner(folder: Path, model: str, *, schema: Path | Callable[[pd.DataFrame], Path] | None = None,
-                   seed: int | None = None, epsilon: float = EPSILON) -> audit.Release:
+                   seed: int | None = None, epsilon: float = EPSILON, policy: str | None = None) -> audit.Release:
     """`release(table) -> Outcome`: one `tabsynth release` of `table` as CSV, as an attacker sees it: the
-    one-line refusal, or the published data file (Parquet, dtypes kept) and manifest.json."""
-    policy = folder / "dp-only.yaml"
-    policy.write_text(f"name: dp-only\nholdout_share: {HOLDOUT_SHARE}\n"
-                      f"rules:\n  - {{metric: dp_epsilon, op: '<=', threshold: {epsilon}}}\n")
+    one-line refusal (a blocked release included), or the published data file (Parquet, dtypes kept) and
+    manifest.json. `policy` defaults to one whose only rule is the ε spent, with a small holdout."""
+    if policy is None:
+        policy = str(folder / "dp-only.yaml")
+        Path(policy).write_text(f"name: dp-only\nholdout_share: {HOLDOUT_SHARE}\n"
+                                f"rules:\n  - {{metric: dp_epsilon, op: '<=', threshold: {epsilon}}}\n")
 
     def run(table: pd.DataFrame) -> audit.Outcome:
         work = Path(tempfile.mkdtemp(dir=folder))  # its name is also the ledger source: runs share no budget cap
@@ -120,7 +122,7 @@ def release_runner(folder: Path, model: str, *, schema: Path | Callable[[pd.Data
             data = work / "table.csv"
             table.to_csv(data, index=False)
             options = ReleaseOptions(
-                data=data, out=work / "out", model=model, epsilon=epsilon, delta=DELTA, seed=seed, policy=str(policy),
+                data=data, out=work / "out", model=model, epsilon=epsilon, delta=DELTA, seed=seed, policy=policy,
                 model_params=FAST_PARAMS[model], source_id=work.name, ledger=f"sqlite:///{folder / 'ledger.db'}",
                 schema=schema(table) if callable(schema) else schema)
             try:

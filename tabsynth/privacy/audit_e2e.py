@@ -51,7 +51,9 @@ class AuditResult:
 
     @property
     def best_event(self) -> str:
-        return max(self.bounds, key=self.bounds.get)
+        """The event with the highest bound; among equals, the one whose hit counts differ most."""
+        return max(self.bounds, key=lambda name: (self.bounds[name],
+                                                  abs(self.hits_with[name] - self.hits_without[name])))
 
 
 def audit_release(release: Release, without: pd.DataFrame, with_canary: pd.DataFrame, events: Mapping[str, Event],
