@@ -92,3 +92,18 @@ def test_the_releaser_cannot_review_their_own_release(tmp_path, tabsynth_cli, pe
     assert not (out / "approvals.json").exists()
     assert tabsynth_cli("approve", out, "--reviewer", "Ada Byron")[0] == 0
     assert json.loads((out / "approvals.json").read_text())[0]["os_user"] == releaser
+
+
+def test_export_into_a_folder_made_if_missing_or_to_a_named_file(released, tmp_path, tabsynth_cli):
+    data = (released / "synthetic.csv").read_bytes()
+    code, stdout, stderr = tabsynth_cli("export", released, tmp_path / "shared")  # the README's `export rel/ shared/`
+    assert code == 0, stderr
+    assert (tmp_path / "shared").is_dir() and (tmp_path / "shared" / "synthetic.csv").read_bytes() == data
+    assert "shared/synthetic.csv" in stdout
+    assert tabsynth_cli("export", released, tmp_path / "out" / "rows.csv")[0] == 0
+    assert (tmp_path / "out" / "rows.csv").read_bytes() == data
+    code, _, stderr = tabsynth_cli("export", released, tmp_path / "rows.parquet")
+    assert code == 2 and "synthetic.csv, copied as it is" in stderr and not (tmp_path / "rows.parquet").exists()
+    (tmp_path / "plain").write_text("keep me")
+    code, _, stderr = tabsynth_cli("export", released, tmp_path / "plain")
+    assert code == 2 and "is a file, not a folder" in stderr and (tmp_path / "plain").read_text() == "keep me"

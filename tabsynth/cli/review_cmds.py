@@ -44,7 +44,10 @@ def approve(folder: Path, reviewer: str, note: str) -> None:
 @click.argument("dest", type=PATH)
 @click.option("--overwrite", is_flag=True, help="Replace DEST if it exists.")
 def export(folder: Path, dest: Path, overwrite: bool) -> None:
-    """Copy a release's synthetic data file to DEST (a file or folder), after verifying it.
+    """Copy a release's synthetic data file to DEST, after verifying it.
+
+    DEST is a folder (created if missing; the file keeps its name, e.g. DEST/synthetic.parquet) or, when it
+    ends in .parquet or .csv, the file to write (with the release's own suffix: the bytes are copied as they are).
 
     Refused when the release's policy requires a sign-off (`tabsynth approve`) that is missing, or
     when any file no longer matches the manifest.

@@ -10,7 +10,7 @@ from pathlib import Path
 from tabsynth import __version__
 from tabsynth.errors import InputError, TabsynthError
 from tabsynth.io.atomic import atomic_file, atomic_write_text
-from tabsynth.io.files import file_sha256
+from tabsynth.io.files import FORMATS, file_sha256
 from tabsynth.release.manifest import ASSESSMENT, INTERNAL_DIR
 from tabsynth.release.manifest import releaser as releaser_of_this_process
 from tabsynth.release.publish import MANIFEST
@@ -125,11 +125,27 @@ def export(folder: Path, dest: Path, *, overwrite: bool = False) -> Path:
     data = [name for name in manifest["outputs"] if name.startswith("synthetic.")]
     if len(data) != 1:
         raise VerificationError(f"{folder}: expected one synthetic data file in the manifest, found {len(data)}")
-    target = Path(dest) / data[0] if Path(dest).is_dir() else Path(dest)
+    target = export_target(Path(dest), data[0])
     if target.exists() and not overwrite:
         raise InputError(f"{target} already exists (use --overwrite)")
+    target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(target) as partial:
         shutil.copyfile(folder / data[0], partial)
         if file_sha256(partial) != manifest["outputs"][data[0]]["sha256"]:
             raise VerificationError(f"{data[0]} changed while it was copied; nothing was exported")
     return target
+
+
+def export_target(dest: Path, data_name: str) -> Path:
+    """DEST is a file when it ends in a data suffix (`shared/rows.parquet`), else a folder (`shared/`, made if
+    missing) that receives the data file under its own name. The bytes are copied as they are, so a file target
+    must keep the data file's suffix."""
+    suffix = Path(data_name).suffix
+    if dest.suffix.lower().lstrip(".") not in FORMATS or dest.is_dir():
+        if dest.exists() and not dest.is_dir():
+            raise InputError(f"{dest} is a file, not a folder; give a folder or a path ending in {suffix}")
+        return dest / data_name
+    if dest.suffix.lower() != suffix:
+        raise InputError(f"{dest}: the release holds {data_name}, copied as it is; name the target *{suffix} "
+                         "or give a folder")
+    return dest
