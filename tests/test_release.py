@@ -21,8 +21,10 @@ def test_gate_collects_every_failure_and_fails_closed():
     reasons = {o.metric: o.reason for o in verdict.failures()}
     assert reasons == {"exact_copy_excess": "metric is not a finite number (fails closed)",
                        "mean_column_tvd": "metric was not computed (fails closed)",
-                       "constraint_violations": "metric was not computed (fails closed)"}
-    good = [metric("exact_copy_excess", 0.0), metric("mean_column_tvd", 0.01), metric("constraint_violations", 0)]
+                       "constraint_violations": "metric was not computed (fails closed)",
+                       "pii_leak": "metric was not computed (fails closed)"}
+    good = [metric("exact_copy_excess", 0.0), metric("mean_column_tvd", 0.01), metric("constraint_violations", 0),
+            metric("pii_leak", 0)]
     assert evaluate(policy, good).passed
     assert not evaluate(policy, [metric("exact_copy_excess", 0.2), *good[1:]]).passed
 
