@@ -166,18 +166,23 @@ def noise_removed() -> Iterator[None]:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     mechanisms, dpsgd = sys.modules["tabsynth.privacy.mechanisms"], sys.modules["tabsynth.privacy.dpsgd"]
-    broken = {id(mechanisms.discrete_gaussian): _no_gaussian, id(mechanisms.exponential_mechanism): _no_gumbel,
-              id(dpsgd.gaussian_noise): _no_dpsgd_noise}
-    patches = [(module, attribute, value) for module in list(sys.modules.values())
-               if getattr(module, "__name__", "").startswith("tabsynth.")
-               for attribute, value in vars(module).items() if id(value) in broken]
+    originals = (mechanisms.discrete_gaussian, mechanisms.exponential_mechanism, dpsgd.gaussian_noise)
+    _swap(dict(zip(originals, (_no_gaussian, _no_gumbel, _no_dpsgd_noise), strict=True)))
     try:
-        for module, attribute, value in patches:
-            setattr(module, attribute, broken[id(value)])
         yield
-    finally:
-        for module, attribute, value in patches:
-            setattr(module, attribute, value)
+    finally:  # also mends modules first imported inside the block, which bound the broken functions
+        _swap({broken: original for original, broken in
+               zip(originals, (_no_gaussian, _no_gumbel, _no_dpsgd_noise), strict=True)})
+
+
+def _swap(replacements: dict) -> None:
+    """In every loaded tabsynth module, each attribute that is a key of `replacements` becomes its value."""
+    by_id = {id(old): new for old, new in replacements.items()}
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("tabsynth."):
+            for attribute, value in list(vars(module).items()):
+                if id(value) in by_id:
+                    setattr(module, attribute, by_id[id(value)])
 
 
 @contextlib.contextmanager
