@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tabsynth import pii
 from tabsynth.errors import InputError
 from tabsynth.infer import conform, infer_schema
 from tabsynth.io import sql, sql_sink
@@ -103,7 +104,7 @@ def release(options: ReleaseOptions, progress: Progress | None = None) -> Releas
     started = time.perf_counter()
     plan.model.fit(train, schema, budget=budget, rng=rng)
     timings = {"fit_seconds": time.perf_counter() - started}
-    synthetic, sampling = _synthesize(options, plan, schema, train, rng, say)
+    synthetic, sampling = _synthesize(options, plan, schema, train, rng, say, avoid=_real_pii(plan, schema, raw))
     timings["sample_seconds"] = sampling.pop("seconds")
     say("validating", 0.72)
     metrics = run_checks(train, holdout, synthetic, schema, check_options_for(options, plan, schema))
@@ -212,7 +213,16 @@ def check_named_columns(plan: Plan, schema: Schema) -> None:
         raise InputError(*problems)
 
 
-def _synthesize(options, plan: Plan, schema: Schema, train: pd.DataFrame, rng, say) -> tuple[pd.DataFrame, dict]:
+def _real_pii(plan: Plan, schema: Schema, raw: pd.DataFrame) -> frozenset[str]:
+    """The real PII values (train and holdout) no fake may equal; none for a DP release, whose output may not
+    depend on them."""
+    if plan.request is not None:
+        return frozenset()
+    return pii.values_to_avoid([raw], [c.name for c in schema.columns if c.kind == "pii"])
+
+
+def _synthesize(options, plan: Plan, schema: Schema, train: pd.DataFrame, rng, say,
+                avoid: frozenset[str] = frozenset()) -> tuple[pd.DataFrame, dict]:
     """Rows meeting every schema fact and user constraint (bounded rejection), then keys and fake PII."""
     from tabsynth.sampling import sample_valid
 
@@ -223,7 +233,7 @@ def _synthesize(options, plan: Plan, schema: Schema, train: pd.DataFrame, rng, s
     facts = output_schema(schema, private)
     modelled, rejected = sample_valid(plan.model, n, facts, list(plan.constraints), rng,
                                       real=None if private else train)
-    synthetic = add_identifiers(modelled, facts, n, rng)
+    synthetic = add_identifiers(modelled, facts, n, rng, avoid=avoid)
     info = {"rows": n, "rows_source": "--rows" if options.rows else ("noisy total" if private else "training rows"),
             "rejected_by_constraints": int(rejected), "seconds": time.perf_counter() - started}
     return synthetic, info

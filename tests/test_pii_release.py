@@ -77,3 +77,23 @@ def test_names_and_key_are_flagged_none_copied_and_validate_blocks_real_names(pa
     assert code == 3
     assert "pii_leak" in stderr and "PII column 'patient_last_name'" in stderr
     assert "patient_first_name" not in stderr
+
+
+def test_fakes_of_a_release_equal_no_real_value_even_for_common_names(tmp_path):
+    from faker import Faker
+
+    from tabsynth.pipeline import ReleaseOptions, release
+
+    fake = Faker("en_US")
+    fake.seed_instance(5)
+    rng = np.random.default_rng(5)
+    n = 1_500  # real first and last names from the very lists the fakes are drawn from
+    real = pd.DataFrame({"first_name": [fake.first_name() for _ in range(n)],
+                         "last_name": [fake.last_name() for _ in range(n)],
+                         "age": rng.integers(18, 90, n), "weight": np.round(rng.normal(70, 12, n), 2)})
+    real.to_csv(tmp_path / "people.csv", index=False)
+    result = release(ReleaseOptions(data=tmp_path / "people.csv", out=tmp_path / "rel", seed=5))
+    names = set(comparable(real["first_name"])) | set(comparable(real["last_name"]))
+    for column in ("first_name", "last_name"):
+        assert not comparable(result.synthetic[column]).isin(names).any(), column
+    assert {m["name"]: m["value"] for m in result.manifest["metrics"]}["pii_leak"] == 0
