@@ -3,7 +3,7 @@
 Each audit releases D and D' = D + one canary row 20 times each and bounds ε from attacker events declared
 beforehand (tests/dp_audit_release.py). 20 runs per side can show at most about ε = 1.15 with three events, so
 these suite-sized audits catch deterministic leaks: the mutants below, or one row deciding a released fact.
-benchmarks/dp_audit_e2e.py runs the long audits (every model, every canary, hundreds of runs).
+benchmarks/dp_audit_e2e.py runs the long audits (every model, every canary, more runs).
 """
 
 import warnings
