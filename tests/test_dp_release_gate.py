@@ -72,6 +72,25 @@ def test_a_dp_release_shares_no_figure_of_the_private_rows(strict_release, few_v
     assert "<img" in (result.out / "internal" / "report.html").read_text()
 
 
+def test_the_exported_data_card_of_a_dp_release_holds_no_private_figure(strict_release, few_values, tmp_path):
+    result, internal = strict_release
+    folder = tmp_path / "rel"
+    shutil.copytree(result.out, folder)
+    approve(folder, "Ada Byron")
+    export(folder, tmp_path / "shared")
+    card = (tmp_path / "shared" / "DATA_CARD.md").read_text()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert "| Reviewer sign-off | Ada Byron on " in card
+    assert "ε = 1," in card and "adding or removing one row" in card and "dp-marginal" in card
+    assert f"{manifest['outputs']['synthetic.parquet']['rows']:,} (a differentially private noisy count)" in card
+    assert "dp_epsilon = 1, policy requires <= " in card  # the deciding rules read only DP or public inputs
+    figures = [f"{r['value']:.4g}" for r in internal["gate"]["rules"] if r["value"] is not None]
+    private = [internal["input"]["sha256"], f"{internal['input']['rows']:,}", f"{internal['split']['train_rows']:,}",
+               few_values.name, *(f for f in figures if len(f) >= 4)]  # '0' or '1' would match anything
+    assert len(private) > 4 and not [figure for figure in private if figure in card]
+    assert "exact_copy_rate" not in card and "internal" in card
+
+
 def test_verify_approve_and_export_work_and_leave_internal_files_behind(strict_release, tmp_path):
     result, _ = strict_release
     folder, shared = tmp_path / "rel", tmp_path / "shared"
@@ -79,8 +98,8 @@ def test_verify_approve_and_export_work_and_leave_internal_files_behind(strict_r
     shared.mkdir()
     verify(folder)
     approve(folder, "Ada Byron (reviewer)")
-    assert export(folder, shared).name == "synthetic.parquet" and [p.name for p in shared.iterdir()] == [
-        "synthetic.parquet"]
+    assert export(folder, shared).name == "synthetic.parquet" and sorted(p.name for p in shared.iterdir()) == [
+        "DATA_CARD.md", "synthetic.parquet"]
     assessment = folder / "internal" / "assessment.json"
     assessment.write_text(re.sub(r'"manifest_sha256": "\w+"', '"manifest_sha256": "0"', assessment.read_text()))
     with pytest.raises(VerificationError, match="another manifest"):

@@ -126,9 +126,16 @@ def test_validate_blocks_real_values_and_names_every_failure(own_release, tmp_pa
     leaky["name"] = pd.read_csv(real)["name"].to_numpy()[: len(leaky)]  # real names copied in
     leaky.loc[:2, "ward"] = "surgery"  # not a real category: a named constraint fails on 3 rows
     leaky.drop(columns=["email"]).to_parquet(tmp_path / "leaky.parquet")  # a dropped PII column is fine
+    report = tmp_path / "validation.html"
     with pytest.raises(ReleaseBlocked) as blocked:
-        validate_tables(ValidateOptions(real=real, synthetic=tmp_path / "leaky.parquet"))
+        validate_tables(ValidateOptions(real=real, synthetic=tmp_path / "leaky.parquet", report=report))
     text = "\n".join(blocked.value.problems)
     assert "pii_leak" in text and f"PII column 'name': {len(leaky)} synthetic values equal" in text
     assert "constraint ward: values among the schema categories: 3 rows fail" in text
     assert "email" not in text
+    html = report.read_text()  # titled as what it is, every failure itemised in the report too
+    assert "<h1>tabsynth validation report</h1>" in html and "release report" not in html and ">FAILED<" in html
+    failed = html[html.find("<h2>What failed"):html.find("<h2>Privacy summary")]
+    assert f"PII column &#39;name&#39;: {len(leaky)} synthetic values equal" in failed
+    assert "constraint ward: values among the schema categories: 3 rows fail" in failed
+    assert "made elsewhere, was checked against the real table" in html and "RELEASED" not in html

@@ -48,14 +48,17 @@ def export(folder: Path, dest: Path, overwrite: bool) -> None:
 
     DEST is a folder (created if missing; the file keeps its name, e.g. DEST/synthetic.parquet) or, when it
     ends in .parquet or .csv, the file to write (with the release's own suffix: the bytes are copied as they are).
+    A public DATA_CARD.md is written beside it: model, privacy guarantee, policy and verdict, columns, and DP
+    warnings; no figure of the private table.
 
     Refused when the release's policy requires a sign-off (`tabsynth approve`) that is missing, or
     when any file no longer matches the manifest.
     """
+    from tabsynth.release.data_card import data_card_path
     from tabsynth.release.review import export as export_folder
 
     target = export_folder(folder, dest, overwrite=overwrite)
-    out_console.print(f"exported {target}")
+    out_console.print(f"exported {target} and its public data card {data_card_path(target)}")
 
 
 @cli.command()

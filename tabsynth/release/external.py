@@ -13,12 +13,12 @@ from tabsynth.errors import ReleaseBlocked, SchemaError
 from tabsynth.infer import conform, infer_schema
 from tabsynth.io.files import check_input_path, file_sha256, read_table
 from tabsynth.release import manifest as manifest_lib
+from tabsynth.release.findings import failure_items as found_by
 from tabsynth.release.gate import Verdict, evaluate
 from tabsynth.release.policy import load_policy
 from tabsynth.release.report import write_report
 from tabsynth.schema import Schema
 from tabsynth.validate.checks import CheckOptions, run_checks
-from tabsynth.validate.pii_leak import leak_lines
 from tabsynth.validate.result import MetricResult
 
 
@@ -109,24 +109,12 @@ def _raise_blocked(policy_name: str, verdict: Verdict, metrics: list[MetricResul
 
 def failure_items(metric: MetricResult | None) -> list[str]:
     """What a failed metric found, one line per item: each failed constraint, each column holding real PII."""
-    if metric is None:
-        return []
-    if metric.name == "pii_leak":
-        return leak_lines(metric)
-    if metric.name == "constraint_violations":
-        return [_constraint_line(e) for e in metric.details.get("expectations", []) if not e.get("passed")]
-    return []
-
-
-def _constraint_line(expectation: dict) -> str:
-    rows = expectation.get("unexpected_count")
-    found = (f"{rows} row{'s' if rows != 1 else ''} fail" if rows else expectation.get("error")
-             or (f"found {expectation['observed']}" if "observed" in expectation else "failed"))
-    return f"constraint {expectation.get('rule', '?')}: {found}"
+    return [] if metric is None else found_by(metric.name, metric.details)
 
 
 def _manifest(options: ValidateOptions, policy, schema: Schema, verdict: Verdict, metrics, holdout_rows) -> dict:
     return {
+        "kind": "validation",  # the report is titled a validation report; nothing is released
         "tabsynth_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "released": verdict.passed,

@@ -18,6 +18,9 @@ from tabsynth.validate.fidelity import association_matrix
 NANOSECONDS_PER_DAY = 86_400 * 10**9
 TOP_CATEGORIES = 15
 MAX_HIST_BINS = 30
+TAIL_SHARE = 0.1  # a median this close (as a share of the range) to one end: the other end is a long tail
+LOG_DECADES = 3  # positive values spanning this many powers of ten, with a long right tail, go on a log axis
+SPIKE_SHARE = 0.3  # a long-tailed column's value this common (0 for most capital gains) is reported apart
 FIGSIZE = (4.0, 2.6)
 DPI = 80
 REAL_COLOR, SYNTH_COLOR = "#2b6cb0", "#dd6b20"
@@ -29,6 +32,7 @@ class Plot:
     kind: str
     png: str  # base64
     missing: str = ""  # histograms leave missing values out, so the caption states their share
+    axis: str = ""  # a long-tailed number column: "log scale" or "quantile bins" (", value 0 apart"), else ""
 
 
 def _png(fig: Figure) -> str:
@@ -52,11 +56,41 @@ def column_plot(column: Column, real: pd.Series, synthetic: pd.Series) -> Plot:
     if column.kind not in ("numerical", "datetime"):
         _category_bars(ax, real, synthetic)
         return Plot(column.name, column.kind, _png(fig))
-    _histogram(ax, column, real, synthetic)
+    axis = _histogram(ax, column, real, synthetic)
     missing = ""
     if real.isna().any() or synthetic.isna().any():
         missing = f"missing: real {real.isna().mean():.1%}, synthetic {synthetic.isna().mean():.1%}"
-    return Plot(column.name, column.kind, _png(fig), missing)
+    return Plot(column.name, column.kind, _png(fig), missing, axis)
+
+
+AXIS_WORDS = {"log": "log scale", "quantile": "quantile bins"}
+
+
+def axis_for(values: np.ndarray, column: Column) -> str:
+    """How to draw a number column's values (the real ones the plot shows): "linear", or for a long tail (the
+    median within TAIL_SHARE of the range from one end), "log" when the values are positive and the tail is on
+    the right over LOG_DECADES powers of ten, else "quantile" (bins at the real values' quantiles)."""
+    if column.kind != "numerical" or len(values) < 2:
+        return "linear"
+    low, middle, high = (float(v) for v in np.quantile(values, [0.0, 0.5, 1.0]))
+    span = high - low
+    if not np.isfinite(span) or span <= 0 or min(middle - low, high - middle) >= TAIL_SHARE * span:
+        return "linear"
+    return _tail_axis(values)
+
+
+def _tail_axis(values: np.ndarray) -> str:
+    low, middle, high = (float(v) for v in np.quantile(values, [0.0, 0.5, 1.0]))
+    with np.errstate(over="ignore", divide="ignore"):
+        decades = np.log10(high / low) if low > 0 else 0.0
+    return "log" if low > 0 and middle - low < high - middle and decades >= LOG_DECADES else "quantile"
+
+
+def _spike(values: np.ndarray) -> float | None:
+    """The most common value when it holds SPIKE_SHARE of the values and at least two others exist."""
+    distinct, counts = np.unique(values, return_counts=True)
+    top = int(counts.argmax())
+    return float(distinct[top]) if counts[top] >= SPIKE_SHARE * len(values) and len(distinct) >= 3 else None
 
 
 def as_numbers(values: pd.Series, kind: str) -> np.ndarray:
@@ -66,12 +100,16 @@ def as_numbers(values: pd.Series, kind: str) -> np.ndarray:
     return pd.to_numeric(values, errors="coerce").to_numpy(float)
 
 
-def _histogram(ax, column: Column, real: pd.Series, synthetic: pd.Series) -> None:
+def _histogram(ax, column: Column, real: pd.Series, synthetic: pd.Series) -> str:
+    """Draws real vs synthetic; returns how, for the caption ("" for a plain density on a linear axis)."""
     real_num, synth_num = as_numbers(real, column.kind), as_numbers(synthetic, column.kind)
     real_num, synth_num = real_num[np.isfinite(real_num)], synth_num[np.isfinite(synth_num)]
     if not len(real_num):
         ax.text(0.5, 0.5, "no real values", ha="center", va="center", transform=ax.transAxes, fontsize=8)
-        return
+        return ""
+    axis = axis_for(real_num, column)
+    if axis != "linear":
+        return _tail_histogram(ax, axis, real_num, synth_num)
     with np.errstate(over="ignore"):
         overflows = not np.isfinite(real_num.max() - real_num.min())
     if overflows:  # a range wider than float64 holds (values near ±1.8e308): draw in units of the largest value
@@ -88,6 +126,38 @@ def _histogram(ax, column: Column, real: pd.Series, synthetic: pd.Series) -> Non
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     ax.set_ylabel("density", fontsize=7)
     ax.legend(fontsize=6, frameon=False)
+    return ""
+
+
+def _tail_histogram(ax, axis: str, real: np.ndarray, synthetic: np.ndarray) -> str:
+    """Share of rows per bin. "log": bins equally wide in log10 on a log axis. "quantile": bins at the real
+    values' quantiles, drawn equally wide (so the real rows look flat where they spread out, and the synthetic
+    line shows where the model puts too many or too few), the axis labelled with the bin edges' values.
+    A very common value (`_spike`) is stated in the title with its shares, and the other values are drawn."""
+    spike, apart = _spike(real), ""
+    if spike is not None:
+        shares = [float(np.mean(v == spike)) if len(v) else 0.0 for v in (real, synthetic)]
+        ax.set_title(f"value {spike:.4g}: real {shares[0]:.1%}, synthetic {shares[1]:.1%}; the others:", fontsize=7)
+        real, synthetic = real[real != spike], synthetic[synthetic != spike]
+        axis, apart = _tail_axis(real), f", value {spike:.4g} apart"
+    bins = min(MAX_HIST_BINS, max(5, int(np.sqrt(len(real)))))
+    if axis == "log":
+        edges = np.geomspace(real.min(), real.max(), bins + 1)
+        ax.set_xscale("log")
+        shown = edges
+    else:
+        edges = np.unique(np.quantile(real, np.linspace(0.0, 1.0, bins + 1)))
+        shown = np.arange(len(edges), dtype=float)
+        ticks = np.unique(np.linspace(0, len(edges) - 1, 5).round().astype(int))
+        ax.set_xticks(ticks, [f"{edges[i]:.3g}" for i in ticks])
+        ax.set_xlabel("bins at the real values' quantiles", fontsize=7)
+    for values, style in ((real, dict(label="real (train)", color=REAL_COLOR, fill=True, alpha=0.35)),
+                          (synthetic, dict(label="synthetic", color=SYNTH_COLOR, linewidth=1.4))):
+        counts, _ = np.histogram(values, bins=edges)
+        ax.stairs(counts / max(len(values), 1), shown, **style)
+    ax.set_ylabel("share of the other rows" if apart else "share of rows", fontsize=7)
+    ax.legend(fontsize=6, frameon=False)
+    return AXIS_WORDS[axis] + apart
 
 
 def _bin_edges(values: np.ndarray, column: Column) -> np.ndarray:

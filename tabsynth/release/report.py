@@ -15,12 +15,17 @@ import jinja2
 import pandas as pd
 
 from tabsynth.io.atomic import atomic_write_text
+from tabsynth.release.class_view import class_rows, target_of
+from tabsynth.release.findings import HANDLING_WORDS, failed_rules, fmt, is_validation, verdict, warning_lines
+from tabsynth.release.findings import is_dp as _is_dp
+from tabsynth.release.findings import items as _items
+from tabsynth.release.findings import section as _section
 from tabsynth.release.plots import TOP_CATEGORIES, association_heatmaps, column_plot
 from tabsynth.schema import Column, Schema
 
+__all__ = ["fmt", "render_report", "with_assessment", "write_report"]
 MAX_PLOTS = 40
 MAX_HEATMAP_COLUMNS = 25
-HANDLING_WORDS = {"fake": "replaced by fake values", "drop": "dropped from the release"}
 WITHHELD_HASH = "withheld: a DP release's shareable files never hash the private table (it would confirm a guess)"
 
 
@@ -41,11 +46,16 @@ def render_report(manifest: dict, real: pd.DataFrame, synthetic: pd.DataFrame, s
         manifest = {**manifest, "metrics": public}
     compared = mode != "shareable"
     plotted = [c for c in schema.modelled() if compared and c.name in real.columns and c.name in synthetic.columns]
+    target = target_of(manifest, schema) if compared else None
     context = {
         "mode": mode,
+        "validation": is_validation(manifest),
         "header": _header(manifest),
+        "verdict": verdict(manifest, mode),
         "gate": _gate(manifest),
-        "warnings": _warnings(manifest),
+        "failures": failed_rules(manifest),
+        "warnings": warning_lines(manifest),
+        "classes": class_rows(real, synthetic, schema, target) if target else None,
         "privacy": _privacy(manifest, schema),
         "fidelity": _fidelity(manifest, schema) if compared else None,
         "plots": [column_plot(c, real[c.name], synthetic[c.name]) for c in plotted[:MAX_PLOTS]],
@@ -76,38 +86,12 @@ def with_assessment(manifest: dict, internal: dict) -> dict:
             "assessment": _section(internal, "gate")}
 
 
-def _is_dp(manifest: dict) -> bool:
-    return _section(manifest, "model").get("differentially_private") is True
-
-
 @cache
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.PackageLoader("tabsynth", "release/templates"), autoescape=True)
 
 
 # ---------------------------------------------------------------- manifest sections
-
-def _section(data, key: str) -> dict:
-    """A sub-dict of the manifest, or {} when absent or malformed: the report never crashes on gaps."""
-    value = data.get(key) if isinstance(data, dict) else None
-    return value if isinstance(value, dict) else {}
-
-
-def _items(data, key: str) -> list[dict]:
-    value = data.get(key) if isinstance(data, dict) else None
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
-def fmt(value) -> str:
-    """A number to 4 significant digits; 'n/a' for missing or non-finite values."""
-    if isinstance(value, bool) or value is None:
-        return "n/a" if value is None else str(value).lower()
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return f"{number:.4g}" if math.isfinite(number) else "n/a"
-
 
 def _yes_no(value) -> str:
     return {True: "yes", False: "no"}.get(value, "not recorded")
@@ -116,6 +100,7 @@ def _yes_no(value) -> str:
 def _header(manifest: dict) -> dict:
     inputs, split, model = _section(manifest, "input"), _section(manifest, "split"), _section(manifest, "model")
     released = manifest.get("released")
+    words = {True: "PASSED", False: "FAILED"} if is_validation(manifest) else {True: "RELEASED", False: "BLOCKED"}
     return {
         "input_path": inputs.get("path", "not recorded"),
         "input_sha256": inputs.get("sha256") or (WITHHELD_HASH if _is_dp(manifest) else "not recorded"),
@@ -130,7 +115,8 @@ def _header(manifest: dict) -> dict:
         "synthetic_rows": _section(manifest, "sampling").get("rows"),
         "validation_sample": _section(manifest, "validation_sample").get("note"),
         "version": manifest.get("tabsynth_version"),
-        "released": {True: "RELEASED", False: "BLOCKED"}.get(released, "NOT RECORDED"),
+        "synthetic_path": inputs.get("synthetic") if is_validation(manifest) else None,
+        "released": words.get(released, "NOT RECORDED"),
         "released_class": {True: "pass", False: "fail"}.get(released, "unknown"),
     }
 
@@ -148,14 +134,6 @@ def _gate(manifest: dict) -> dict:
             "internal_rules": [str(r) for r in internal_rules.get("rules", []) if isinstance(r, str)],
             "internal_status": internal_rules.get("status", ""), "assessment": assessment,
             "internal_path": _section(manifest, "internal_assessment").get("path")}
-
-
-def _warnings(manifest: dict) -> list[str]:
-    """The manifest's warnings (what a DP fit lost: clipped values, suppressed categories, ...), as text."""
-    found = manifest.get("warnings") if isinstance(manifest, dict) else None
-    if not isinstance(found, list):
-        return []
-    return [w if isinstance(w, str) else str(w.get("message", w)) for w in found if isinstance(w, (str, dict))]
 
 
 def _rule_row(rule: dict, metric: dict) -> dict:

@@ -11,6 +11,7 @@ from tabsynth import __version__
 from tabsynth.errors import InputError, TabsynthError
 from tabsynth.io.atomic import atomic_file, atomic_write_text
 from tabsynth.io.files import FORMATS, file_sha256
+from tabsynth.release.data_card import data_card, data_card_path
 from tabsynth.release.manifest import ASSESSMENT, INTERNAL_DIR
 from tabsynth.release.manifest import releaser as releaser_of_this_process
 from tabsynth.release.publish import MANIFEST
@@ -116,7 +117,8 @@ def valid_approvals(folder: Path) -> list[dict]:
 
 
 def export(folder: Path, dest: Path, *, overwrite: bool = False) -> Path:
-    """Copy the synthetic data file out, after verifying it and, where the policy asks, its sign-off."""
+    """Copy the synthetic data file out, after verifying it and, where the policy asks, its sign-off, with the
+    public DATA_CARD.md beside it (`data_card`)."""
     folder = Path(folder)
     manifest = verify(folder)
     if manifest.get("policy", {}).get("review_required") and not valid_approvals(folder):
@@ -126,13 +128,17 @@ def export(folder: Path, dest: Path, *, overwrite: bool = False) -> Path:
     if len(data) != 1:
         raise VerificationError(f"{folder}: expected one synthetic data file in the manifest, found {len(data)}")
     target = export_target(Path(dest), data[0])
-    if target.exists() and not overwrite:
-        raise InputError(f"{target} already exists (use --overwrite)")
+    card = data_card_path(target)
+    for path in (target, card):
+        if path.exists() and not overwrite:
+            raise InputError(f"{path} already exists (use --overwrite)")
+    card_text = data_card(manifest, data[0], valid_approvals(folder))
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(target) as partial:
         shutil.copyfile(folder / data[0], partial)
         if file_sha256(partial) != manifest["outputs"][data[0]]["sha256"]:
             raise VerificationError(f"{data[0]} changed while it was copied; nothing was exported")
+    atomic_write_text(card, card_text)
     return target
 
 
