@@ -115,6 +115,7 @@ def release(options: ReleaseOptions, progress: Progress | None = None) -> Releas
         timings=timings, sampling=sampling, ledger=ledger_record)
     if facts is not None:
         manifest["schema_facts"] = facts
+        manifest["warnings"] = list(plan.model.privacy_.get("warnings", []))
     say("writing release", 0.85)
     if not verdict.passed:
         block(options, manifest, train, synthetic, schema, verdict, internal)

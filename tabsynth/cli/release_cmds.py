@@ -200,6 +200,8 @@ def _run_release(options) -> None:
         out_console.print(f"gate: decided on DP or public inputs only; the {len(result.verdict.assessment)} "
                           f"outcomes on private rows ({failing} failing) are an internal assessment, not part of the "
                           f"decision: {result.out}/internal/report.html (never share it)")
+    for warning in result.manifest.get("warnings", []):
+        out_console.print(f"warning: {warning}")
     rows = result.manifest["outputs"][f"synthetic.{options.fmt}"]["rows"]
     out_console.print(f"released {rows:,} synthetic rows to {result.out}/ "
                       f"(synthetic.{options.fmt}, manifest.json, report.html)")

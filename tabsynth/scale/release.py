@@ -118,6 +118,7 @@ def _release(options: ReleaseOptions, plan: Plan, session: DuckDBSession, say: P
             sampling=sampling, ledger=ledger_record)
         manifest["validation_sample"] = sample_record
         manifest["schema_facts"] = facts
+        manifest["warnings"] = list(plan.model.privacy_.get("warnings", []))
         say("writing release", 0.85)
         if not verdict.passed:
             block(options, manifest, samples[0], samples[2], schema, verdict, internal)
