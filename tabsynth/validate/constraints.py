@@ -3,7 +3,9 @@
 Rules come from two places. The schema's facts (`Column.bounds()`: declared, else observed):
 released columns exist, modelled columns keep their dtype, numbers and dates stay within their
 bounds, categories among the known ones, no missing values where the real column has none, and
-keys (`kind: id`) are unique. And user constraints, a YAML list under `constraints:`:
+keys (`kind: id`) are unique. Given the real training rows (never for a DP release), also the date order
+each pair of datetime columns holds in every one of them (`learnt_orders`: admitted <= discharged). And user
+constraints, a YAML list under `constraints:`:
 
     constraints:
       - check: "admitted <= discharged"          # any condition of tabsynth.conditions
@@ -31,6 +33,7 @@ import pydantic
 
 from tabsynth.conditions import as_timestamp, column_tz, parse_condition
 from tabsynth.errors import InputError
+from tabsynth.infer import utc_nanoseconds
 from tabsynth.io.files import read_yaml
 from tabsynth.schema import MODELLED_KINDS, Column, Schema
 from tabsynth.validate.expectations import EXAMPLES as EXAMPLES  # re-exported, as are MAX_GX_RULES, build_suite
@@ -43,6 +46,7 @@ from tabsynth.validate.rules import (
     ColumnExists,
     HasType,
     InCombinations,
+    InOrder,
     InSet,
     MatchesRegex,
     NotNull,
@@ -54,6 +58,8 @@ from tabsynth.validate.rules import (
 )
 
 _HELPER_PREFIX = "__tabsynth_constraint_"
+_ORDER_PREFIX = "__tabsynth_order_"
+MIN_ORDER_ROWS = 20  # real rows with both dates present before their order counts as a fact of the table
 Bound = float | int | datetime.date | str | None
 
 
@@ -188,14 +194,35 @@ def _column_rules(column: Column) -> list[Rule]:
 
 
 def compile_rules(schema: Schema, constraints: list[Constraint], real: pd.DataFrame | None = None) -> list[Rule]:
-    """The user's rules, each constraint checked against the schema, then the schema's in column order."""
+    """The user's rules, each constraint checked against the schema, then the date orders learnt from `real`
+    (when given), then the schema's in column order."""
     rules: list[Rule] = []
     for number, constraint in enumerate(constraints, start=1):
         try:
             rules += constraint.rules(schema, real, f"{_HELPER_PREFIX}{number}")
         except InputError as exc:
             raise InputError(*[f"constraint #{number}: {line}" for line in exc.problems]) from None
-    return rules + [rule for column in schema.released() for rule in _column_rules(column)]
+    learnt = learnt_orders(schema, real) if real is not None else []
+    return rules + learnt + [rule for column in schema.released() for rule in _column_rules(column)]
+
+
+def learnt_orders(schema: Schema, real: pd.DataFrame) -> list[Rule]:
+    """`first <= second` for each pair of datetime columns that every real row with both dates holds (at least
+    `MIN_ORDER_ROWS` of them); reads the private rows, so only for releases that are not DP."""
+    names = [c.name for c in schema.modelled() if c.kind == "datetime" and c.name in real.columns]
+    stamps = {name: utc_nanoseconds(real[name]) for name in names}
+    rules: list[Rule] = []
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            a, b = stamps[first], stamps[second]
+            both = ~np.isnan(a) & ~np.isnan(b)
+            if both.sum() < MIN_ORDER_ROWS:
+                continue
+            if np.all(a[both] <= b[both]):
+                rules.append(InOrder(f"{_ORDER_PREFIX}{len(rules) + 1}", first, second))
+            elif np.all(b[both] <= a[both]):
+                rules.append(InOrder(f"{_ORDER_PREFIX}{len(rules) + 1}", second, first))
+    return rules
 
 
 def rows_passing(frame: pd.DataFrame, rules: list[Rule]) -> np.ndarray:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from tabsynth.conditions import Condition
+from tabsynth.infer import utc_nanoseconds
 from tabsynth.validate.expectations import Outcome, gx_type, type_outcome
 
 # ---- rules: one GX expectation each, and the same test in pandas --------------------------------
@@ -161,6 +162,30 @@ class Satisfies(Rule):
 
     def mask(self, frame):
         return self.condition.mask(frame)
+
+    def helper(self, frame):
+        return pd.Series(self.mask(frame), index=frame.index)
+
+
+@dataclass(frozen=True)
+class InOrder(Rule):
+    """`first <= second` wherever both dates are present: an order every real training row holds, learnt from
+    them (so never for a DP release). The per-row result is the helper column, expected to be all true."""
+
+    first: str
+    second: str
+    gx_class = "ExpectColumnValuesToBeInSet"
+    template = "{first} <= {second} (as in every real row)"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.first, self.second)
+
+    def gx_arguments(self) -> dict:
+        return {"value_set": [True]}
+
+    def mask(self, frame):
+        return ~(utc_nanoseconds(frame[self.first]) > utc_nanoseconds(frame[self.second]))  # NaN: missing, passes
 
     def helper(self, frame):
         return pd.Series(self.mask(frame), index=frame.index)
