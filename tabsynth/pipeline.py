@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,7 @@ from tabsynth.infer import conform, infer_schema
 from tabsynth.io import sql, sql_sink
 from tabsynth.io.atomic import check_can_create
 from tabsynth.io.files import FORMATS
+from tabsynth.models import auto
 from tabsynth.models.base import create_model, is_private
 from tabsynth.models.memory import check_memory
 from tabsynth.privacy import spending
@@ -37,7 +38,7 @@ Progress = Callable[[str, float], None]  # (what is happening, share of the whol
 class ReleaseOptions:
     data: Path | str  # a file path, or a database URL read with `table` or `query`
     out: Path
-    model: str = "copula"
+    model: str = auto.AUTO  # or a registered name; auto picks by the policy and the table (models/auto.py)
     rows: int | None = None
     schema: Path | None = None
     seed: int | None = None
@@ -58,6 +59,7 @@ class ReleaseOptions:
     out_url: str | None = None  # the database for out_table [default: the source's]
     replace: bool = False  # let out_table replace an existing table
     engine: str = "memory"  # or "duckdb": dp-marginal through DuckDB, for tables larger than memory
+    model_choice: dict | None = None  # who chose the model and why (`with_choice`); for the manifest
 
 
 @dataclass
@@ -93,6 +95,7 @@ def release(options: ReleaseOptions, progress: Progress | None = None) -> Releas
     raw = sql.read_source(plan.source)
     schema = infer_schema(raw, user=plan.user_schema)
     check_fit_for_release(raw, schema, sql.source_name(plan.source))
+    options, plan = settle_model(options, plan, schema, len(raw))
     check_named_columns(plan, schema)
     check_memory(plan.model, schema, len(raw), options.model)
     budget, ledger_record = debit_ledger(options, plan, say, raw)
@@ -164,14 +167,42 @@ def preflight(options: ReleaseOptions) -> Plan:
     source, sink = check_source_and_sink(options)
     check_output(Path(options.out), source, options.overwrite)
     policy = load_policy(options.policy)
-    model = create_model(options.model, **options.model_params)
-    request = spending.plan(is_private(model), policy, options.epsilon, options.delta, options.model)
+    model, private = preflight_model(options, policy)
+    request = spending.plan(private, policy, options.epsilon, options.delta, options.model)
     ledger_source = None if request is None else spending.declared_identity(source, options.source_id, policy)
     return Plan(policy=policy, model=model, user_schema=None if options.schema is None else Schema.load(options.schema),
                 constraints=tuple(load_constraints(options.constraints)) if options.constraints else (),
                 request=request, target=options.target or policy.target,
                 sensitive=tuple(options.sensitive) or policy.sensitive, source=source, sink=sink,
                 ledger_source=ledger_source)
+
+
+def preflight_model(options: ReleaseOptions, policy: Policy) -> tuple[object | None, bool]:
+    """The model --model names, and whether it is DP. For --model auto no model yet (`settle_model` chooses it
+    once the table is read), but whether it will be DP is known now, from the policy and the options alone."""
+    if options.model != auto.AUTO:
+        model = create_model(options.model, **options.model_params)
+        return model, is_private(model)
+    if options.model_params:
+        raise InputError("--param needs --model NAME: --model auto sets its model's parameters itself")
+    return None, auto.wants_dp(require_dp=policy.privacy.require_dp, rule_metrics=[r.metric for r in policy.rules],
+                               epsilon_given=options.epsilon is not None or options.delta is not None,
+                               engine=options.engine)
+
+
+def settle_model(options: ReleaseOptions, plan: Plan, schema: Schema, rows: int) -> tuple[ReleaseOptions, Plan]:
+    """--model auto, chosen by the policy and, for a model that is not DP, the table's size: the options then
+    name the model, and the plan holds it. A DP choice is the same for every table."""
+    if options.model != auto.AUTO:
+        return with_choice(options, auto.named(options.model)), plan
+    choice = auto.choose_model(dp=plan.request is not None, rows=rows, columns=len(schema.modelled()),
+                               rule_metrics=[r.metric for r in plan.policy.rules], engine=options.engine)
+    return with_choice(options, choice), replace(plan, model=create_model(choice.name, **choice.params))
+
+
+def with_choice(options: ReleaseOptions, choice: auto.Choice) -> ReleaseOptions:
+    params = options.model_params if choice.chosen_by == "user" else choice.params
+    return replace(options, model=choice.name, model_params=params, model_choice=choice.record())
 
 
 def check_source_and_sink(options: ReleaseOptions) -> tuple[Path | sql.SqlSource, sql_sink.SqlSink | None]:

@@ -54,7 +54,7 @@ def test_released_rows_meet_every_constraint(stays, tmp_path, model, permissive)
 
 
 def test_adult_release_meets_the_schema(adult_path, tmp_path, permissive):
-    release(ReleaseOptions(data=adult_path, out=tmp_path / "rel", policy=str(permissive), seed=2))
+    release(ReleaseOptions(data=adult_path, out=tmp_path / "rel", model="copula", policy=str(permissive), seed=2))
     raw = read_table(adult_path)
     schema = infer_schema(raw)
     synthetic = conform(read_table(tmp_path / "rel" / "synthetic.parquet"), schema)

@@ -103,13 +103,17 @@ def test_dp_model_folder_samples_its_noisy_count(patients, tmp_path, tabsynth_cl
 
 
 def test_policy_limits_are_enforced_before_any_work(patients, tmp_path, tabsynth_cli, ledger_url):
-    code, _, stderr = tabsynth_cli("release", patients, "--out", tmp_path / "rel", "--policy",
+    code, _, stderr = tabsynth_cli("release", patients, "--out", tmp_path / "rel", "--model", "copula", "--policy",
                                    "strict-external-sharing")
     assert code == 2 and "requires a differentially private model" in stderr
+    code, _, stderr = tabsynth_cli("release", patients, "--out", tmp_path / "rel", "--policy",
+                                   "strict-external-sharing")  # --model auto: dp-marginal, which needs the source named
+    assert code == 2 and "needs --source-id" in stderr
     code, _, stderr = tabsynth_cli("release", patients, "--out", tmp_path / "rel", "--model", "dp-marginal",
                                    "--epsilon", "2", "--policy", "strict-external-sharing")
     assert code == 2 and "at most epsilon 1 per release" in stderr
-    code, _, stderr = tabsynth_cli("release", patients, "--out", tmp_path / "rel", "--epsilon", "1")
+    code, _, stderr = tabsynth_cli("release", patients, "--out", tmp_path / "rel", "--model", "copula",
+                                   "--epsilon", "1")
     assert code == 2 and "not differentially private" in stderr
     assert Ledger(ledger_url).totals() == []
 

@@ -166,7 +166,7 @@ def test_blocked_release_writes_no_table(sqlite_db, tmp_path, tabsynth_cli):
     never = tmp_path / "never.yaml"  # a copula spends no epsilon: the rule fails closed
     never.write_text("name: never\nrules:\n  - {metric: dp_epsilon, op: '<=', threshold: 1}\n")
     code, _, stderr = tabsynth_cli("release", url, "--table", "patients", "--out", tmp_path / "rel",
-                                   "--out-table", "synthetic_patients", "--policy", never)
+                                   "--out-table", "synthetic_patients", "--policy", never, "--model", "copula")
     assert code == 3 and "blocked" in stderr
     assert not sa.inspect(engine).has_table("synthetic_patients") and not (tmp_path / "rel").exists()
 

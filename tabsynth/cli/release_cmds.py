@@ -105,7 +105,10 @@ def _facts(col) -> str:
               "is created if missing) with the source table's column types, in one transaction.")
 @click.option("--out-url", help="Database for --out-table [default: the source database].")
 @click.option("--replace", is_flag=True, help="Let --out-table replace an existing table (atomically).")
-@click.option("--model", default="copula", show_default=True, help="Synthesizer name (see `tabsynth models`).")
+@click.option("--model", default="auto", show_default=True,
+              help="Synthesizer name (see `tabsynth models`), or auto: dp-marginal when the policy or --epsilon asks "
+                   "for differential privacy; else argn when the table fits its fit in about 5 minutes on a CPU, "
+                   "copula past that. The manifest records the choice and why.")
 @click.option("--param", "params", multiple=True, help="Model parameter NAME=VALUE (repeatable), e.g. epochs=100.")
 @click.option("--epsilon", type=float, help="DP models: epsilon to spend [default: the policy's cap, else 1].")
 @click.option("--delta", type=float, help="DP models: delta to spend [default: 1e-9].")
@@ -191,6 +194,9 @@ def _run_release(options) -> None:
     with progress_bar() as progress:
         result = run_release(options, progress=progress)
     print_gate(result.verdict, result.manifest["policy"]["name"])
+    model = result.manifest["model"]
+    if model.get("chosen_by") == "auto":
+        out_console.print(f"model: {model['name']}, chosen by --model auto: {model['why']}")
     privacy = result.manifest.get("privacy", {})
     if privacy.get("differentially_private"):
         out_console.print(f"privacy: epsilon {privacy['epsilon']:.4g}, delta {privacy['delta']:.3g} spent; "

@@ -42,6 +42,7 @@ def build(*, options, schema, policy, model, verdict, metrics, input_info, split
         "input": _only(input_info, SHAREABLE_INPUT) if private else input_info,
         "split": _only(split_info, SHAREABLE_SPLIT) if private else split_info,
         "model": {"name": model.name, "params": model.get_params(), "differentially_private": private,
+                  **(getattr(options, "model_choice", None) or {}),  # chosen_by (auto or user) and why
                   **({} if private else {"fit_seconds": round(timings["fit_seconds"], 3)})},
         "privacy": privacy_record(model, shareable_ledger(ledger, options) if private else ledger),
         "sampling": sampling if private else {**sampling, "seconds": round(timings["sample_seconds"], 3)},

@@ -11,6 +11,7 @@ import pandas as pd
 from tabsynth.errors import ReleaseBlocked
 from tabsynth.io.atomic import staged_directory
 from tabsynth.io.files import file_sha256, write_table
+from tabsynth.models.auto import blocked_hints
 from tabsynth.release import manifest as manifest_lib
 from tabsynth.release.gate import Verdict
 from tabsynth.release.report import write_report
@@ -79,14 +80,18 @@ def block(options, manifest: dict, train: pd.DataFrame, synthetic: pd.DataFrame,
     release, the internal view: it is never published)."""
     report_path = blocked_report_path(Path(options.out))
     write_report(report_path, manifest, train, synthetic, schema, internal=internal)
-    raise_blocked(manifest["policy"]["name"], verdict, report_path)
+    raise_blocked(manifest["policy"]["name"], verdict, report_path, model=manifest["model"]["name"])
 
 
 def blocked_report_path(out: Path) -> Path:
     return out.with_name(out.name + ".blocked.html")
 
 
-def raise_blocked(policy_name: str, verdict: Verdict, report_path: Path | None, what: str = "release") -> NoReturn:
+def raise_blocked(policy_name: str, verdict: Verdict, report_path: Path | None, what: str = "release",
+                  model: str | None = None) -> NoReturn:
+    """One line per failed rule; for a release (`model` given), what is likely to pass each family of them."""
     lines = [f"{what} blocked by policy {policy_name!r}: {o.line()}" for o in verdict.failures()]
+    if model is not None:
+        lines += [f"to try: {hint}" for hint in blocked_hints([o.metric for o in verdict.failures()], model)]
     where = f"; see the report at {report_path}" if report_path else ""
     raise ReleaseBlocked(*lines, f"nothing was released{where}", report_path=report_path)

@@ -31,6 +31,7 @@ from tabsynth.io.atomic import staged_directory
 from tabsynth.io.files import csv_ready, file_sha256
 from tabsynth.io.sql import SqlSource, public_url
 from tabsynth.io.sql import source_name as sql_source_name
+from tabsynth.models import auto
 from tabsynth.pipeline import (
     Plan,
     Progress,
@@ -41,6 +42,7 @@ from tabsynth.pipeline import (
     debit_ledger,
     output_schema,
     preflight,
+    with_choice,
 )
 from tabsynth.privacy.facts import sampled_facts
 from tabsynth.release import manifest as manifest_lib
@@ -72,6 +74,8 @@ class OutOfCoreResult:
 def release_out_of_core(options: ReleaseOptions, progress: Progress | None = None) -> OutOfCoreResult:
     """`tabsynth release --engine duckdb`: publish the folder only if the gate passes, else raise ReleaseBlocked."""
     say = progress or (lambda *_: None)
+    if options.model == auto.AUTO:
+        options = with_choice(options, auto.choose_model(dp=True, engine="duckdb"))
     if options.model not in SUPPORTED_MODELS:
         raise InputError(f"model {options.model!r} cannot fit out of core; with --engine duckdb use "
                          f"--model {' or '.join(SUPPORTED_MODELS)}")
