@@ -139,3 +139,11 @@ def test_a_blocked_release_names_what_to_try(stays_csv, tmp_path):
     with pytest.raises(ReleaseBlocked) as blocked:
         release(ReleaseOptions(data=stays_csv, out=tmp_path / "rel", model="copula", policy=str(strict), seed=0))
     assert any(line.startswith("to try: fidelity: try --model argn") for line in blocked.value.problems)
+
+
+def test_a_dp_policy_gets_dp_marginal_and_the_manifest_says_so_without_the_tables_size(stays_csv, tmp_path):
+    result = release(ReleaseOptions(data=stays_csv, out=tmp_path / "rel", policy="strict-external-sharing",
+                                    source_id="stays", seed=0))
+    model = result.manifest["model"]
+    assert (model["name"], model["chosen_by"], model["differentially_private"]) == ("dp-marginal", "auto", True)
+    assert "reads nothing of the table" in model["why"] and not any(ch.isdigit() for ch in model["why"])
