@@ -27,7 +27,7 @@ def dp_policy(tmp_path):
 
 def release_args(data, out, policy, *extra) -> list[str]:
     return ["release", str(data), "--out", str(out), "--model", "dp-marginal", "--engine", "duckdb",
-            "--epsilon", "1", "--policy", str(policy), "--seed", "4", *SETTINGS, *extra]
+            "--epsilon", "1", "--policy", str(policy), "--seed", "4", "--source-id", "visits", *SETTINGS, *extra]
 
 
 def test_the_cli_releases_a_parquet_folder_out_of_core(tabsynth_cli, tmp_path, dp_policy):
@@ -49,7 +49,7 @@ def test_the_cli_releases_a_parquet_folder_out_of_core(tabsynth_cli, tmp_path, d
 def test_the_engine_refuses_models_it_cannot_fit_and_an_out_table(tabsynth_cli, tmp_path, dp_policy):
     data = tmp_path / "t.parquet"
     pd.DataFrame({"x": range(50)}).to_parquet(data)
-    code, _, err = tabsynth_cli("release", data, "--out", tmp_path / "r", "--engine", "duckdb")
+    code, _, err = tabsynth_cli("release", data, "--out", tmp_path / "r", "--engine", "duckdb", "--model", "copula")
     assert code != 0 and "cannot fit out of core" in err and "Traceback" not in err
     code, _, err = tabsynth_cli(*release_args(data, tmp_path / "r", dp_policy, "--out-table", "synthetic.t"))
     assert code != 0 and "--out-table is not available with --engine duckdb" in err
