@@ -68,7 +68,7 @@ def test_facts_are_decided_from_noisy_counts_only():
     flags[BOOLEAN], flags[TEXT] = 500.0, 3.0
     assert decide("smoker", flags, sigma=10.0, stored=np.dtype(object)).dtype == "bool"
     labels = np.zeros(len(CLASSES))
-    labels[ZERO_ONE], labels[NUMBER + 1] = 800.0, 4.0  # 0/1 numbers: a label, kept as 0/1
+    labels[ZERO_ONE], labels[NUMBER + 1] = 9000.0, 4.0  # 0/1 numbers: a label, kept as 0/1
     label = decide("is_fraud", labels, sigma=10.0, stored=np.dtype(int))
     assert (label.kind, label.dtype) == ("boolean", "int64")
     labels[NUMBER] = 300.0  # other integers too: a count, not a label
@@ -102,29 +102,37 @@ NEIGHBOURS = {
 
 
 @pytest.mark.parametrize("extra", NEIGHBOURS.values(), ids=list(NEIGHBOURS))
-def test_one_added_row_does_not_decide_the_released_facts(tmp_path, extra):
-    """The released dtypes, missing values and decimals are the same for D and D + one row. On the old path the
-    NaN made `age` float with missing values and the fraction gave most ages decimals."""
+def test_one_added_row_does_not_decide_the_facts(extra):
+    """Given the same noise, D and D + one row get the same schema: the row moves one noisy count by one. On the
+    old path the facts were read from the rows: the NaN made `age` float with missing values, and the fraction
+    gave most released ages decimals. (Whether the noise itself hides the row is what the DP audits measure.)"""
     base = _table()
-    released = []
-    for name, table in (("d", base), ("d1", pd.concat([base, pd.DataFrame([extra])], ignore_index=True))):
-        table.to_csv(tmp_path / f"{name}.csv", index=False)
-        result = release(ReleaseOptions(data=tmp_path / f"{name}.csv", out=tmp_path / f"out_{name}",
-                                        model="dp-marginal", epsilon=1.0, ledger=f"sqlite:///{tmp_path}/l.db"))
-        released.append(result)
-    facts = [{c: (str(r.synthetic[c].dtype), bool(r.synthetic[c].isna().any())) for c in ("age", "cost", "smoker",
-                                                                                          "admitted")}
-             for r in released]
-    assert facts[0] == facts[1]
-    assert facts[0]["age"] == ("int64", False)
-    for result in released:
-        ages = result.synthetic["age"].to_numpy(float)
-        assert np.all(ages == np.round(ages))
-        manifest = json.loads((result.out / "manifest.json").read_text())
-        assert manifest["schema_facts"]["columns"]["age"]["facts"].startswith("measured with DP")
-        what = [m["what"] for m in manifest["privacy"]["measurements"]]
-        assert ["value classes", "age"] in what  # the facts are charged to the release
-        assert manifest["privacy"]["epsilon"] <= 1.0
+    neighbour = pd.concat([base, pd.DataFrame([extra])], ignore_index=True)
+    for seed in range(5):
+        schemas = [dp_schema(table, None, rho=0.001, noise=RandomSource.seeded(seed))[0] for table in (base, neighbour)]
+        assert schemas[0] == schemas[1]
+        assert (schemas[0]["age"].dtype, schemas[0]["age"].decimals) in {("int64", 0), ("Int64", 0)}
+
+
+def test_a_default_dp_release_is_shaped_by_its_dp_facts(tmp_path):
+    """`tabsynth release T.csv --model dp-marginal` without a schema file: the facts are measured, charged and
+    recorded, and the released rows follow them (integers where the DP facts say 0 decimals)."""
+    table = pd.concat([_table(), pd.DataFrame([NEIGHBOURS["a missing age"], NEIGHBOURS["a fractional age"]])])
+    table.to_csv(tmp_path / "t.csv", index=False)
+    result = release(ReleaseOptions(data=tmp_path / "t.csv", out=tmp_path / "out", model="dp-marginal",
+                                    epsilon=1.0, ledger=f"sqlite:///{tmp_path}/l.db"))
+    manifest = json.loads((result.out / "manifest.json").read_text())
+    facts = manifest["schema_facts"]["columns"]
+    assert facts["age"]["facts"].startswith("measured with DP") and set(facts) == set(table.columns)
+    assert ["value classes", "age"] in [m["what"] for m in manifest["privacy"]["measurements"]]
+    assert manifest["privacy"]["epsilon"] <= 1.0
+    for name, fact in facts.items():
+        released = result.synthetic[name]
+        assert str(released.dtype) == fact["dtype"] or fact["kind"] == "datetime"
+        if fact["decimals"] == 0:
+            assert np.all(released.dropna().to_numpy(float) % 1 == 0)
+        if not fact["nullable"]:
+            assert not released.isna().any()
 
 
 def test_facts_measured_on_a_parquet_source_keep_typed_dates(tmp_path):

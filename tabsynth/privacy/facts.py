@@ -29,12 +29,14 @@ from tabsynth.privacy.preprocess import Charge
 from tabsynth.schema import Column, Schema
 
 FACTS_SHARE = 0.05  # of the ρ that the whole (ε, δ/2) buys, spent on the facts of undeclared columns
-MAX_DECIMALS = 6
+# Few classes on purpose: a kind is decided on the sum of its classes' noisy counts, whose noise grows with
+# their number. Numbers need 0, 1, 2 or more decimals (more: kept as they come, not rounded).
+MAX_DECIMALS = 2
 # Text dates tried in this order; a value takes the first format it parses under. Day-first comes before
 # month-first: a month-first column still wins by its values with a day above 12 (19 days in 31).
-DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d",
-                "%d/%m/%Y", "%m/%d/%Y", "%d/%m/%y", "%m/%d/%y", "%d.%m.%Y", "%d-%m-%Y", "%d %b %Y", "%b %d %Y")
-DATE_SHAPE = r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|^\d{1,2} [A-Za-z]{3} \d{4}$|^[A-Za-z]{3} \d{1,2} \d{4}$"
+DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%d/%m/%Y", "%m/%d/%Y", "%d/%m/%y",
+                "%d.%m.%Y")
+DATE_SHAPE = r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"
 BOOL_WORDS = {"true": True, "false": False}
 CLASSES = ("missing", "boolean", "number 0 or 1", *(f"number with {k} decimals" for k in range(MAX_DECIMALS + 1)),
            "number with more decimals", "typed datetime", *(f"date {fmt}" for fmt in DATE_FORMATS), "text")
@@ -44,6 +46,9 @@ DATETIME = MORE_DECIMALS + 1
 DATE = DATETIME + 1
 TEXT = len(CLASSES) - 1
 CONFIDENCE = 3.0  # a noisy count is taken as non-zero when above this many noise scales
+# Missing values and extra decimals are taken as present at a lower bar: a column wrongly made nullable gets a
+# few DP-added missing values, while one wrongly made non-nullable has its real missing values filled in.
+MISSING_CONFIDENCE = 2.0
 ROUNDING_SHARE = 0.01  # values needing more decimals than the column gets may be rounded, up to this share
 DOMAIN_SOURCE = {"numerical": "bounds and bins measured with DP by the model", "datetime":
                  "bounds and bins measured with DP by the model", "categorical": "categories measured with DP by "
@@ -183,9 +188,9 @@ def decide(name: str, noisy: np.ndarray, sigma: float, stored: object) -> Column
     fmt = None
     if kind == "datetime" and noisy[DATE:TEXT].max() > noisy[DATETIME]:
         fmt = DATE_FORMATS[int(np.argmax(noisy[DATE:TEXT]))]
-    usable = _usable_classes(kind, fmt)
-    lost = [i for i in range(len(CLASSES)) if i not in usable]  # missing, or unreadable as this kind
-    nullable = noisy[lost].sum() > CONFIDENCE * sigma * math.sqrt(len(lost))
+    unreadable = [i for i in range(1, len(CLASSES)) if i not in _usable_classes(kind, fmt)]  # read as missing
+    nullable = bool(noisy[MISSING] > MISSING_CONFIDENCE * sigma
+                    or noisy[unreadable].sum() > CONFIDENCE * sigma * math.sqrt(len(unreadable)))
     decimals = _decimals(noisy, sigma) if kind == "numerical" else None
     if pii.is_key_name(name):
         kind = "id"
@@ -196,9 +201,11 @@ def decide(name: str, noisy: np.ndarray, sigma: float, stored: object) -> Column
 
 
 def _is_label(noisy: np.ndarray, sigma: float) -> bool:
-    """Nearly every number is 0 or 1, by the noisy counts."""
+    """Nearly every number is 0 or 1: the other numbers' noisy count, even raised by two of its noise scales,
+    stays within a small share of the 0s and 1s."""
     others = noisy[NUMBER:MORE_DECIMALS + 1]
-    return others.sum() <= max(ROUNDING_SHARE * noisy[ZERO_ONE], CONFIDENCE * sigma * math.sqrt(len(others)))
+    spread = 2.0 * sigma * math.sqrt(len(others))
+    return noisy[ZERO_ONE] > CONFIDENCE * sigma and others.sum() + spread <= ROUNDING_SHARE * noisy[ZERO_ONE]
 
 
 def _usable_classes(kind: str, fmt: str | None) -> set[int]:
@@ -212,12 +219,13 @@ def _usable_classes(kind: str, fmt: str | None) -> set[int]:
 
 
 def _decimals(noisy: np.ndarray, sigma: float) -> int | None:
-    """The fewest decimals that leave at most a small share of the numbers (by their noisy counts) rounded."""
+    """The fewest decimals that leave at most a small share of the numbers (by their noisy counts) rounded, or
+    no more than two noise scales of their count."""
     numbers = np.append(noisy[ZERO_ONE] + noisy[NUMBER], noisy[NUMBER + 1:MORE_DECIMALS + 1])
     total = max(numbers.sum(), 0.0)
     for places in range(MAX_DECIMALS + 1):
         beyond = numbers[places + 1:]
-        if beyond.sum() <= max(ROUNDING_SHARE * total, CONFIDENCE * sigma * math.sqrt(len(beyond))):
+        if beyond.sum() <= max(ROUNDING_SHARE * total, MISSING_CONFIDENCE * sigma * math.sqrt(len(beyond))):
             return places
     return None
 
