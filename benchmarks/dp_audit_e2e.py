@@ -7,7 +7,7 @@ seeded noise stream). Each audit releases D and D' = D + canary `--runs` times e
 and reports the Clopper–Pearson lower bound on ε (95 %, Bonferroni over the declared events). Set-up shared
 with the test suite: tests/dp_audit_release.py. Results: benchmarks/results/dp_audit_e2e.{csv,md}.
 
-    nice .venv/bin/python benchmarks/dp_audit_e2e.py [--runs 100] [--mutant-runs 25] [--models dp-marginal ...]
+    nice .venv/bin/python benchmarks/dp_audit_e2e.py [--runs 30] [--mutant-runs 20] [--models dp-marginal ...]
 """
 
 from __future__ import annotations
@@ -106,8 +106,8 @@ def write(rows: list[dict], arguments: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=60, help="runs per side of the real audits")
-    parser.add_argument("--mutant-runs", type=int, default=25, help="runs per side of the mutant audits")
+    parser.add_argument("--runs", type=int, default=30, help="runs per side of the real audits")
+    parser.add_argument("--mutant-runs", type=int, default=20, help="runs per side of the mutant audits")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     arguments = parser.parse_args()
     warnings.simplefilter("ignore")  # opacus and torch warn on tiny tables; the audit reads outputs only
