@@ -20,7 +20,7 @@ from tabsynth.models import auto
 from tabsynth.models.base import create_model, is_private
 from tabsynth.models.memory import check_memory
 from tabsynth.privacy import spending
-from tabsynth.privacy.facts import conform_values, pay_for_facts
+from tabsynth.privacy.facts import conform_values, few_rows_warning, pay_for_facts
 from tabsynth.release import manifest as manifest_lib
 from tabsynth.release.gate import Verdict, evaluate
 from tabsynth.release.policy import Policy, load_policy, target_metric_problems
@@ -118,7 +118,8 @@ def release(options: ReleaseOptions, progress: Progress | None = None) -> Releas
         timings=timings, sampling=sampling, ledger=ledger_record)
     if facts is not None:
         manifest["schema_facts"] = facts
-        manifest["warnings"] = list(plan.model.privacy_.get("warnings", []))
+        manifest["warnings"] = [*filter(None, [few_rows_warning(facts, plan.model.rows_)]),
+                                *plan.model.privacy_.get("warnings", [])]
     say("writing release", 0.85)
     if not verdict.passed:
         block(options, manifest, train, synthetic, schema, verdict, internal)

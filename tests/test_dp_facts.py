@@ -161,3 +161,16 @@ def test_dp_losses_are_measured_and_shown(tmp_path):
     assert any(w.startswith("cost: about") and "clipped" in w for w in warnings)
     assert any(w.startswith("code: ") and "too rare to release" in w for w in warnings)
     assert not any(w.startswith("age") for w in warnings)
+
+
+def test_facts_measured_on_few_rows_are_flagged():
+    from tabsynth.privacy.budget import Budget
+    from tabsynth.privacy.facts import few_rows_warning, pay_for_facts
+
+    _, _, record = pay_for_facts(_table(200), None, Budget(1.0, 1e-9, RandomSource.system()))
+    sigma = record["sigma"]
+    assert "may be misjudged" in few_rows_warning(record, noisy_rows=5 * sigma)
+    assert few_rows_warning(record, noisy_rows=100 * sigma) is None
+    declared = Schema.from_dict({"columns": [{"name": n, "kind": "categorical"} for n in _table(10).columns]})
+    assert few_rows_warning(pay_for_facts(_table(200), declared, Budget(1.0, 1e-9, RandomSource.system()))[2],
+                            noisy_rows=10) is None

@@ -50,6 +50,7 @@ CONFIDENCE = 3.0  # a noisy count is taken as non-zero when above this many nois
 # few DP-added missing values, while one wrongly made non-nullable has its real missing values filled in.
 MISSING_CONFIDENCE = 2.0
 ROUNDING_SHARE = 0.01  # values needing more decimals than the column gets may be rounded, up to this share
+FEW_ROWS_PER_SIGMA = 30  # below this many rows per noise scale, the facts of a small table are shown as uncertain
 DOMAIN_SOURCE = {"numerical": "bounds and bins measured with DP by the model", "datetime":
                  "bounds and bins measured with DP by the model", "categorical": "categories measured with DP by "
                  "the model (noisy counts above a threshold)", "boolean": "public: true and false"}
@@ -148,10 +149,21 @@ def pay_for_facts(frame: pd.DataFrame, user: Schema | None, budget: Budget, *,
     rho = FACTS_SHARE * zcdp_rho(budget.epsilon, budget.delta / 2) if measured else 0.0
     schema, charges, provenance = dp_schema(frame, user, rho=rho, noise=budget.noise,
                                             sensitivity=math.sqrt(2.0) if substitution else 1.0)
-    record = {"measured_columns": measured, "rho": rho, "share": FACTS_SHARE if measured else 0.0,
+    sigma = charges[0].record["sigma"] if charges else None
+    record = {"measured_columns": measured, "rho": rho, "share": FACTS_SHARE if measured else 0.0, "sigma": sigma,
               "columns": provenance,
               "row_count": "never stated: the DP model releases a noisy total, and the synthetic rows number that"}
     return schema, dataclasses.replace(budget, prior=budget.prior + tuple(charges)), record
+
+
+def few_rows_warning(record: dict | None, noisy_rows: float) -> str | None:
+    """A line for the steward when the facts were measured on too few rows for their noise (judged on the DP
+    model's noisy row count): kinds, nullability and decimals may then be misjudged."""
+    if not record or not record["measured_columns"] or noisy_rows >= FEW_ROWS_PER_SIGMA * record["sigma"]:
+        return None
+    return (f"schema facts: measured with DP on about {max(noisy_rows, 0):,.0f} rows with noise of about "
+            f"{record['sigma']:,.0f} per count, so a column's kind, missing values or decimals may be misjudged; "
+            "declare them in a schema file (tabsynth inspect, then --schema) to keep them exact and free")
 
 
 def sampled_facts(source, rows: int, user: Schema | None, budget: Budget) -> tuple[Schema, Budget, dict]:

@@ -44,7 +44,7 @@ from tabsynth.pipeline import (
     preflight,
     with_choice,
 )
-from tabsynth.privacy.facts import sampled_facts
+from tabsynth.privacy.facts import few_rows_warning, sampled_facts
 from tabsynth.release import manifest as manifest_lib
 from tabsynth.release.gate import Verdict, evaluate
 from tabsynth.release.publish import block, finish_folder
@@ -122,7 +122,8 @@ def _release(options: ReleaseOptions, plan: Plan, session: DuckDBSession, say: P
             sampling=sampling, ledger=ledger_record)
         manifest["validation_sample"] = sample_record
         manifest["schema_facts"] = facts
-        manifest["warnings"] = list(plan.model.privacy_.get("warnings", []))
+        manifest["warnings"] = [*filter(None, [few_rows_warning(facts, plan.model.rows_)]),
+                                *plan.model.privacy_.get("warnings", [])]
         say("writing release", 0.85)
         if not verdict.passed:
             block(options, manifest, samples[0], samples[2], schema, verdict, internal)
