@@ -27,7 +27,7 @@ def dp_policy(tmp_path):
 
 def release_args(data, out, policy, *extra) -> list[str]:
     return ["release", str(data), "--out", str(out), "--model", "dp-marginal", "--engine", "duckdb",
-            "--epsilon", "1", "--policy", str(policy), "--seed", "4", "--source-id", "visits", *SETTINGS, *extra]
+            "--epsilon", "1", "--policy", str(policy), "--seed", "4", *SETTINGS, *extra]
 
 
 def test_the_cli_releases_a_parquet_folder_out_of_core(tabsynth_cli, tmp_path, dp_policy):
@@ -37,7 +37,7 @@ def test_the_cli_releases_a_parquet_folder_out_of_core(tabsynth_cli, tmp_path, d
     for part in range(3):
         pd.DataFrame({"age": rng.integers(18, 90, 700), "ward": rng.choice(["a", "b", "c"], 700),
                       "cost": rng.gamma(2.0, 100.0, 700)}).to_parquet(folder / f"part-{part}.parquet")
-    code, out, err = tabsynth_cli(*release_args(folder, tmp_path / "rel", dp_policy))
+    code, out, err = tabsynth_cli(*release_args(folder, tmp_path / "rel", dp_policy, "--source-id", "visits"))
     assert code == 0, err
     manifest = json.loads((tmp_path / "rel" / "manifest.json").read_text())
     assert manifest["input"]["engine"] == "duckdb" and manifest["input"]["format"] == "parquet folder"
@@ -51,7 +51,8 @@ def test_the_engine_refuses_models_it_cannot_fit_and_an_out_table(tabsynth_cli, 
     pd.DataFrame({"x": range(50)}).to_parquet(data)
     code, _, err = tabsynth_cli("release", data, "--out", tmp_path / "r", "--engine", "duckdb", "--model", "copula")
     assert code != 0 and "cannot fit out of core" in err and "Traceback" not in err
-    code, _, err = tabsynth_cli(*release_args(data, tmp_path / "r", dp_policy, "--out-table", "synthetic.t"))
+    code, _, err = tabsynth_cli(*release_args(data, tmp_path / "r", dp_policy, "--source-id", "t",
+                                              "--out-table", "synthetic.t"))
     assert code != 0 and "--out-table is not available with --engine duckdb" in err
     assert not (tmp_path / "r").exists()
 
