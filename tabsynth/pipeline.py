@@ -15,7 +15,7 @@ from tabsynth.errors import InputError
 from tabsynth.infer import conform, infer_schema
 from tabsynth.io import sql, sql_sink
 from tabsynth.io.atomic import check_can_create
-from tabsynth.io.files import FORMATS
+from tabsynth.io.files import FORMATS, file_sha256
 from tabsynth.models import auto
 from tabsynth.models.base import create_model, is_private
 from tabsynth.models.memory import check_memory
@@ -84,7 +84,6 @@ class Plan:
     source: Path | sql.SqlSource
     sink: sql_sink.SqlSink | None = None
     ledger_source: str | None = None
-    input_sha256: str | None = None  # the input file's hash when the ledger source is named by it (read once)
 
 
 def release(options: ReleaseOptions, progress: Progress | None = None) -> ReleaseResult:
@@ -98,7 +97,8 @@ def release(options: ReleaseOptions, progress: Progress | None = None) -> Releas
     options, plan = settle_model(options, plan, schema, len(raw))
     check_named_columns(plan, schema)
     check_memory(plan.model, schema, len(raw), options.model)
-    budget, ledger_record = debit_ledger(options, plan, say, raw)
+    digest = None if isinstance(plan.source, sql.SqlSource) else file_sha256(plan.source)  # hashed once
+    budget, ledger_record = debit_ledger(options, plan, say, raw, digest)
     rng = np.random.default_rng(options.seed)  # OS entropy unless the user asked for a seed
     raw_train, raw_holdout = split(raw, plan.policy.holdout_share, rng)
     schema, budget, facts = schema_for_fit(raw_train, schema, plan, budget)
@@ -114,12 +114,11 @@ def release(options: ReleaseOptions, progress: Progress | None = None) -> Releas
     verdict = evaluate(plan.policy, metrics, private=plan.request is not None)
     manifest, internal = manifest_lib.build(
         options=options, schema=schema, policy=plan.policy, model=plan.model, verdict=verdict, metrics=metrics,
-        input_info=_input_info(options, raw, plan), split_info=_split_info(plan, train, holdout),
+        input_info=_input_info(raw, plan, digest), split_info=_split_info(plan, train, holdout),
         timings=timings, sampling=sampling, ledger=ledger_record)
     if facts is not None:
         manifest["schema_facts"] = facts
-        manifest["warnings"] = [*filter(None, [few_rows_warning(facts, plan.model.rows_)]),
-                                *plan.model.privacy_.get("warnings", [])]
+        manifest["warnings"] = dp_warnings(facts, plan.model)
     say("writing release", 0.85)
     if not verdict.passed:
         block(options, manifest, train, synthetic, schema, verdict, internal)
@@ -127,6 +126,12 @@ def release(options: ReleaseOptions, progress: Progress | None = None) -> Releas
         if plan.sink else publish(options, manifest, train, synthetic, schema, internal)
     say("done", 1.0)
     return ReleaseResult(out, verdict, manifest, synthetic)
+
+
+def dp_warnings(facts: dict, model) -> list[str]:
+    """What a DP release's steward should know it lost: facts measured on few rows, and the model's DP losses
+    (values clipped by a DP range, categories too rare to release). Each is a DP or public figure."""
+    return [*filter(None, [few_rows_warning(facts, model.rows_)]), *model.privacy_.get("warnings", [])]
 
 
 def schema_for_fit(rows: pd.DataFrame, inferred: Schema, plan: Plan, budget) -> tuple[Schema, object, dict | None]:
@@ -145,13 +150,15 @@ def conform_rows(rows: pd.DataFrame, schema: Schema, private: bool) -> pd.DataFr
     return conform(conform_values(rows, schema) if private else rows, schema)
 
 
-def debit_ledger(options: ReleaseOptions, plan: Plan, say, rows: pd.DataFrame | None = None):
+def debit_ledger(options: ReleaseOptions, plan: Plan, say, rows: pd.DataFrame | None = None,
+                 file_digest: str | None = None):
     """Bad input costs nothing; from here on the debit is committed, so a failed or killed fit still counts.
-    Without a declared identity (--source-id, a database table), the ledger knows the table by its `rows`."""
+    Without a declared identity (--source-id, a database table), the ledger knows the table by its `rows` (and,
+    for debits of older versions, by the file's SHA-256 `file_digest`, computed here when not given)."""
     if plan.request is None:
         return None, None
     say("debiting the privacy ledger", 0.05)
-    source = spending.ledger_source(plan.source, plan.ledger_source, rows)
+    source = spending.ledger_source(plan.source, plan.ledger_source, rows, file_digest)
     return spending.charge(plan.request, source=source,
                            policy=plan.policy, model=options.model, ledger_url=options.ledger,
                            note=f"release to {options.out}")
@@ -296,9 +303,9 @@ def privacy_metrics(model) -> list[MetricResult]:
                                     ("dp_delta", "delta", "delta spent by the model"))]
 
 
-def _input_info(options, raw: pd.DataFrame, plan: Plan) -> dict:
+def _input_info(raw: pd.DataFrame, plan: Plan, file_digest: str | None) -> dict:
     """All of it; a DP release's manifest keeps only the public part (no hash, no row count)."""
-    return {**sql.input_info(plan.source, raw, plan.input_sha256), "rows": len(raw)}
+    return {**sql.input_info(plan.source, raw, file_digest), "rows": len(raw)}
 
 
 def _split_info(plan: Plan, train: pd.DataFrame, holdout: pd.DataFrame) -> dict:

@@ -57,10 +57,6 @@ DOMAIN_SOURCE = {"numerical": "bounds and bins measured with DP by the model", "
 DP_REASON = "decided from DP counts of the classes of its values (see the manifest's schema facts)"
 
 
-def facts_rho(total_rho: float) -> float:
-    return FACTS_SHARE * total_rho
-
-
 def value_classes(values: pd.Series) -> np.ndarray:
     """The class (an index into CLASSES) of each value, from that value alone."""
     out = np.full(len(values), TEXT, dtype=np.int64)
@@ -145,12 +141,10 @@ def pay_for_facts(frame: pd.DataFrame, user: Schema | None, budget: Budget, *,
     `prior` (the model composes them), and the manifest's record of where each fact came from.
     `substitution`: `frame` is a fixed-size random sample of the table, so one row added to the table changes
     at most two of its rows (one in, one out); the noise is scaled for that."""
-    measured = measured_columns(frame, user)
-    rho = FACTS_SHARE * zcdp_rho(budget.epsilon, budget.delta / 2) if measured else 0.0
-    schema, charges, provenance = dp_schema(frame, user, rho=rho, noise=budget.noise,
-                                            sensitivity=math.sqrt(2.0) if substitution else 1.0)
-    sigma = charges[0].record["sigma"] if charges else None
-    record = {"measured_columns": measured, "rho": rho, "share": FACTS_SHARE if measured else 0.0, "sigma": sigma,
+    schema, charges, provenance = dp_schema(frame, user, rho=FACTS_SHARE * zcdp_rho(budget.epsilon, budget.delta / 2),
+                                            noise=budget.noise, sensitivity=math.sqrt(2.0) if substitution else 1.0)
+    record = {"measured_columns": [c.record["what"][1] for c in charges], "rho": sum(c.rho for c in charges),
+              "share": FACTS_SHARE if charges else 0.0, "sigma": charges[0].record["sigma"] if charges else None,
               "columns": provenance,
               "row_count": "never stated: the DP model releases a noisy total, and the synthetic rows number that"}
     return schema, dataclasses.replace(budget, prior=budget.prior + tuple(charges)), record

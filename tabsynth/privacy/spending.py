@@ -78,14 +78,15 @@ def declared_identity(source, given: str | None, policy: Policy) -> str | None:
     return None
 
 
-def ledger_source(source, declared: str | None, rows: pd.DataFrame) -> Source:
-    """The declared identity, or the digest of the parsed rows: the same for CSV, CRLF CSV or Parquet copies."""
+def ledger_source(source, declared: str | None, rows: pd.DataFrame, file_digest: str | None = None) -> Source:
+    """The declared identity, or the digest of the parsed rows: the same for CSV, CRLF CSV or Parquet copies (the
+    file's SHA-256, `file_digest` if the caller has it, is the alias an older tabsynth charged)."""
     from tabsynth.io.sql import source_name
 
     if declared:
         return Source(declared, source_name(source))
-    return Source(f"rows-sha256:{table_digest(rows)}", source_name(source), (f"sha256:{file_sha256(source)}",),
-                  declared=False)
+    return Source(f"rows-sha256:{table_digest(rows)}", source_name(source),
+                  (f"sha256:{file_digest or file_sha256(source)}",), declared=False)
 
 
 def charge(request: Request, *, source: Source | str, policy: Policy, model: str, ledger_url: str | None,

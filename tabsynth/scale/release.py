@@ -40,11 +40,12 @@ from tabsynth.pipeline import (
     check_named_columns,
     check_options_for,
     debit_ledger,
+    dp_warnings,
     output_schema,
     preflight,
     with_choice,
 )
-from tabsynth.privacy.facts import few_rows_warning, sampled_facts
+from tabsynth.privacy.facts import sampled_facts
 from tabsynth.release import manifest as manifest_lib
 from tabsynth.release.gate import Verdict, evaluate
 from tabsynth.release.publish import block, finish_folder
@@ -122,8 +123,7 @@ def _release(options: ReleaseOptions, plan: Plan, session: DuckDBSession, say: P
             sampling=sampling, ledger=ledger_record)
         manifest["validation_sample"] = sample_record
         manifest["schema_facts"] = facts
-        manifest["warnings"] = [*filter(None, [few_rows_warning(facts, plan.model.rows_)]),
-                                *plan.model.privacy_.get("warnings", [])]
+        manifest["warnings"] = dp_warnings(facts, plan.model)
         say("writing release", 0.85)
         if not verdict.passed:
             block(options, manifest, samples[0], samples[2], schema, verdict, internal)
@@ -258,7 +258,7 @@ def _input_info(plan: Plan, source: DuckDBCounts) -> dict:
     path = Path(plan.source)
     info |= {"path": str(path), "format": path.suffix.lstrip(".").lower() or "parquet folder"}
     if path.is_file():
-        info["sha256"] = plan.input_sha256 or file_sha256(path)  # preflight hashed it if it names the source
+        info["sha256"] = file_sha256(path)
     return info  # a DP release never states the true row count
 
 
