@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tabsynth.infer import conform, infer_schema
 from tabsynth.io.files import read_table
-from tabsynth.stages import split
+from tabsynth.table.infer import conform, infer_schema
+from tabsynth.table.split import split
 
 ROOT = Path(__file__).resolve().parents[1]
 ADULT = ROOT.parent / "shared" / "datasets" / "adult.csv"

@@ -17,10 +17,10 @@ import sys
 import numpy as np
 from _common import Timer, adult_split, write_results
 
-from tabsynth.conditions import parse_condition
 from tabsynth.models.argn.model import ARGN, DPARGN
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.mechanisms import RandomSource
+from tabsynth.rules.conditions import parse_condition
 from tabsynth.validate.fidelity import column_distances
 from tabsynth.validate.risk import dcr_share, exact_copies
 from tabsynth.validate.utility import ml_utility

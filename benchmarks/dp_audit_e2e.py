@@ -1,4 +1,4 @@
-"""End-to-end black-box DP audits of dp-marginal, dp-ctgan and dp-argn through `tabsynth.pipeline.release`.
+"""End-to-end black-box DP audits of dp-marginal, dp-ctgan and dp-argn through `tabsynth.run.release.release`.
 
 For each model: the default path with each canary (a NaN, a fractional age, a new category, an extreme age;
 the column under test left out of the schema file, so the release measures its facts), the real release with

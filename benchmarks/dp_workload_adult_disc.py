@@ -20,7 +20,7 @@ from _common import ROOT, Timer, peak_rss_mb, write_results
 from tabsynth.models.dp_marginal import DPMarginal
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.mechanisms import RandomSource
-from tabsynth.schema import Column, Facts, Schema
+from tabsynth.table.schema import Column, Facts, Schema
 
 DATA = ROOT.parent / "shared" / "datasets"
 EPSILONS, DELTA, SEED = (0.3, 1.0, 3.0), 1e-9, 0

@@ -71,12 +71,12 @@ def generate(path: Path, rows: int) -> dict:
 
 
 def fit(data: Path, model_dir: Path) -> dict:
-    from tabsynth.infer import infer_schema
     from tabsynth.models.base import save_model
     from tabsynth.models.dp_marginal import DPMarginal
     from tabsynth.privacy.budget import Budget
     from tabsynth.privacy.mechanisms import RandomSource
     from tabsynth.scale.duckdb_counts import DuckDBCounts
+    from tabsynth.table.infer import infer_schema
 
     started = time.perf_counter()
     counts = DuckDBCounts(data)
@@ -116,7 +116,7 @@ def time_domain_step(counts) -> dict:
 
 def sample(model_dir: Path, out: Path, rows: int) -> dict:
     from tabsynth.models.base import load_model
-    from tabsynth.scale.release import write_synthetic
+    from tabsynth.run.out_of_core import write_synthetic
 
     model, _ = load_model(model_dir)
     rng = np.random.default_rng(0)

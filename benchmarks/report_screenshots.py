@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from tabsynth.errors import ReleaseBlocked
-from tabsynth.pipeline import ReleaseOptions, release
+from tabsynth.run.release import ReleaseOptions, release
 
 ROOT = Path(__file__).resolve().parents[1]
 ADULT = ROOT / "tests" / "data" / "adult.csv.gz"

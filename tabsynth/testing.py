@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tabsynth.infer import conform, infer_schema
 from tabsynth.models.base import create_model, load_model, save_model
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.mechanisms import RandomSource
-from tabsynth.schema import Schema
+from tabsynth.table.infer import conform, infer_schema
+from tabsynth.table.schema import Schema
 
 
 def contract_table(n: int = 300, seed: int = 0) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 A small public-layout table D (age, sex, stage), canaries that make D' = D + one distinctive row, the attacker
 events of each canary, schema files a steward could write without the data, `release_runner` (one call = one
-`tabsynth.pipeline.release` into a temporary folder, read back as the attacker reads it), and the mutants the
+`tabsynth.run.release.release` into a temporary folder, read back as the attacker reads it), and the mutants the
 audits must catch: noise removed, a fact read unpaid (a schema file inferred from each private table), and a
 seeded noise stream. A mutant is a code change applied for the duration of a `with` block.
 """
@@ -23,12 +23,12 @@ import numpy as np
 import pandas as pd
 
 from tabsynth.errors import TabsynthError
-from tabsynth.infer import infer_schema
 from tabsynth.io.files import read_table
-from tabsynth.pipeline import ReleaseOptions, release
 from tabsynth.privacy import audit_e2e as audit
 from tabsynth.privacy.mechanisms import RandomSource
-from tabsynth.schema import Facts
+from tabsynth.run.release import ReleaseOptions, release
+from tabsynth.table.infer import infer_schema
+from tabsynth.table.schema import Facts
 
 EPSILON, DELTA = 1.0, 1e-9  # the defaults of `tabsynth release`
 # tiny networks and one epoch: the audits count events, they do not need good models

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from tabsynth.conditions import parse_condition
 from tabsynth.errors import InputError, ModelError
-from tabsynth.infer import conform, infer_schema
 from tabsynth.models.base import REGISTRY, create_model, load_model, save_model
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.mechanisms import RandomSource
-from tabsynth.schema import Schema
+from tabsynth.rules.conditions import parse_condition
+from tabsynth.table.infer import conform, infer_schema
+from tabsynth.table.schema import Schema
 from tabsynth.testing import check_synthesizer, contract_table
 
 SMALL = {"epochs": 4, "hidden": 16, "embedding": 4}

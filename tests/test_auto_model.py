@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from tabsynth.errors import InputError, ReleaseBlocked
-from tabsynth.infer import conform, infer_schema
 from tabsynth.models.auto import argn_params, blocked_hints, choose_model, wants_dp
-from tabsynth.pipeline import ReleaseOptions, release
-from tabsynth.schema import Schema
+from tabsynth.run.release import ReleaseOptions, release
+from tabsynth.table.infer import conform, infer_schema
+from tabsynth.table.schema import Schema
 from tabsynth.validate.constraints import check_constraints, learnt_orders
 
 INTERNAL = ("exact_copy_excess", "dcr_share", "mean_pair_tvd", "correlation_difference")

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from tabsynth.errors import TabsynthError
-from tabsynth.pipeline import ReleaseOptions, release
 from tabsynth.privacy.ledger import Ledger
+from tabsynth.run.release import ReleaseOptions, release
 
 N = 120
 RNG = np.random.default_rng(5)

@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabsynth.conditions import And, Compare, IsNull, Membership, Or, parse_condition, parse_value
 from tabsynth.errors import InputError
-from tabsynth.infer import conform, infer_schema
+from tabsynth.rules.conditions import And, Compare, IsNull, Membership, Or, parse_condition, parse_value
+from tabsynth.table.infer import conform, infer_schema
 from tabsynth.testing import contract_table
 
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from tabsynth.errors import InputError
-from tabsynth.infer import conform, infer_schema
 from tabsynth.models.base import create_model
-from tabsynth.schema import Column, Facts, Schema
+from tabsynth.table.infer import conform, infer_schema
+from tabsynth.table.schema import Column, Facts, Schema
 from tabsynth.testing import contract_table
 from tabsynth.validate.constraints import (
     MAX_GX_RULES,
@@ -283,7 +283,7 @@ def test_nullable_pandas_dtypes_match_themselves():
     import numpy as np
     import pandas as pd
 
-    from tabsynth.infer import conform, infer_schema
+    from tabsynth.table.infer import conform, infer_schema
     from tabsynth.validate import expectations
     from tabsynth.validate.constraints import check_constraints
 

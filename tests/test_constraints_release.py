@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabsynth.infer import conform, infer_schema
 from tabsynth.io.files import read_table
-from tabsynth.pipeline import ReleaseOptions, release
-from tabsynth.schema import Schema
+from tabsynth.run.release import ReleaseOptions, release
+from tabsynth.table.infer import conform, infer_schema
+from tabsynth.table.schema import Schema
 from tabsynth.validate.constraints import check_constraints, load_constraints
 
 

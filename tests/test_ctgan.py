@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import torch
 
-from tabsynth.conditions import Compare
 from tabsynth.errors import ModelError
-from tabsynth.infer import conform, infer_schema
 from tabsynth.models.base import create_model, save_model
+from tabsynth.rules.conditions import Compare
+from tabsynth.table.infer import conform, infer_schema
 from tabsynth.testing import check_synthesizer, contract_table
 
 QUICK = {"epochs": 2, "threads": 1}
@@ -78,7 +78,7 @@ def test_a_budget_is_refused():
 
 def test_tvae_refuses_conditions():
     model, _ = fitted("tvae")
-    with pytest.raises(ModelError, match="use tabsynth.sampling"):
+    with pytest.raises(ModelError, match="use tabsynth.sample.conditional"):
         model.sample(5, conditions={"grade": "A"})
 
 

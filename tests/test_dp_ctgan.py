@@ -3,12 +3,12 @@ import pytest
 import torch
 
 from tabsynth.errors import ModelError
-from tabsynth.infer import conform, infer_schema
 from tabsynth.models.base import load_model, save_model
 from tabsynth.models.dp_ctgan import DPCTGAN, composed_epsilon
 from tabsynth.privacy.accounting import dpsgd_epsilon, zcdp_epsilon
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.mechanisms import RandomSource
+from tabsynth.table.infer import conform, infer_schema
 from tabsynth.testing import check_synthesizer, contract_table
 
 SMALL = {"epochs": 2, "batch_size": 64, "embedding_dim": 8, "generator_dim": [16], "discriminator_dim": [16],
@@ -97,7 +97,7 @@ def test_fit_needs_a_budget_and_valid_parameters():
 
 
 def test_sample_refuses_conditions_and_negative_counts(fitted):
-    with pytest.raises(ModelError, match="use tabsynth.sampling"):
+    with pytest.raises(ModelError, match="use tabsynth.sample.conditional"):
         fitted.sample(5, conditions={"grade": "A"})
     with pytest.raises(ModelError, match="non-negative integer"):
         fitted.sample(-1)

@@ -1,4 +1,4 @@
-"""End-to-end black-box DP audits through `tabsynth.pipeline.release`, the path of `tabsynth release`.
+"""End-to-end black-box DP audits through `tabsynth.run.release.release`, the path of `tabsynth release`.
 
 Each audit releases D and D' = D + one canary row 20 times each and bounds ε from attacker events declared
 beforehand (tests/dp_audit_release.py). 20 runs per side can show at most about ε = 1.15 with three events, so

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabsynth.pipeline import ReleaseOptions, release
 from tabsynth.privacy.facts import (
     BOOLEAN,
     CLASSES,
@@ -26,7 +25,8 @@ from tabsynth.privacy.facts import (
     value_classes,
 )
 from tabsynth.privacy.mechanisms import RandomSource
-from tabsynth.schema import Schema
+from tabsynth.run.release import ReleaseOptions, release
+from tabsynth.table.schema import Schema
 
 
 def _table(rows: int = 3000, seed: int = 3) -> pd.DataFrame:

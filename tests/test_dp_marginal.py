@@ -5,14 +5,14 @@ import pandas as pd
 import pytest
 
 from tabsynth.errors import ModelError
-from tabsynth.infer import conform, infer_schema
 from tabsynth.models import aim
 from tabsynth.models.base import create_model, save_model
 from tabsynth.models.dp_marginal import DPMarginal
 from tabsynth.privacy.accounting import zcdp_epsilon
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.mechanisms import RandomSource
-from tabsynth.schema import Facts
+from tabsynth.table.infer import conform, infer_schema
+from tabsynth.table.schema import Facts
 from tabsynth.testing import check_synthesizer
 
 CANARY_WORD, CANARY_NUMBER = "CANARY-7731", 987654.321

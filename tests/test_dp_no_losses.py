@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from tabsynth.infer import conform, infer_schema
 from tabsynth.models.base import create_model, save_model
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.mechanisms import RandomSource
+from tabsynth.table.infer import conform, infer_schema
 from tabsynth.testing import contract_table
 
 TINY = {

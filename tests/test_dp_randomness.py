@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import tabsynth
-from tabsynth.infer import infer_schema
+from tabsynth.table.infer import infer_schema
 
 NOISE_SEED_KEYS = ("noise_seed", '"seed": ')
 

@@ -46,9 +46,9 @@ def dp_policy(tmp_path) -> Path:
 @pytest.fixture
 def public_domains(tmp_path, patients) -> Path:
     """What a data steward declares public: ranges and category lists known without the data (city is not)."""
-    from tabsynth.infer import infer_schema
     from tabsynth.io.files import read_table
-    from tabsynth.schema import Facts
+    from tabsynth.table.infer import infer_schema
+    from tabsynth.table.schema import Facts
 
     schema = infer_schema(read_table(patients))
     public = {"age": Facts(min=0, max=120), "bilirubin": Facts(min=0, max=30), "sex": Facts(categories=("F", "M")),
@@ -152,12 +152,12 @@ def test_two_concurrent_releases_under_a_cap_postgres(patients, tmp_path):
 
 def test_dp_fits_on_a_seeded_test_stream_are_identical_bytes(patients, public_domains, tmp_path):
     """Reproducible DP fits exist for tests only, through the API with a seeded RandomSource (never --seed)."""
-    from tabsynth.infer import conform, infer_schema
     from tabsynth.io.files import read_table
     from tabsynth.models.base import create_model, save_model
     from tabsynth.privacy.budget import Budget
     from tabsynth.privacy.mechanisms import RandomSource
-    from tabsynth.schema import Schema
+    from tabsynth.table.infer import conform, infer_schema
+    from tabsynth.table.schema import Schema
 
     raw = read_table(patients)
     schema = infer_schema(raw, user=Schema.load(public_domains))

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from tabsynth.io.files import file_sha256
-from tabsynth.pipeline import ReleaseOptions, release
 from tabsynth.release.gate import DP_DECISION_METRICS, INTERNAL_ONLY
 from tabsynth.release.review import VerificationError, approve, export, verify
+from tabsynth.run.release import ReleaseOptions, release
 
 
 @pytest.fixture(scope="module")

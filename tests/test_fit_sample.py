@@ -56,7 +56,7 @@ def test_rebalance_hits_the_share(adult_model, tmp_path, tabsynth_cli, adult):
 
 
 def test_rebalanced_rows_train_as_well(adult_model, tmp_path, tabsynth_cli, adult):
-    from tabsynth.infer import conform, infer_schema
+    from tabsynth.table.infer import conform, infer_schema
 
     schema = infer_schema(adult)
     real = conform(adult, schema).sample(8000, random_state=0)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from tabsynth.errors import ReleaseBlocked
-from tabsynth.pipeline import ReleaseOptions, release
 from tabsynth.release.gate import evaluate
 from tabsynth.release.policy import Policy, load_policy
+from tabsynth.run.release import ReleaseOptions, release
 from tabsynth.validate.checks import run_one
 
 

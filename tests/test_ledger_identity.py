@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from tabsynth.errors import InputError
-from tabsynth.infer import infer_schema
 from tabsynth.io.digest import table_digest
 from tabsynth.io.files import read_table
 from tabsynth.privacy.ledger import Ledger
+from tabsynth.table.infer import infer_schema
 
 FAST = ("--param", "iterations=20", "--param", "final_iterations=50")
 
@@ -70,8 +70,8 @@ def test_a_policy_that_requires_dp_needs_a_source_id_for_a_file(encodings, tmp_p
 
 
 def test_the_duckdb_engine_needs_a_source_id_for_a_file(encodings, tmp_path, ledger_url):
-    from tabsynth.pipeline import ReleaseOptions
-    from tabsynth.scale.release import release_out_of_core
+    from tabsynth.run.out_of_core import release_out_of_core
+    from tabsynth.run.release import ReleaseOptions
 
     options = ReleaseOptions(data=encodings["parquet"], out=tmp_path / "rel", model="dp-marginal", engine="duckdb")
     with pytest.raises(InputError, match="--source-id") as caught:

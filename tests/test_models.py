@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from tabsynth.errors import ModelError
-from tabsynth.infer import conform, infer_schema
 from tabsynth.models.base import REGISTRY, create_model, load_model, save_model
+from tabsynth.table.infer import conform, infer_schema
 from tabsynth.testing import check_synthesizer, contract_table
 
 # Small settings so the neural models train in seconds; the contract is the same at any size.

@@ -53,7 +53,7 @@ def test_names_and_key_are_flagged_none_copied_and_validate_blocks_real_names(pa
     code, stdout, stderr = tabsynth_cli("inspect", path, "--out", schema_path)
     assert code == 0, stderr
     assert "pii:first_name" in stdout and "pii:last_name" in stdout
-    from tabsynth.schema import Schema
+    from tabsynth.table.schema import Schema
 
     schema = Schema.load(schema_path)
     assert (schema["patient_first_name"].kind, schema["patient_first_name"].pii) == ("pii", "first_name")
@@ -82,7 +82,7 @@ def test_names_and_key_are_flagged_none_copied_and_validate_blocks_real_names(pa
 def test_fakes_of_a_release_equal_no_real_value_even_for_common_names(tmp_path):
     from faker import Faker
 
-    from tabsynth.pipeline import ReleaseOptions, release
+    from tabsynth.run.release import ReleaseOptions, release
 
     fake = Faker("en_US")
     fake.seed_instance(5)

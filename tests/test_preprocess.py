@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabsynth.infer import conform, infer_schema
 from tabsynth.privacy.bounds import NUMBER_GRID, dp_bound
 from tabsynth.privacy.mechanisms import RandomSource
 from tabsynth.privacy.preprocess import (
@@ -16,8 +15,9 @@ from tabsynth.privacy.preprocess import (
     fit_encoding,
     quantile_groups,
 )
-from tabsynth.scale.counts import FrameCounts
-from tabsynth.schema import Facts
+from tabsynth.table.counts import FrameCounts
+from tabsynth.table.infer import conform, infer_schema
+from tabsynth.table.schema import Facts
 
 
 def people(n: int = 4000, seed: int = 0) -> pd.DataFrame:

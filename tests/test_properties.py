@@ -6,10 +6,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.pandas import column, data_frames, range_indexes
 
-from tabsynth.infer import conform, infer_schema
 from tabsynth.models.base import create_model
 from tabsynth.release.report import render_report
-from tabsynth.schema import Schema
+from tabsynth.table.infer import conform, infer_schema
+from tabsynth.table.schema import Schema
 from tabsynth.testing import check_sample
 
 text = st.sampled_from(["a", "b", "c", "ß", "", " x ", "None"])

@@ -5,7 +5,7 @@ from tabsynth.errors import InputError, PolicyError
 from tabsynth.io.atomic import staged_directory
 from tabsynth.release.gate import evaluate
 from tabsynth.release.policy import load_policy
-from tabsynth.stages import split
+from tabsynth.table.split import split
 from tabsynth.testing import contract_table
 from tabsynth.validate.result import MetricResult
 
@@ -77,8 +77,8 @@ def test_staged_directory_leaves_nothing_on_error(tmp_path):
 def test_regenerated_keys_keep_their_dtype():
     import pandas as pd
 
-    from tabsynth.infer import infer_schema
-    from tabsynth.stages import add_identifiers
+    from tabsynth.sample.identifiers import add_identifiers
+    from tabsynth.table.infer import infer_schema
 
     frame = pd.DataFrame({"visit_id": [1.0, 2.0, 4.0, 8.0], "code": ["A", "B", "A", "B"]})
     schema = infer_schema(frame)
@@ -90,8 +90,8 @@ def test_regenerated_keys_keep_their_dtype():
 def test_fake_pii_keeps_the_missing_share():
     import pandas as pd
 
-    from tabsynth.infer import infer_schema
-    from tabsynth.stages import add_identifiers
+    from tabsynth.sample.identifiers import add_identifiers
+    from tabsynth.table.infer import infer_schema
 
     emails = [f"person{i}@mail.com" if i % 4 else None for i in range(400)]
     frame = pd.DataFrame({"email": emails, "x": np.arange(400) % 7})

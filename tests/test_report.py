@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabsynth.infer import conform, infer_schema
 from tabsynth.release.plots import association_heatmaps, category_shares
 from tabsynth.release.report import fmt, render_report, write_report
+from tabsynth.table.infer import conform, infer_schema
 from tabsynth.validate.fidelity import column_distances
 
 ADULT_CSV = Path(__file__).resolve().parent / "data" / "adult.csv.gz"

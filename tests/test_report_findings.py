@@ -21,8 +21,8 @@ from test_report import (
     shuffled,
 )
 
-from tabsynth.infer import conform, infer_schema
 from tabsynth.release.report import render_report, write_report
+from tabsynth.table.infer import conform, infer_schema
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def mixed():
 
 def test_long_tailed_numbers_get_a_log_or_quantile_axis():
     from tabsynth.release.plots import axis_for, column_plot
-    from tabsynth.schema import Column
+    from tabsynth.table.schema import Column
 
     rng = np.random.default_rng(3)
     number = Column("x", "numerical", "float64")
@@ -65,7 +65,7 @@ def test_a_long_tailed_column_is_captioned_with_its_axis(mixed):
 @pytest.fixture(scope="module")
 def narrow(mixed):
     """The mixed table's key, e-mail, age and city only: quick to render where the plots are not the point."""
-    from tabsynth.schema import Schema
+    from tabsynth.table.schema import Schema
 
     real, synthetic, schema = mixed
     names = ["customer_id", "email", "age", "city"]

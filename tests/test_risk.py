@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy.spatial.distance import cdist
 
-from tabsynth.infer import conform, infer_schema
+from tabsynth.table.infer import conform, infer_schema
 from tabsynth.testing import contract_table
 from tabsynth.validate import distance
 from tabsynth.validate.attacks import AttackCounts, singling_out_risk, wilson_interval

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from tabsynth.conditions import parse_condition
 from tabsynth.errors import InputError
-from tabsynth.infer import conform, infer_schema
 from tabsynth.models.base import create_model
-from tabsynth.sampling import parse_rebalance, rebalance, sample_valid, sample_where
+from tabsynth.rules.conditions import parse_condition
+from tabsynth.sample.conditional import parse_rebalance, rebalance, sample_valid, sample_where
+from tabsynth.table.infer import conform, infer_schema
 from tabsynth.testing import check_sample, contract_table
 from tabsynth.validate.constraints import CheckConstraint, RangeConstraint, RangeSpec, valid_rows
 from tabsynth.validate.fidelity import bin_codes, tvd

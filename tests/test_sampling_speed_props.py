@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 from scipy.special import ndtri
 
-from tabsynth.infer import conform, infer_schema
 from tabsynth.models.base import create_model
 from tabsynth.models.marginals import Marginal, _interpolate, take_categories
 from tabsynth.models.pgm import Domain, GraphicalModel, build_tree
 from tabsynth.models.sdv import copula as copula_module
 from tabsynth.privacy.preprocess import BinCodec, _astype
+from tabsynth.table.infer import conform, infer_schema
 
 ROWS = 200_000
 

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from tabsynth.errors import InputError
-from tabsynth.infer import conform, infer_schema
 from tabsynth.io.files import read_table
 from tabsynth.models.dp_marginal import DPMarginal
 from tabsynth.models.pgm import Domain
@@ -18,9 +17,10 @@ from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.mechanisms import RandomSource
 from tabsynth.privacy.preprocess import BinCodec, CategoryCodec, Encoding, fit_encoding
 from tabsynth.scale import sql
-from tabsynth.scale.counts import FrameCounts, maximal_cliques
 from tabsynth.scale.duckdb_counts import DuckDBCounts
-from tabsynth.schema import Facts
+from tabsynth.table.counts import FrameCounts, maximal_cliques
+from tabsynth.table.infer import conform, infer_schema
+from tabsynth.table.schema import Facts
 
 
 def mixed(n: int = 3000, seed: int = 0) -> pd.DataFrame:

@@ -32,7 +32,7 @@ def narrow(tmp_path):
 
 
 def small_release(parquet, tmp_path, policy, **changes):  # noqa: F811 (a fixture)
-    from tabsynth.pipeline import ReleaseOptions
+    from tabsynth.run.release import ReleaseOptions
 
     options = ReleaseOptions(data=parquet, out=tmp_path / "rel", model="dp-marginal", epsilon=1.0, delta=1e-8,
                              seed=3, policy=str(policy), ledger=f"sqlite:///{tmp_path / 'ledger.db'}",
@@ -82,7 +82,7 @@ def test_the_out_of_core_gate_of_a_dp_release_reads_no_private_row(narrow, tmp_p
 
 
 def test_the_hash_split_is_fixed_by_its_salt_and_keeps_about_the_share(both):  # noqa: F811 (a fixture)
-    from tabsynth.scale.release import split_counts
+    from tabsynth.run.out_of_core import split_counts
 
     _, duck, schema = both
     sizes = [tuple(part.rows(f"SELECT COUNT(*) FROM {part.source} AS _t")[0][0]
@@ -92,7 +92,7 @@ def test_the_hash_split_is_fixed_by_its_salt_and_keeps_about_the_share(both):  #
 
 
 def test_out_of_core_release_refuses_other_models_and_bad_sources(narrow, tmp_path, dp_policy):
-    from tabsynth.scale.release import release_out_of_core
+    from tabsynth.run.out_of_core import release_out_of_core
 
     with pytest.raises(InputError, match="cannot fit out of core") as caught:
         release_out_of_core(small_release(narrow, tmp_path, dp_policy, model="copula"))
@@ -106,8 +106,8 @@ def test_out_of_core_release_refuses_other_models_and_bad_sources(narrow, tmp_pa
 
 
 def test_streamed_keys_stay_unique_across_chunks():
-    from tabsynth.scale.release import key_bijections, unique_keys_from
-    from tabsynth.schema import Column, Schema
+    from tabsynth.run.out_of_core import key_bijections, unique_keys_from
+    from tabsynth.table.schema import Column, Schema
 
     schema = Schema((Column("code", "id", "object"), Column("n", "id", "int64")))
     keys = key_bijections(schema, np.random.default_rng(0))
@@ -119,7 +119,7 @@ def test_streamed_keys_stay_unique_across_chunks():
 
 
 def test_streamed_parquet_types_a_column_empty_in_the_first_chunk_as_text(tmp_path):
-    from tabsynth.scale.release import write_synthetic
+    from tabsynth.run.out_of_core import write_synthetic
 
     chunks = [pd.DataFrame({"ward": [None, None], "n": [1.0, 2.0]}),
               pd.DataFrame({"ward": ["icu", None], "n": [3.0, 4.0]})]
@@ -183,7 +183,7 @@ class RecordedSession:
 
 def test_a_release_removes_its_spill_folder_after_success_and_after_an_error(narrow, tmp_path, dp_policy,
                                                                                monkeypatch):
-    from tabsynth.scale.release import release_out_of_core
+    from tabsynth.run.out_of_core import release_out_of_core
 
     recorded = RecordedSession(monkeypatch)
     assert release_out_of_core(small_release(narrow, tmp_path, dp_policy)).verdict.passed

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from test_scale_duckdb import both, codecs_for, mixed, parquet  # noqa: F401  (fixtures)
 
-from tabsynth.infer import conform, infer_schema
 from tabsynth.io.files import read_table
 from tabsynth.privacy.bounds import DATE_GRID, NUMBER_GRID, number_grid
-from tabsynth.scale.counts import FrameCounts
 from tabsynth.scale.duckdb_counts import DuckDBCounts
+from tabsynth.table.counts import FrameCounts
+from tabsynth.table.infer import conform, infer_schema
 
 
 def test_a_parquet_folder_is_read_as_pandas_reads_it_part_files_only(tmp_path):

@@ -13,15 +13,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from tabsynth.errors import InputError
-from tabsynth.infer import conform, infer_schema
 from tabsynth.io.files import read_table
 from tabsynth.privacy.bounds import DATE_GRID, number_grid
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.mechanisms import RandomSource
 from tabsynth.privacy.preprocess import fit_encoding
-from tabsynth.scale.counts import FrameCounts
 from tabsynth.scale.duckdb_counts import DuckDBCounts
-from tabsynth.schema import Facts
+from tabsynth.table.counts import FrameCounts
+from tabsynth.table.infer import conform, infer_schema
+from tabsynth.table.schema import Facts
 
 PARTITIONS, ROWS, CHUNK = 4, 2001, 200
 
@@ -102,7 +102,7 @@ def test_spark_counts_equal_the_pandas_and_duckdb_counts(data):
 
 @pytest.fixture(scope="module")
 def model(data):
-    from tabsynth.scale.spark_job import fit_from_counts
+    from tabsynth.run.spark_job import fit_from_counts
 
     _, schema, frame, _, spark_counts = data
     # declared bounds keep the number of Spark queries (and the test's time) down

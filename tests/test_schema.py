@@ -3,9 +3,9 @@ import pandas as pd
 import pytest
 
 from tabsynth.errors import SchemaError
-from tabsynth.infer import conform, infer_schema
 from tabsynth.io.files import read_table
-from tabsynth.schema import Schema
+from tabsynth.table.infer import conform, infer_schema
+from tabsynth.table.schema import Schema
 
 
 def test_adult_kinds_and_facts(adult):

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from tabsynth.errors import InputError
-from tabsynth.infer import conform, infer_schema
+from tabsynth.table.infer import conform, infer_schema
 from tabsynth.testing import contract_table, fraud_table
 from tabsynth.validate.fidelity import MAX_ASSOCIATION_ROWS, association_matrix, correlation_difference
 from tabsynth.validate.utility import bias, minority_class_tvd, ml_utility, utility_metrics

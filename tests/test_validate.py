@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabsynth.infer import infer_schema
+from tabsynth.table.infer import infer_schema
 from tabsynth.validate.fidelity import column_distances, tvd
 from tabsynth.validate.risk import copy_rate, exact_copies
 
@@ -45,7 +45,7 @@ def test_wide_tables_use_a_bounded_number_of_pairs():
 # ---------------------------------------------------------------- pii_leak and `tabsynth validate`
 
 def _pii_schema_tables():
-    from tabsynth.schema import Column, Schema
+    from tabsynth.table.schema import Column, Schema
 
     schema = Schema((Column("surname", "pii", "object", pii="last_name"), Column("race", "categorical", "object"),
                      Column("note", "categorical", "object"), Column("code", "id", "object")))
@@ -79,7 +79,7 @@ def test_pii_leak_counts_real_values_in_pii_columns_and_anywhere_else():
 @pytest.fixture(scope="module")
 def own_release(tmp_path_factory):
     """tabsynth's own passing release of a table with PII and key columns."""
-    from tabsynth.pipeline import ReleaseOptions, release
+    from tabsynth.run.release import ReleaseOptions, release
 
     folder = tmp_path_factory.mktemp("own")
     people = _people_csv(folder)

@@ -51,7 +51,7 @@ def tabsynth(train: pd.DataFrame, params: dict, context: Context) -> Fitted:
     from tabsynth.models.base import create_model
     from tabsynth.privacy.budget import Budget
     from tabsynth.privacy.mechanisms import RandomSource
-    from tabsynth.schema import Schema
+    from tabsynth.table.schema import Schema
 
     params = dict(params)
     name = params.pop("model")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tabsynth.infer import conform
-from tabsynth.schema import Schema
+from tabsynth.table.infer import conform
+from tabsynth.table.schema import Schema
 from tabsynth.validate.fidelity import column_distances
 from tabsynth.validate.risk import dcr_share, exact_copies, mia_auc
 from tabsynth.validate.utility import ml_utility

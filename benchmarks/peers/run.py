@@ -28,7 +28,7 @@ import report
 import systems
 import workload
 
-from tabsynth.schema import Schema
+from tabsynth.table.schema import Schema
 
 BENCHMARKS = Path(__file__).resolve().parents[1]
 TIMEOUT_S = {"quick": 420, "full": 4 * 3600}

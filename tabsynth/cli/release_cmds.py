@@ -52,9 +52,9 @@ def check_options(command):
 def inspect(data: str, table, query, out: Path, schema_path: Path | None, overwrite: bool) -> None:
     """Infer DATA's schema (types, keys, PII, missing values), print it, and save it as YAML."""
     from tabsynth.errors import InputError
-    from tabsynth.infer import infer_schema
     from tabsynth.io import sql
-    from tabsynth.schema import Schema
+    from tabsynth.table.infer import infer_schema
+    from tabsynth.table.schema import Schema
 
     source = sql.open_source(data, table, query)
     frame = sql.read_source(source)
@@ -139,7 +139,7 @@ def release(data: str, table, query, out: Path | None, out_table, out_url, repla
     the release is later blocked.
     """
     from tabsynth.cli.model_cmds import parse_params
-    from tabsynth.pipeline import ReleaseOptions
+    from tabsynth.run.release import ReleaseOptions
 
     if out is None and not out_table:
         raise click.UsageError("Missing option '--out' (the release folder; optional only with --out-table)")
@@ -179,7 +179,7 @@ def validate(real: Path, synthetic: Path, holdout, report, policy, target, sensi
 @click.option("--seed", type=int, help="Make the run reproducible.")
 def demo(out: Path, seed: int | None) -> None:
     """Release a synthetic copy of the bundled Mayo Clinic PBC patient table (418 patients)."""
-    from tabsynth.pipeline import ReleaseOptions
+    from tabsynth.run.release import ReleaseOptions
 
     out_console.print(f"demo table: {DEMO_TABLE.name} (Mayo Clinic primary biliary cholangitis trial, "
                       "from R's survival package; see tabsynth/data/README.md)")
@@ -187,10 +187,10 @@ def demo(out: Path, seed: int | None) -> None:
 
 
 def _run_release(options) -> None:
-    from tabsynth.pipeline import release as run_release
+    from tabsynth.run.release import release as run_release
 
     if options.engine == "duckdb":
-        from tabsynth.scale.release import release_out_of_core as run_release
+        from tabsynth.run.out_of_core import release_out_of_core as run_release
     with progress_bar() as progress:
         result = run_release(options, progress=progress)
     print_gate(result.verdict, result.manifest["policy"]["name"])

@@ -22,7 +22,7 @@ from tabsynth.models.pgm import Domain, GraphicalModel, LinearMeasurement, estim
 from tabsynth.privacy.accounting import exponential_rho, gaussian_rho
 from tabsynth.privacy.mechanisms import RandomSource, exponential_mechanism, measure_counts
 from tabsynth.privacy.preprocess import Charge, Codec, OneWay
-from tabsynth.scale.counts import Counts
+from tabsynth.table.counts import Counts
 
 Clique = tuple[str, ...]
 SELECTION_SHARE = 0.1  # of each round's budget, as in AIM

@@ -21,7 +21,7 @@ import pandas as pd
 from tabsynth import __version__
 from tabsynth.errors import ModelError
 from tabsynth.io.atomic import atomic_write_bytes, atomic_write_text
-from tabsynth.schema import Schema
+from tabsynth.table.schema import Schema
 
 FORMAT = "tabsynth-model"
 FORMAT_VERSION = 1

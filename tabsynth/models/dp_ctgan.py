@@ -52,7 +52,7 @@ from tabsynth.privacy.preprocess import (
     domain_mechanisms,
     fit_encoding,
 )
-from tabsynth.schema import Column, Schema
+from tabsynth.table.schema import Column, Schema
 
 ACCOUNTING = ("RDP: the zCDP mechanisms (domains, column histograms) count ρ·α at order α, DP-SGD its "
               "opacus RDP curve; the sum is converted to (ε, δ) by Balle et al. 2020; category thresholding adds its δ")
@@ -134,7 +134,7 @@ class DPCTGAN:
     def sample(self, n: int | None = None, *, conditions=None, rng=None) -> pd.DataFrame:
         """`n` rows (default: the noisy row count `rows_`); `rng` drives this post-processing only."""
         if conditions:
-            raise ModelError("model 'dp-ctgan' does not take conditions; use tabsynth.sampling")
+            raise ModelError("model 'dp-ctgan' does not take conditions; use tabsynth.sample.conditional")
         n = self.rows_ if n is None else n
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
             raise ModelError(f"model 'dp-ctgan': the number of rows must be a non-negative integer, got {n!r}")

@@ -20,8 +20,8 @@ from tabsynth.privacy.accounting import zcdp_epsilon, zcdp_rho
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.domains import suppressed_warning
 from tabsynth.privacy.preprocess import BINNINGS, Encoding, domain_mechanisms, fit_encoding
-from tabsynth.scale.counts import Counts, as_counts
-from tabsynth.schema import Column, Schema
+from tabsynth.table.counts import Counts, as_counts
+from tabsynth.table.schema import Column, Schema
 
 ACCOUNTING = ("zCDP: the ρ of every mechanism adds up (exponential mechanism ε²/8, discrete Gaussian 1/(2σ²)); "
               "converted to (ε, δ) by Canonne, Kamath & Steinke 2020; category thresholding adds its δ")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tabsynth.errors import InputError
 from tabsynth.models.base import is_private
-from tabsynth.schema import Column, Schema
+from tabsynth.table.schema import Column, Schema
 
 LIMIT_VARIABLE = "TABSYNTH_MEMORY_LIMIT"  # bytes; for shared machines and for tests
 HEADROOM = 0.8  # refuse above this share of the memory available

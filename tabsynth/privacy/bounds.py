@@ -15,7 +15,7 @@ import pandas as pd
 
 from tabsynth.privacy.accounting import exponential_epsilon
 from tabsynth.privacy.mechanisms import RandomSource, exponential_mechanism
-from tabsynth.schema import Column
+from tabsynth.table.schema import Column
 
 NUMBER_GRID = np.array(sorted({0.0} | {s * m * 10.0**k for s in (-1, 1) for m in (1, 2, 5) for k in range(-4, 13)}))
 DATE_GRID = pd.date_range("1800", "2200", freq="YS").to_numpy("datetime64[s]").astype(np.int64).astype(float)

@@ -26,7 +26,7 @@ from tabsynth.privacy.accounting import gaussian_rho, gaussian_sigma, zcdp_rho
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.mechanisms import RandomSource, measure_counts
 from tabsynth.privacy.preprocess import Charge
-from tabsynth.schema import Column, Schema
+from tabsynth.table.schema import Column, Schema
 
 FACTS_SHARE = 0.05  # of the ρ that the whole (ε, δ/2) buys, spent on the facts of undeclared columns
 # Few classes on purpose: a kind is decided on the sum of its classes' noisy counts, whose noise grows with

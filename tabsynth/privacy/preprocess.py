@@ -27,7 +27,7 @@ from tabsynth.privacy.accounting import gaussian_rho, gaussian_sigma
 from tabsynth.privacy.bounds import bound_requests, dp_bounds
 from tabsynth.privacy.domains import clipping_warning, fine_edges, quantile_groups, with_outside_cells
 from tabsynth.privacy.mechanisms import Measurement, RandomSource, discrete_gaussian, thresholded_counts
-from tabsynth.schema import Column
+from tabsynth.table.schema import Column
 
 DECODE_ROWS = 1 << 20  # rows decoded at once
 FINE_CELLS = 128  # cells of the noisy histogram that quantile-like bins are cut from
@@ -199,10 +199,10 @@ def fit_encoding(table, columns: list[Column], *, rho: float, delta: float, nois
     """Domains for `columns`, spending `rho` (an equal share per mechanism) and `delta` (an equal share per
     measured category list). With quantile binning, each number and date column's one-way marginal is also
     measured, at `histogram_sigma`, on a fine grid: that is the column's one-way measurement for the model.
-    `table` is a DataFrame or a `tabsynth.scale.counts.Counts` (the table is read through count queries only),
+    `table` is a DataFrame or a `tabsynth.table.counts.Counts` (the table is read through count queries only),
     in two scans whatever the number of columns: the category counts and bound histograms of all columns,
     then the fine histograms of all columns. Noise is drawn column by column, as a scan per query would."""
-    from tabsynth.scale.counts import as_counts  # tabsynth.scale builds on this module
+    from tabsynth.table.counts import as_counts  # tabsynth.scale builds on this module
 
     counts = as_counts(table)
     uses = [domain_mechanisms(c) for c in columns]

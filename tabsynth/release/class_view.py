@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from tabsynth.release.findings import fmt, items
-from tabsynth.schema import Schema
+from tabsynth.table.schema import Schema
 from tabsynth.validate.fidelity import bin_codes, tvd
 
 MAX_CLASSES = 12

@@ -10,14 +10,14 @@ import pandas as pd
 
 from tabsynth import __version__
 from tabsynth.errors import ReleaseBlocked, SchemaError
-from tabsynth.infer import conform, infer_schema
 from tabsynth.io.files import check_input_path, file_sha256, read_table
 from tabsynth.release import manifest as manifest_lib
 from tabsynth.release.findings import failure_items as found_by
 from tabsynth.release.gate import Verdict, evaluate
 from tabsynth.release.policy import load_policy
 from tabsynth.release.report import write_report
-from tabsynth.schema import Schema
+from tabsynth.table.infer import conform, infer_schema
+from tabsynth.table.schema import Schema
 from tabsynth.validate.checks import CheckOptions, run_checks
 from tabsynth.validate.result import MetricResult
 

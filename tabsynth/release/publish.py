@@ -15,7 +15,7 @@ from tabsynth.models.auto import blocked_hints
 from tabsynth.release import manifest as manifest_lib
 from tabsynth.release.gate import Verdict
 from tabsynth.release.report import write_report
-from tabsynth.schema import Schema
+from tabsynth.table.schema import Schema
 
 MANIFEST = "manifest.json"
 REPORT = "report.html"

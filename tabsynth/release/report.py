@@ -21,7 +21,7 @@ from tabsynth.release.findings import is_dp as _is_dp
 from tabsynth.release.findings import items as _items
 from tabsynth.release.findings import section as _section
 from tabsynth.release.plots import TOP_CATEGORIES, association_heatmaps, column_plot
-from tabsynth.schema import Column, Schema
+from tabsynth.table.schema import Column, Schema
 
 __all__ = ["fmt", "render_report", "with_assessment", "write_report"]
 MAX_PLOTS = 40

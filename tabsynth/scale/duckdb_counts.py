@@ -22,8 +22,8 @@ from tabsynth.io.files import EXTRA_NA_VALUES, PARQUET_SUFFIXES, csv_delimiter, 
 from tabsynth.privacy.bounds import bucket_counts
 from tabsynth.privacy.preprocess import Codec
 from tabsynth.scale import sql
-from tabsynth.scale.counts import BucketRequest, Clique, CliqueTally
-from tabsynth.schema import Column
+from tabsynth.table.counts import BucketRequest, Clique, CliqueTally
+from tabsynth.table.schema import Column
 
 BATCH_ROWS = 1_000_000  # rows of codes streamed to numpy at a time (a few MB per column)
 MEMORY_LIMIT = "1GB"  # DuckDB's own buffers; with Python and Arrow on top the process stays near 1.5 GB

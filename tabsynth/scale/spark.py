@@ -30,8 +30,8 @@ from tabsynth.io.sql import URL_START
 from tabsynth.models.base import ARRAYS_FILE, MODEL_FILE, load_model, save_model
 from tabsynth.privacy.preprocess import Codec
 from tabsynth.scale import sql
-from tabsynth.scale.counts import BucketRequest, Clique
-from tabsynth.schema import Column, Schema
+from tabsynth.table.counts import BucketRequest, Clique
+from tabsynth.table.schema import Column, Schema
 
 GROUPING_KEYS = 64  # Spark's cap on the expressions of GROUPING SETS (the grouping id is a 64-bit long)
 CHUNK_ROWS = 100_000  # rows a task samples (and hands to Spark as one Arrow batch) at a time

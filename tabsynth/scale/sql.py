@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from tabsynth.privacy.preprocess import BinCodec, CategoryCodec, Codec
-from tabsynth.scale.counts import BucketRequest, Clique, derive_counts, maximal_cliques
-from tabsynth.schema import Column
+from tabsynth.table.counts import BucketRequest, Clique, derive_counts, maximal_cliques
+from tabsynth.table.schema import Column
 
 FLOAT_MAX = repr(float(np.finfo(float).max))
 SET_ID, COUNT = "_set", "_n"  # result columns of grouping_sets_sql besides the key columns k0, k1, ...

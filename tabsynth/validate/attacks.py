@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tabsynth.schema import Column, Schema
+from tabsynth.table.schema import Column, Schema
 from tabsynth.validate.distance import as_numbers, fit_encoder, nearest_distances, sample_rows
 from tabsynth.validate.result import MetricResult
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from tabsynth.schema import Schema
+from tabsynth.table.schema import Schema
 from tabsynth.validate.result import MetricResult
 
 

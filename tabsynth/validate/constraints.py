@@ -8,7 +8,7 @@ each pair of datetime columns holds in every one of them (`learnt_orders`: admit
 constraints, a YAML list under `constraints:`:
 
     constraints:
-      - check: "admitted <= discharged"          # any condition of tabsynth.conditions
+      - check: "admitted <= discharged"          # any condition of tabsynth.rules.conditions
       - range: {column: age, min: 0, max: 120}
       - regex: {column: zip, pattern: '^[0-9]{5}$'}
       - combination: {columns: [city, state]}    # only combinations seen in the real table
@@ -31,11 +31,11 @@ import numpy as np
 import pandas as pd
 import pydantic
 
-from tabsynth.conditions import as_timestamp, column_tz, parse_condition
 from tabsynth.errors import InputError
-from tabsynth.infer import utc_nanoseconds
 from tabsynth.io.files import read_yaml
-from tabsynth.schema import MODELLED_KINDS, Column, Schema
+from tabsynth.rules.conditions import as_timestamp, column_tz, parse_condition
+from tabsynth.table.infer import utc_nanoseconds
+from tabsynth.table.schema import MODELLED_KINDS, Column, Schema
 from tabsynth.validate.expectations import EXAMPLES as EXAMPLES  # re-exported, as are MAX_GX_RULES, build_suite
 from tabsynth.validate.expectations import MAX_GX_RULES as MAX_GX_RULES
 from tabsynth.validate.expectations import build_suite as build_suite

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tabsynth.infer import utc_nanoseconds
-from tabsynth.schema import Column
+from tabsynth.table.infer import utc_nanoseconds
+from tabsynth.table.schema import Column
 
 MAX_CATEGORIES = 100  # rarer training categories share the 'other' slot with unseen ones
 RANGE_QUANTILES = (0.01, 0.99)

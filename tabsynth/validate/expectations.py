@@ -22,7 +22,7 @@ import pandas as pd
 from tabsynth.validate.result import MetricResult
 
 if TYPE_CHECKING:
-    from tabsynth.schema import Schema
+    from tabsynth.table.schema import Schema
     from tabsynth.validate.constraints import Constraint
     from tabsynth.validate.rules import Rule
 

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata, wasserstein_distance
 
-from tabsynth.infer import utc_nanoseconds
-from tabsynth.schema import Column, Schema
+from tabsynth.table.infer import utc_nanoseconds
+from tabsynth.table.schema import Column, Schema
 from tabsynth.validate.result import MetricResult
 
 NUMERIC_BINS = 10

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from tabsynth.schema import Schema
+from tabsynth.table.schema import Schema
 from tabsynth.validate.attacks import (
     MAX_ROWS,
     Z95,

@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from tabsynth.conditions import Condition
-from tabsynth.infer import utc_nanoseconds
+from tabsynth.rules.conditions import Condition
+from tabsynth.table.infer import utc_nanoseconds
 from tabsynth.validate.expectations import Outcome, gx_type, type_outcome
 
 # ---- rules: one GX expectation each, and the same test in pandas --------------------------------

@@ -17,7 +17,7 @@ from sklearn.metrics import r2_score, roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from tabsynth.errors import InputError
-from tabsynth.schema import Column, Schema
+from tabsynth.table.schema import Column, Schema
 from tabsynth.validate.fidelity import (
     CATEGORY_KINDS,
     NUMERIC_KINDS,

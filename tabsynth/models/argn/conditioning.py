@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tabsynth.conditions import And, Condition
 from tabsynth.errors import InputError
 from tabsynth.models.argn.encoding import ColumnTokens
+from tabsynth.rules.conditions import And, Condition
 
 DRAWS_PER_TOKEN = 64  # values decoded per token to learn whether it can meet a condition
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from tabsynth.models.base import pack_states
 from tabsynth.privacy.preprocess import Codec, Encoding, quantile_groups
-from tabsynth.schema import Column
+from tabsynth.table.schema import Column
 
 MIN_ROWS_PER_BIN = 20
 _TIME_UNITS_NS = (86_400 * 10**9, 3_600 * 10**9, 60 * 10**9, 10**9, 10**6, 10**3, 1)

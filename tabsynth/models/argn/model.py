@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from tabsynth.conditions import Condition
 from tabsynth.errors import InputError, ModelError
 from tabsynth.models.argn.conditioning import column_limit, split_condition
 from tabsynth.models.argn.encoding import TableTokens, fit_tokens
@@ -30,7 +29,8 @@ from tabsynth.models.argn.training import (
 )
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.preprocess import BINNINGS
-from tabsynth.schema import Schema
+from tabsynth.rules.conditions import Condition
+from tabsynth.table.schema import Schema
 
 INTEGER_PARAMS = (("epochs", 1), ("batch_size", 1), ("embedding", 2), ("hidden", 1), ("layers", 0))
 MAX_DRAWS_PER_ROW = 100  # conditions tying several columns together are met by bounded rejection

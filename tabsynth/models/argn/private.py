@@ -25,7 +25,7 @@ from tabsynth.privacy.accounting import dpsgd_epsilon, dpsgd_noise_multiplier, g
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.mechanisms import RandomSource, measure_counts
 from tabsynth.privacy.preprocess import Charge, domain_mechanisms, fit_encoding
-from tabsynth.schema import Column
+from tabsynth.table.schema import Column
 
 ACCOUNTING = ("preprocessing in zCDP (CKS 2020 conversion; category thresholding adds its δ) plus DP-SGD with "
               "Poisson sampling by opacus's RDP accountant, added by basic composition")

@@ -20,7 +20,7 @@ from scipy.special import ndtr, ndtri
 from tabsynth.errors import ModelError
 from tabsynth.models.base import pack_states
 from tabsynth.models.marginals import DEFAULT_KNOTS, Marginal, fit_marginal, to_uniform
-from tabsynth.schema import Schema
+from tabsynth.table.schema import Schema
 
 _UNIVARIATE_TYPE = "copulas.univariate.uniform.UniformUnivariate"
 _MULTIVARIATE_TYPE = "copulas.multivariate.gaussian.GaussianMultivariate"

@@ -208,7 +208,7 @@ class TVAE(NetworkSynthesizer):
 
 
 def _fixed_values(conditions) -> dict:
-    """{column: value} pinned by a condition (a `tabsynth.conditions.Condition`) or given as a dict."""
+    """{column: value} pinned by a condition (a `tabsynth.rules.conditions.Condition`) or given as a dict."""
     if not conditions:
         return {}
     return dict(conditions) if isinstance(conditions, dict) else conditions.fixed_values()

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tabsynth.errors import ModelError
 from tabsynth.models.memory import idle_cores
 from tabsynth.models.sdv.transformer import TableEncoder, fit_encoder
-from tabsynth.schema import Schema
+from tabsynth.table.schema import Schema
 
 CHECK_ROWS = 5_000  # rows compared after each epoch when `patience` is set
 SAMPLE_BATCH = 10_000
@@ -57,7 +57,7 @@ class NetworkSynthesizer:
 
     def sample(self, n: int | None = None, *, conditions=None, rng=None) -> pd.DataFrame:
         if conditions and not self.supports_conditions:
-            raise ModelError(f"model {self.name!r} does not take conditions; use tabsynth.sampling")
+            raise ModelError(f"model {self.name!r} does not take conditions; use tabsynth.sample.conditional")
         if n is None or not isinstance(n, int | np.integer) or n < 0:
             raise ModelError(f"model {self.name!r}: give the number of rows to sample")
         rng = np.random.default_rng(rng)

@@ -30,7 +30,7 @@ from ctgan.synthesizers.ctgan import CTGAN as _PackageCTGAN
 from torch.nn import functional
 
 from tabsynth.models.marginals import Marginal, fit_marginal, to_uniform
-from tabsynth.schema import Column, Schema
+from tabsynth.table.schema import Column, Schema
 
 TANH, SOFTMAX = "tanh", "softmax"
 _ABSENT = object()

@@ -1,4 +1,4 @@
-"""The parser of `tabsynth.conditions`' language: recursive descent over its tokens, checked against the schema."""
+"""The parser of the condition language (`tabsynth.rules.conditions`): recursive descent, checked against the schema."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tabsynth.conditions import (
+from tabsynth.errors import InputError
+from tabsynth.rules.conditions import (
     EQUALITY,
     FLIPPED,
     KEYWORDS,
@@ -28,8 +29,7 @@ from tabsynth.conditions import (
     literal_value,
     tokenize,
 )
-from tabsynth.errors import InputError
-from tabsynth.schema import Column, Schema
+from tabsynth.table.schema import Column, Schema
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import pandas as pd
 
 from tabsynth import pii
 from tabsynth.errors import InputError
-from tabsynth.infer import conform, infer_schema
 from tabsynth.io import sql, sql_sink
 from tabsynth.io.atomic import check_can_create
 from tabsynth.io.files import FORMATS, file_sha256
@@ -25,8 +24,10 @@ from tabsynth.release import manifest as manifest_lib
 from tabsynth.release.gate import Verdict, evaluate
 from tabsynth.release.policy import Policy, load_policy, target_metric_problems
 from tabsynth.release.publish import block, publish, publish_with_table
-from tabsynth.schema import Schema
-from tabsynth.stages import add_identifiers, split
+from tabsynth.sample.identifiers import add_identifiers
+from tabsynth.table.infer import conform, infer_schema
+from tabsynth.table.schema import Schema
+from tabsynth.table.split import split
 from tabsynth.validate.checks import CheckOptions, run_checks
 from tabsynth.validate.result import MetricResult
 
@@ -264,7 +265,7 @@ def _real_pii(plan: Plan, schema: Schema, raw: pd.DataFrame) -> frozenset[str]:
 def _synthesize(options, plan: Plan, schema: Schema, train: pd.DataFrame, rng, say,
                 avoid: frozenset[str] = frozenset()) -> tuple[pd.DataFrame, dict]:
     """Rows meeting every schema fact and user constraint (bounded rejection), then keys and fake PII."""
-    from tabsynth.sampling import sample_valid
+    from tabsynth.sample.conditional import sample_valid
 
     private = plan.request is not None
     n = options.rows or (plan.model.rows_ if private else len(train))

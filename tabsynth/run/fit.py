@@ -8,18 +8,18 @@ from pathlib import Path
 import numpy as np
 
 from tabsynth.errors import InputError
-from tabsynth.infer import infer_schema
 from tabsynth.io import sql
 from tabsynth.io.atomic import atomic_file, atomic_write_text, check_can_create, staged_directory
 from tabsynth.io.files import FORMATS, file_sha256, write_table
 from tabsynth.models.base import MODEL_FILE, create_model, is_private, load_model, save_model
 from tabsynth.models.memory import check_memory
-from tabsynth.pipeline import check_fit_for_release, conform_rows
 from tabsynth.privacy import spending
 from tabsynth.privacy.facts import pay_for_facts
 from tabsynth.release.policy import load_policy
-from tabsynth.schema import Schema
-from tabsynth.stages import add_identifiers
+from tabsynth.run.release import check_fit_for_release, conform_rows
+from tabsynth.sample.identifiers import add_identifiers
+from tabsynth.table.infer import infer_schema
+from tabsynth.table.schema import Schema
 
 
 @dataclass
@@ -150,8 +150,8 @@ def _rows(rows: int | None, model) -> int:
 
 
 def _draw(model, schema: Schema, n: int, options: SampleOptions, rng):
-    from tabsynth import sampling
-    from tabsynth.conditions import parse_condition
+    from tabsynth.rules.conditions import parse_condition
+    from tabsynth.sample import conditional as sampling
 
     if options.rebalance:
         column, value, share = sampling.parse_rebalance(options.rebalance)

@@ -3,7 +3,7 @@
 Facts about a column come in two kinds, kept apart on purpose:
 `observed` facts (min, max, categories) are read from the private table; `declared` facts are
 public, written by the user. A DP model may only use declared facts or pay for its own.
-Inference lives in `tabsynth.infer`.
+Inference lives in `tabsynth.table.infer`.
 """
 
 from __future__ import annotations

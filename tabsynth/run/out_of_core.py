@@ -1,4 +1,4 @@
-"""`release` for tables larger than memory, through DuckDB: the same stages as `tabsynth.pipeline.release`, but
+"""`release` for tables larger than memory, through DuckDB: the same stages as `tabsynth.run.release.release`, but
 the private table is only ever scanned by DuckDB.
 
 - schema: inferred from a random sample of rows (its observed facts are not used by DP models: Schema.public());
@@ -26,13 +26,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tabsynth.errors import InputError
-from tabsynth.infer import conform, infer_schema
 from tabsynth.io.atomic import staged_directory
 from tabsynth.io.files import csv_ready, file_sha256
 from tabsynth.io.sql import SqlSource, public_url
 from tabsynth.io.sql import source_name as sql_source_name
 from tabsynth.models import auto
-from tabsynth.pipeline import (
+from tabsynth.privacy.facts import sampled_facts
+from tabsynth.release import manifest as manifest_lib
+from tabsynth.release.gate import Verdict, evaluate
+from tabsynth.release.publish import block, finish_folder
+from tabsynth.run.release import (
     Plan,
     Progress,
     ReleaseOptions,
@@ -45,16 +48,13 @@ from tabsynth.pipeline import (
     preflight,
     with_choice,
 )
-from tabsynth.privacy.facts import sampled_facts
-from tabsynth.release import manifest as manifest_lib
-from tabsynth.release.gate import Verdict, evaluate
-from tabsynth.release.publish import block, finish_folder
-from tabsynth.sampling import sample_valid
+from tabsynth.sample.conditional import sample_valid
+from tabsynth.sample.identifiers import add_identifiers
 from tabsynth.scale.duckdb_counts import DuckDBCounts, DuckDBSession
 from tabsynth.scale.duckdb_databases import attach
 from tabsynth.scale.sql import DUCKDB
-from tabsynth.schema import Schema
-from tabsynth.stages import add_identifiers
+from tabsynth.table.infer import conform, infer_schema
+from tabsynth.table.schema import Schema
 from tabsynth.validate.checks import run_checks
 
 SUPPORTED_MODELS = ("dp-marginal",)

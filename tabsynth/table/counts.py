@@ -16,7 +16,7 @@ import pandas as pd
 
 from tabsynth.privacy import bounds
 from tabsynth.privacy.preprocess import Codec, plain_value, to_numbers
-from tabsynth.schema import Column
+from tabsynth.table.schema import Column
 
 Clique = tuple[str, ...]
 BucketRequest = tuple[Column, np.ndarray, str]  # the arguments of a bucket_counts query: column, grid, side

@@ -3,7 +3,7 @@
     spark-submit [spark options] .../tabsynth/scale/spark_job.py fit DATA --out MODEL_DIR --epsilon 1
     spark-submit [spark options] .../tabsynth/scale/spark_job.py sample MODEL_DIR --out FOLDER --partitions 64
 
-(`python -m tabsynth.scale.spark_job ...` runs the same on a local Spark.) The fit debits the privacy ledger
+(`python -m tabsynth.run.spark_job ...` runs the same on a local Spark.) The fit debits the privacy ledger
 before Spark reads a row, then reads the table through count queries only; the model folder is written on the
 driver. Sampling is post-processing of the released model and costs no budget.
 """
@@ -23,9 +23,9 @@ from tabsynth.models.dp_marginal import DPMarginal
 from tabsynth.privacy import spending
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.facts import sampled_facts
-from tabsynth.scale.counts import Counts
 from tabsynth.scale.spark import SparkCounts, is_remote, local_path, sample_to_parquet, spark_session
-from tabsynth.schema import Schema
+from tabsynth.table.counts import Counts
+from tabsynth.table.schema import Schema
 
 SCHEMA_SAMPLE_ROWS = 10_000  # rows a schema is inferred from when none is given
 MODEL = "dp-marginal"
@@ -39,7 +39,7 @@ def fit_from_counts(counts: Counts, schema: Schema, budget: Budget, params: dict
 def infer_spark_schema(counts: SparkCounts, user: Schema | None = None, seed: int | None = None) -> Schema:
     """Column kinds from a random sample of rows (the user's schema file wins where it names a column). A DP
     model keeps only the public part; bounds and categories it measures itself, paying from its budget."""
-    from tabsynth.infer import infer_schema
+    from tabsynth.table.infer import infer_schema
 
     seed = seed if seed is not None else int(np.random.SeedSequence().generate_state(1)[0] >> 1)
     return infer_schema(counts.sample_frame(SCHEMA_SAMPLE_ROWS, seed), user=user)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from tabsynth import pii
 from tabsynth.errors import SchemaError
-from tabsynth.schema import Column, Facts, Schema
+from tabsynth.table.schema import Column, Facts, Schema
 
 DISCRETE_MAX_DISTINCT = 25
 # Text with more distinct values than this share of its rows is mostly unique: modelling it as categories

@@ -14,9 +14,9 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from tabsynth.conditions import Compare, Condition, IsNull, Or, column_text, parse_value
 from tabsynth.errors import InputError
-from tabsynth.schema import Schema
+from tabsynth.rules.conditions import Compare, Condition, IsNull, Or, column_text, parse_value
+from tabsynth.table.schema import Schema
 from tabsynth.validate.constraints import Constraint, compile_rules, rows_passing
 
 MIN_BATCH = 1_000

@@ -13,7 +13,7 @@
 Keywords are case-insensitive. Dates compare with ISO strings ('2020-01-01'); a date without a
 zone is read in the column's zone. A missing value satisfies no comparison (not even `!=` or
 `not in`): select missing values with `is null`. The text is never evaluated as Python: it is
-tokenized, parsed into a tree of frozen dataclasses (the parser: `tabsynth.condition_parser`), and checked
+tokenized, parsed into a tree of frozen dataclasses (the parser: `tabsynth.rules.parser`), and checked
 against the schema.
 """
 
@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from tabsynth.errors import InputError
-from tabsynth.infer import utc_nanoseconds
-from tabsynth.schema import Column, Schema
+from tabsynth.table.infer import utc_nanoseconds
+from tabsynth.table.schema import Column, Schema
 
 OPERATORS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
              ">=": operator.ge}
@@ -196,7 +196,7 @@ class Or(Junction):
 
 def parse_condition(text: str, schema: Schema) -> Condition:
     """Parse and check a condition; every problem is one InputError line naming it."""
-    from tabsynth.condition_parser import Parser  # the parser builds this module's nodes
+    from tabsynth.rules.parser import Parser  # the parser builds this module's nodes
 
     return Parser(text, schema).parse()
 
