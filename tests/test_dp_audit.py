@@ -23,7 +23,7 @@ from tabsynth.privacy.accounting import (
     zcdp_rho,
 )
 from tabsynth.privacy.audit import epsilon_lower_bound, event_epsilon, likelihood_ratio_event
-from tabsynth.privacy.bounds import BUCKET_SIDE, bound_scores, bucket_counts, number_grid
+from tabsynth.privacy.bounds import BUCKET_SIDE, bound_scores, number_grid
 from tabsynth.privacy.dpsgd import gaussian_noise
 from tabsynth.privacy.mechanisms import (
     RandomSource,
@@ -34,6 +34,7 @@ from tabsynth.privacy.mechanisms import (
     release_threshold,
     thresholded_counts,
 )
+from tabsynth.table.counts import bucket_counts
 
 EPSILON, DELTA = 1.0, 1e-5
 ALPHA = 0.05 / 4  # 95 % confidence over the four one-sided intervals of one event

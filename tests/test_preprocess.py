@@ -7,14 +7,10 @@ import pandas as pd
 import pytest
 
 from tabsynth.privacy.bounds import NUMBER_GRID, dp_bound
+from tabsynth.privacy.domains import fine_edges, quantile_groups
 from tabsynth.privacy.mechanisms import RandomSource
-from tabsynth.privacy.preprocess import (
-    Encoding,
-    domain_mechanisms,
-    fine_edges,
-    fit_encoding,
-    quantile_groups,
-)
+from tabsynth.privacy.preprocess import domain_mechanisms, fit_encoding
+from tabsynth.table.codecs import Encoding
 from tabsynth.table.counts import FrameCounts
 from tabsynth.table.infer import conform, infer_schema
 from tabsynth.table.schema import Facts
@@ -256,7 +252,7 @@ def test_the_domain_step_asks_two_batched_queries_whatever_the_columns(binning):
 
 
 def test_zoned_times_count_as_local_wall_clock_seconds_and_decode_to_the_same_times_in_their_zone():
-    from tabsynth.privacy.preprocess import from_numbers, to_numbers
+    from tabsynth.table.values import from_numbers, to_numbers
 
     local = pd.Series(pd.to_datetime(["2021-07-01 00:00", "2021-12-01 23:30", "2021-10-31 01:59", None]))
     when = local.dt.tz_localize("Europe/Berlin").rename("when")

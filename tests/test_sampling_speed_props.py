@@ -9,11 +9,12 @@ import pytest
 from scipy.special import ndtri
 
 from tabsynth.models.base import create_model
-from tabsynth.models.marginals import Marginal, _interpolate, take_categories
+from tabsynth.models.marginals import Marginal, _interpolate
 from tabsynth.models.pgm import Domain, GraphicalModel, build_tree
 from tabsynth.models.sdv import copula as copula_module
-from tabsynth.privacy.preprocess import BinCodec, _astype
+from tabsynth.table.codecs import BinCodec
 from tabsynth.table.infer import conform, infer_schema
+from tabsynth.table.values import as_dtype, take_categories
 
 ROWS = 200_000
 
@@ -21,7 +22,7 @@ ROWS = 200_000
 def object_take(categories: tuple, indices: np.ndarray, dtype: str) -> pd.Series:
     """The reference: an object array of the values taken, its dtype inferred, then cast (the old decode)."""
     values = np.array([*categories, None], dtype=object)[indices]
-    return _astype(pd.Series(values, name="c").infer_objects(), dtype)
+    return as_dtype(pd.Series(values, name="c").infer_objects(), dtype)
 
 
 @pytest.mark.parametrize(("categories", "dtype"), [

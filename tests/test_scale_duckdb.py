@@ -15,9 +15,10 @@ from tabsynth.models.pgm import Domain
 from tabsynth.privacy.bounds import BUCKET_SIDE, DATE_GRID, NUMBER_GRID, _decayed, bound_scores, number_grid
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.mechanisms import RandomSource
-from tabsynth.privacy.preprocess import BinCodec, CategoryCodec, Encoding, fit_encoding
+from tabsynth.privacy.preprocess import fit_encoding
 from tabsynth.scale import sql
 from tabsynth.scale.duckdb_counts import DuckDBCounts
+from tabsynth.table.codecs import BinCodec, CategoryCodec, Encoding
 from tabsynth.table.counts import FrameCounts, maximal_cliques
 from tabsynth.table.infer import conform, infer_schema
 from tabsynth.table.schema import Facts

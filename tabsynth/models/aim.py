@@ -21,7 +21,8 @@ import numpy as np
 from tabsynth.models.pgm import Domain, GraphicalModel, LinearMeasurement, estimate, junction_tree_size
 from tabsynth.privacy.accounting import exponential_rho, gaussian_rho
 from tabsynth.privacy.mechanisms import RandomSource, exponential_mechanism, measure_counts
-from tabsynth.privacy.preprocess import Charge, Codec, OneWay
+from tabsynth.privacy.preprocess import Charge, OneWay
+from tabsynth.table.codecs import Codec
 from tabsynth.table.counts import Counts
 
 Clique = tuple[str, ...]

@@ -46,12 +46,12 @@ from tabsynth.privacy.mechanisms import RandomSource, measure_counts
 from tabsynth.privacy.preprocess import (
     BINNINGS,
     Charge,
-    Encoding,
     OneWay,
     Preprocessed,
     domain_mechanisms,
     fit_encoding,
 )
+from tabsynth.table.codecs import Encoding
 from tabsynth.table.schema import Column, Schema
 
 ACCOUNTING = ("RDP: the zCDP mechanisms (domains, column histograms) count ρ·α at order α, DP-SGD its "

@@ -19,7 +19,8 @@ from tabsynth.models.pgm import GraphicalModel
 from tabsynth.privacy.accounting import zcdp_epsilon, zcdp_rho
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.domains import suppressed_warning
-from tabsynth.privacy.preprocess import BINNINGS, Encoding, domain_mechanisms, fit_encoding
+from tabsynth.privacy.preprocess import BINNINGS, domain_mechanisms, fit_encoding
+from tabsynth.table.codecs import Encoding
 from tabsynth.table.counts import Counts, as_counts
 from tabsynth.table.schema import Column, Schema
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from tabsynth.table.infer import utc_nanoseconds
 from tabsynth.table.schema import Column
+from tabsynth.table.values import as_dtype, take_categories
 
 DEFAULT_KNOTS = 1000
 
@@ -138,8 +139,8 @@ def _restore(series: pd.Series, marginal: Marginal) -> pd.Series:
         stamps = pd.to_datetime(pd.to_numeric(series, errors="coerce"), unit="ns")
         if marginal.tz is not None:
             stamps = stamps.dt.tz_localize("UTC").dt.tz_convert(marginal.tz)
-        return _astype(stamps, marginal.dtype)
-    return _astype(series, marginal.dtype)
+        return as_dtype(stamps, marginal.dtype)
+    return as_dtype(series, marginal.dtype)
 
 
 def _interpolate(knots: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -154,29 +155,8 @@ def _interpolate(knots: np.ndarray, v: np.ndarray) -> np.ndarray:
     return knots[below] * (1.0 - fraction) + knots[below + 1] * fraction
 
 
-def take_categories(categories: tuple, indices: np.ndarray, dtype: str, name: str) -> pd.Series:
-    """categories[indices] as a column of `dtype` (where it converts); index -1 or len(categories) is missing.
-
-    The same column as inferring the dtype of an object array of the values taken, but it takes from a typed
-    array where the categories share one numpy dtype, and skips the inference scan where they are all text."""
-    values = pd.Series(np.array(categories, dtype=object)).infer_objects().to_numpy()
-    if values.dtype == object or (len(indices) and (indices.min() < 0 or indices.max() >= len(categories))):
-        values = np.array([*categories, None], dtype=object)
-    series = pd.Series(values[indices], name=name)
-    if series.dtype == object and not all(isinstance(c, str) for c in categories):
-        series = series.infer_objects()
-    return _astype(series, dtype)
-
-
 def _resolution_ns(numbers: np.ndarray) -> int:
     for unit in (86_400 * 10**9, 3_600 * 10**9, 60 * 10**9, 10**9, 10**6, 10**3):
         if np.all(np.mod(numbers, unit) == 0):
             return unit
     return 1
-
-
-def _astype(series: pd.Series, dtype: str) -> pd.Series:
-    try:
-        return series.astype(dtype, copy=False)
-    except (TypeError, ValueError):
-        return series

@@ -15,6 +15,7 @@ import pandas as pd
 
 from tabsynth.privacy.accounting import exponential_epsilon
 from tabsynth.privacy.mechanisms import RandomSource, exponential_mechanism
+from tabsynth.table.counts import bucket_counts
 from tabsynth.table.schema import Column
 
 NUMBER_GRID = np.array(sorted({0.0} | {s * m * 10.0**k for s in (-1, 1) for m in (1, 2, 5) for k in range(-4, 13)}))
@@ -58,11 +59,6 @@ def declared_number(kind: str, value) -> float | None:
         stamp = pd.Timestamp(value)
         return float((stamp.tz_localize(None) if stamp.tz is not None else stamp).timestamp())
     return float(value)
-
-
-def bucket_counts(present: np.ndarray, grid: np.ndarray, side: str) -> np.ndarray:
-    """Rows per bucket of `grid`: np.bincount(np.searchsorted(grid, present, side), minlength=len(grid) + 1)."""
-    return np.bincount(np.searchsorted(grid, present, side=side), minlength=len(grid) + 1)
 
 
 def bound_scores(buckets: np.ndarray, side: str, epsilon: float) -> np.ndarray:

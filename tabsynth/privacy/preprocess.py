@@ -1,4 +1,4 @@
-"""Differentially private column domains, and the maps between column values and integer cell codes.
+"""Differentially private column domains: the codecs (`tabsynth.table.codecs`) a DP model may use.
 
 A DP model may not read a column's categories or range from the private table. Each modelled column gets
 its domain from public facts where the user declared them, else pays for it here:
@@ -18,18 +18,16 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from tabsynth.errors import ModelError
-from tabsynth.models.base import pack_states
-from tabsynth.models.marginals import take_categories
 from tabsynth.privacy.accounting import gaussian_rho, gaussian_sigma
 from tabsynth.privacy.bounds import bound_requests, dp_bounds
 from tabsynth.privacy.domains import clipping_warning, fine_edges, quantile_groups, with_outside_cells
 from tabsynth.privacy.mechanisms import Measurement, RandomSource, discrete_gaussian, thresholded_counts
+from tabsynth.table.codecs import BinCodec, CategoryCodec, Encoding
+from tabsynth.table.counts import as_counts
 from tabsynth.table.schema import Column
 
-DECODE_ROWS = 1 << 20  # rows decoded at once
 FINE_CELLS = 128  # cells of the noisy histogram that quantile-like bins are cut from
 DAY, SECOND = 86_400.0, 1.0  # dates are coded as wall-clock seconds since 1970
 BINNINGS = ("quantile", "uniform")
@@ -42,126 +40,6 @@ class Charge:
     record: dict
     rho: float
     delta: float = 0.0
-
-
-@dataclass(frozen=True)
-class CategoryCodec:
-    """Codes 0..k-1 for the released categories, and a last cell for missing or unreleased values if nullable
-    (a column that cannot hold missing values codes an unknown value as the first category)."""
-
-    name: str
-    dtype: str
-    values: tuple
-    nullable: bool
-
-    @property
-    def size(self) -> int:
-        return len(self.values) + self.nullable
-
-    def encode(self, series: pd.Series) -> np.ndarray:
-        lookup = {value: code for code, value in enumerate(self.values)}
-        fallback = len(self.values) if self.nullable else 0
-        return series.map(lookup).astype(float).fillna(fallback).to_numpy(np.int64)
-
-    def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pd.Series:
-        return take_categories(self.values, codes, self.dtype, self.name)  # the code len(values) is missing
-
-    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
-        values = [plain_value(v) for v in self.values]
-        return {"type": "categories", "name": self.name, "dtype": self.dtype, "values": values,
-                "nullable": self.nullable}, {}
-
-
-@dataclass(frozen=True, eq=False)
-class BinCodec:
-    """Numbers or dates in bins: fine cells [edges[i], edges[i+1]) grouped into coarse bins (the codes)."""
-
-    name: str
-    kind: str
-    dtype: str
-    edges: np.ndarray  # fine cell boundaries, increasing
-    groups: np.ndarray  # coarse bin of each fine cell, 0, 1, ... non-decreasing
-    weights: np.ndarray  # relative mass of each fine cell (noisy counts after clipping, or widths)
-    unit: float | None  # decoded values are whole multiples of this (1 for integers, a day, ...)
-    nullable: bool
-
-    @property
-    def size(self) -> int:
-        return int(self.groups[-1]) + 1 + self.nullable
-
-    def encode(self, series: pd.Series) -> np.ndarray:
-        numbers = to_numbers(self.kind, series)
-        cells = np.searchsorted(self.edges, np.nan_to_num(numbers), side="right") - 1
-        codes = self.groups[np.clip(cells, 0, len(self.groups) - 1)]
-        return np.where(np.isnan(numbers), self.size - 1, codes) if self.nullable else codes
-
-    def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pd.Series:
-        numbers = np.empty(len(codes))
-        for start in range(0, len(codes), DECODE_ROWS):  # chunks bound the temporaries, whatever n is
-            numbers[start:start + DECODE_ROWS] = self._numbers(codes[start:start + DECODE_ROWS], rng)
-        return from_numbers(self.kind, self.dtype, self.name, numbers)
-
-    def _numbers(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """A value in a fine cell of each code's bin (NaN for the missing cell), as float."""
-        present = codes < self.groups[-1] + 1
-        cells = _fine_cells(self.groups, self.weights, codes if present.all() else codes[present], rng)
-        low = self.edges[cells]
-        offsets = rng.random(len(cells)) * (self.edges[cells + 1] - low)
-        if self.unit is not None:
-            offsets = np.floor(offsets / self.unit) * self.unit
-        numbers = low + offsets if self.unit is None else np.round(low + offsets, 9)
-        if len(numbers) == len(codes):
-            return numbers
-        out = np.full(len(codes), np.nan)
-        out[present] = numbers
-        return out
-
-    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
-        meta = {"type": "bins", "name": self.name, "kind": self.kind, "dtype": self.dtype, "unit": self.unit,
-                "nullable": self.nullable}
-        return meta, {"edges": self.edges, "groups": self.groups, "weights": self.weights}
-
-
-Codec = CategoryCodec | BinCodec
-
-
-@dataclass(frozen=True)
-class Encoding:
-    """The codecs of all modelled columns, in order."""
-
-    codecs: tuple[Codec, ...]
-
-    @property
-    def names(self) -> list[str]:
-        return [c.name for c in self.codecs]
-
-    @property
-    def sizes(self) -> list[int]:
-        return [c.size for c in self.codecs]
-
-    def encode(self, table: pd.DataFrame) -> np.ndarray:
-        """(rows × columns) int64 cell codes."""
-        return np.stack([c.encode(table[c.name]) for c in self.codecs], axis=1) if self.codecs else \
-            np.zeros((len(table), 0), dtype=np.int64)
-
-    def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
-        columns = {c.name: c.decode(codes[:, i], rng) for i, c in enumerate(self.codecs)}
-        return pd.DataFrame(columns, copy=False)  # consolidating 1e6-row columns would cost more than decoding
-
-    def state(self) -> tuple[list[dict], dict[str, np.ndarray]]:
-        return pack_states(self.codecs, "c")
-
-    @classmethod
-    def from_state(cls, metas: list[dict], arrays: dict[str, np.ndarray]) -> Encoding:
-        codecs = []
-        for i, meta in enumerate(metas):
-            if meta["type"] == "categories":
-                codecs.append(CategoryCodec(meta["name"], meta["dtype"], tuple(meta["values"]), bool(meta["nullable"])))
-            else:
-                codecs.append(BinCodec(meta["name"], meta["kind"], meta["dtype"], arrays[f"c{i}_edges"],
-                                       arrays[f"c{i}_groups"], arrays[f"c{i}_weights"], meta["unit"],
-                                       bool(meta["nullable"])))
-        return cls(tuple(codecs))
 
 
 @dataclass(frozen=True, eq=False)
@@ -202,8 +80,6 @@ def fit_encoding(table, columns: list[Column], *, rho: float, delta: float, nois
     `table` is a DataFrame or a `tabsynth.table.counts.Counts` (the table is read through count queries only),
     in two scans whatever the number of columns: the category counts and bound histograms of all columns,
     then the fine histograms of all columns. Noise is drawn column by column, as a scan per query would."""
-    from tabsynth.table.counts import as_counts  # tabsynth.scale builds on this module
-
     counts = as_counts(table)
     uses = [domain_mechanisms(c) for c in columns]
     share = rho / sum(uses) if sum(uses) else 0.0
@@ -329,71 +205,9 @@ def _unit(column: Column, fine_width: float) -> float | None:
     return None if column.decimals is None else 10.0 ** -column.decimals
 
 
-def to_numbers(kind: str, series: pd.Series) -> np.ndarray:
-    """Numbers as float, dates as wall-clock seconds since 1970; NaN where missing.
-
-    A time with a zone counts by its local wall-clock time in that zone (so a zoned date column bins into its
-    own days and decodes to local midnights). DuckDB and Spark, which read a zoned Parquet column as instants,
-    count it the same way by converting to the zone in the column's dtype (`scale.sql.number_sql`).
-    """
-    if kind != "datetime":
-        numbers = pd.to_numeric(series, errors="coerce").to_numpy(float)
-        return np.where(np.isinf(numbers), np.sign(numbers) * np.finfo(float).max, numbers)
-    stamps = pd.to_datetime(series, errors="coerce")
-    if getattr(stamps.dt, "tz", None) is not None:
-        stamps = stamps.dt.tz_localize(None)
-    seconds = stamps.to_numpy("datetime64[s]").astype(np.int64).astype(float)
-    seconds[stamps.isna().to_numpy()] = np.nan
-    return seconds
-
-
-def from_numbers(kind: str, dtype: str, name: str, numbers: np.ndarray) -> pd.Series:
-    """`to_numbers` undone: values of `dtype`; a zoned dtype's wall-clock seconds are localized back to it."""
-    if kind != "datetime":
-        return _astype(pd.Series(numbers, name=name), dtype)
-    stamps = pd.Series(pd.to_datetime(numbers, unit="s"), name=name)
-    tz = getattr(pd.api.types.pandas_dtype(dtype), "tz", None)
-    if tz is not None:
-        stamps = stamps.dt.tz_localize(tz, ambiguous=np.zeros(len(stamps), dtype=bool), nonexistent="shift_forward")
-    return _astype(stamps, dtype)
-
-
 def _nullable(column: Column) -> bool:
     """Whether the column can hold a missing value (a public fact of the schema: declared, decided with DP, or
     what its dtype can hold)."""
     if column.nullable is not None:
         return column.nullable
     return not (column.dtype.startswith(("int", "uint")) or column.dtype == "bool")
-
-
-def _fine_cells(groups: np.ndarray, weights: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """For each coarse code, one of its fine cells, drawn in proportion to the cells' weights (uniformly where
-    they all weigh 0). Inverse CDF over the running total of the weights: a guide table gives the first cell
-    that a row's point can fall in, and a few vectorised steps move the rare rows whose point lies further on."""
-    mass = np.bincount(groups, weights=weights)
-    total = np.concatenate([[0.0], np.cumsum(np.where(mass[groups] > 0, weights, 1.0))])
-    first = np.searchsorted(groups, np.arange(len(mass) + 1))  # each group's first cell, then the end
-    low, span = total[first[:-1]], total[first[1:]] - total[first[:-1]]
-    buckets = 1 << int(4 * np.diff(first).max()).bit_length()  # a power of 2: bucket edges j / buckets are exact
-    edges = low[:, None] + np.arange(buckets) / buckets * span[:, None]
-    guide = np.searchsorted(total, edges.ravel(), side="right") - 1  # the cell each bucket starts in
-    u = rng.random(len(codes))
-    points = low[codes] + u * span[codes]
-    cells = guide[codes * buckets + (u * buckets).astype(np.int64)]
-    ahead = np.flatnonzero(total[cells + 1] <= points)
-    while ahead.size:
-        ahead = ahead[cells[ahead] + 1 < first[codes[ahead] + 1]]  # rounding may put a point on its group's end
-        cells[ahead] += 1
-        ahead = ahead[total[cells[ahead] + 1] <= points[ahead]]
-    return cells
-
-
-def plain_value(value):
-    return value.item() if hasattr(value, "item") else value
-
-
-def _astype(series: pd.Series, dtype: str) -> pd.Series:
-    try:
-        return series.astype(dtype, copy=False)
-    except (TypeError, ValueError):
-        return series

@@ -19,10 +19,9 @@ import pandas as pd
 
 from tabsynth.errors import InputError, first_line
 from tabsynth.io.files import EXTRA_NA_VALUES, PARQUET_SUFFIXES, csv_delimiter, header_line, parquet_parts
-from tabsynth.privacy.bounds import bucket_counts
-from tabsynth.privacy.preprocess import Codec
 from tabsynth.scale import sql
-from tabsynth.table.counts import BucketRequest, Clique, CliqueTally
+from tabsynth.table.codecs import Codec
+from tabsynth.table.counts import BucketRequest, Clique, CliqueTally, bucket_counts
 from tabsynth.table.schema import Column
 
 BATCH_ROWS = 1_000_000  # rows of codes streamed to numpy at a time (a few MB per column)

@@ -8,7 +8,7 @@ every task; each task rebuilds it and samples its share of rows from its own ran
 post-processing of the released model, so it costs no privacy budget.
 
 All times are read in UTC (the session time zone), so dates count as the same wall-clock seconds as in pandas (a
-zoned column by its local time in the zone of its dtype: `preprocess.to_numbers`).
+zoned column by its local time in the zone of its dtype: `values.to_numbers`).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from tabsynth.errors import InputError
 from tabsynth.io.atomic import check_can_create, staged_directory
 from tabsynth.io.sql import URL_START
 from tabsynth.models.base import ARRAYS_FILE, MODEL_FILE, load_model, save_model
-from tabsynth.privacy.preprocess import Codec
 from tabsynth.scale import sql
+from tabsynth.table.codecs import Codec
 from tabsynth.table.counts import BucketRequest, Clique
 from tabsynth.table.schema import Column, Schema
 

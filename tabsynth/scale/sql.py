@@ -1,6 +1,6 @@
 """SQL for the count queries of `counts.Counts`, shared by the DuckDB and Spark engines.
 
-Every expression reproduces the pandas code it replaces: `number_sql` is `preprocess.to_numbers`,
+Every expression reproduces the pandas code it replaces: `number_sql` is `values.to_numbers`,
 `code_sql` is `Codec.encode`, `searchsorted_sql` is `np.searchsorted`. Literals are written exactly (floats
 through their repr, so they parse to the same double). Missing means NULL or, in a float column, NaN.
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tabsynth.privacy.preprocess import BinCodec, CategoryCodec, Codec
+from tabsynth.table.codecs import BinCodec, CategoryCodec, Codec
 from tabsynth.table.counts import BucketRequest, Clique, derive_counts, maximal_cliques
 from tabsynth.table.schema import Column
 
@@ -118,7 +118,7 @@ DUCKDB = Dialect(
 
 
 def number_sql(column: Column, dialect: Dialect) -> str:
-    """The column as a double, as `preprocess.to_numbers` sees it (±inf clamped, dates as seconds), or NULL."""
+    """The column as a double, as `values.to_numbers` sees it (±inf clamped, dates as seconds), or NULL."""
     name = dialect.quote(column.name)
     if column.kind == "datetime":
         stamp = dialect.try_cast(name, "TIMESTAMP")
@@ -126,7 +126,7 @@ def number_sql(column: Column, dialect: Dialect) -> str:
             parsed = dialect.strptime_template.format(name, dialect.string(column.datetime_format))
             stamp = f"COALESCE({stamp}, {parsed})"
         zone = time_zone(column.dtype)
-        if zone:  # as preprocess.to_numbers: local wall-clock time in the column's zone
+        if zone:  # as values.to_numbers: local wall-clock time in the column's zone
             stamp = dialect.local_template.format(stamp, dialect.string(zone))
         return dialect.epoch_seconds(stamp)
     value = dialect.try_cast(name, "DOUBLE")

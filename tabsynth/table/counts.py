@@ -14,9 +14,9 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from tabsynth.privacy import bounds
-from tabsynth.privacy.preprocess import Codec, plain_value, to_numbers
+from tabsynth.table.codecs import Codec
 from tabsynth.table.schema import Column
+from tabsynth.table.values import plain_value, to_numbers
 
 Clique = tuple[str, ...]
 BucketRequest = tuple[Column, np.ndarray, str]  # the arguments of a bucket_counts query: column, grid, side
@@ -32,7 +32,7 @@ class Counts(Protocol):
     def bucket_counts(self, column: Column, grid: np.ndarray, side: str) -> np.ndarray:
         """np.bincount(np.searchsorted(grid, x, side=side), minlength=len(grid) + 1) over the column's present
         values x as numbers (floats; ±inf as ±float max; dates as seconds since 1970: wall-clock time,
-        a zoned one in its own zone, as `preprocess.to_numbers`)."""
+        a zoned one in its own zone, as `values.to_numbers`)."""
 
     def code_counts(self, codecs: Sequence[Codec], cliques: Sequence[Clique]) -> dict[Clique, np.ndarray]:
         """For each clique (names of codecs), the flat C-order counts over the codes of its columns."""
@@ -69,7 +69,7 @@ class FrameCounts(CountsByColumn):
 
     def bucket_counts(self, column: Column, grid: np.ndarray, side: str) -> np.ndarray:
         numbers = to_numbers(column.kind, self.table[column.name])
-        return bounds.bucket_counts(numbers[~np.isnan(numbers)], grid, side)
+        return bucket_counts(numbers[~np.isnan(numbers)], grid, side)
 
     def code_counts(self, codecs: Sequence[Codec], cliques: Sequence[Clique]) -> dict[Clique, np.ndarray]:
         by_name = {codec.name: codec for codec in codecs}
@@ -86,6 +86,11 @@ class FrameCounts(CountsByColumn):
         shape = tuple(codec.size for codec in codecs)
         cells = np.ravel_multi_index(tuple(self.encoded(codec) for codec in codecs), shape)
         return np.bincount(cells, minlength=int(np.prod(shape)))
+
+
+def bucket_counts(present: np.ndarray, grid: np.ndarray, side: str) -> np.ndarray:
+    """Rows per bucket of `grid`: np.bincount(np.searchsorted(grid, present, side), minlength=len(grid) + 1)."""
+    return np.bincount(np.searchsorted(grid, present, side=side), minlength=len(grid) + 1)
 
 
 def as_counts(table) -> Counts:

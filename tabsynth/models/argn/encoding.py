@@ -6,7 +6,7 @@
   keeps a cell of its own). With few cells, one token per cell; with many, a coarse token (the quantile bin)
   and a fine token (the cell within the bin). A cell holding one common value decodes to it; any other cell
   to a uniform draw between its first value and the next cell's, on the column's grid (whole units, days);
-- DP models: the codecs of `privacy.preprocess` (domains paid for with budget), one token each.
+- DP models: the codecs of `table.codecs` (domains paid for with budget), one token each.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tabsynth.models.base import pack_states
-from tabsynth.privacy.preprocess import Codec, Encoding, quantile_groups
+from tabsynth.privacy.domains import quantile_groups
+from tabsynth.table.codecs import Codec, Encoding, pack_states
 from tabsynth.table.schema import Column
 
 MIN_ROWS_PER_BIN = 20

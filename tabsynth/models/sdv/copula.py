@@ -18,8 +18,8 @@ from copulas.univariate import UniformUnivariate
 from scipy.special import ndtr, ndtri
 
 from tabsynth.errors import ModelError
-from tabsynth.models.base import pack_states
 from tabsynth.models.marginals import DEFAULT_KNOTS, Marginal, fit_marginal, to_uniform
+from tabsynth.table.codecs import pack_states
 from tabsynth.table.schema import Schema
 
 _UNIVARIATE_TYPE = "copulas.univariate.uniform.UniformUnivariate"

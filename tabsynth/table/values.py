@@ -1,0 +1,63 @@
+"""The one conversion between column values and numbers, and back: the codecs, every engine's counts and the
+models' decoders see a column's values the same way."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def to_numbers(kind: str, series: pd.Series) -> np.ndarray:
+    """Numbers as float, dates as wall-clock seconds since 1970; NaN where missing.
+
+    A time with a zone counts by its local wall-clock time in that zone (so a zoned date column bins into its
+    own days and decodes to local midnights). DuckDB and Spark, which read a zoned Parquet column as instants,
+    count it the same way by converting to the zone in the column's dtype (`scale.sql.number_sql`).
+    """
+    if kind != "datetime":
+        numbers = pd.to_numeric(series, errors="coerce").to_numpy(float)
+        return np.where(np.isinf(numbers), np.sign(numbers) * np.finfo(float).max, numbers)
+    stamps = pd.to_datetime(series, errors="coerce")
+    if getattr(stamps.dt, "tz", None) is not None:
+        stamps = stamps.dt.tz_localize(None)
+    seconds = stamps.to_numpy("datetime64[s]").astype(np.int64).astype(float)
+    seconds[stamps.isna().to_numpy()] = np.nan
+    return seconds
+
+
+def from_numbers(kind: str, dtype: str, name: str, numbers: np.ndarray) -> pd.Series:
+    """`to_numbers` undone: values of `dtype`; a zoned dtype's wall-clock seconds are localized back to it."""
+    if kind != "datetime":
+        return as_dtype(pd.Series(numbers, name=name), dtype)
+    stamps = pd.Series(pd.to_datetime(numbers, unit="s"), name=name)
+    tz = getattr(pd.api.types.pandas_dtype(dtype), "tz", None)
+    if tz is not None:
+        stamps = stamps.dt.tz_localize(tz, ambiguous=np.zeros(len(stamps), dtype=bool), nonexistent="shift_forward")
+    return as_dtype(stamps, dtype)
+
+
+def take_categories(categories: tuple, indices: np.ndarray, dtype: str, name: str) -> pd.Series:
+    """categories[indices] as a column of `dtype` (where it converts); index -1 or len(categories) is missing.
+
+    The same column as inferring the dtype of an object array of the values taken, but it takes from a typed
+    array where the categories share one numpy dtype, and skips the inference scan where they are all text."""
+    values = pd.Series(np.array(categories, dtype=object)).infer_objects().to_numpy()
+    if values.dtype == object or (len(indices) and (indices.min() < 0 or indices.max() >= len(categories))):
+        values = np.array([*categories, None], dtype=object)
+    series = pd.Series(values[indices], name=name)
+    if series.dtype == object and not all(isinstance(c, str) for c in categories):
+        series = series.infer_objects()
+    return as_dtype(series, dtype)
+
+
+def plain_value(value):
+    """A numpy scalar as the Python scalar it holds; anything else as is."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def as_dtype(series: pd.Series, dtype: str) -> pd.Series:
+    """The series as `dtype` where it converts, else unchanged."""
+    try:
+        return series.astype(dtype, copy=False)
+    except (TypeError, ValueError):
+        return series
