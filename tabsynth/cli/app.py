@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tabsynth import __version__
+from tabsynth._version import __version__
 from tabsynth.errors import TabsynthError
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)

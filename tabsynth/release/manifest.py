@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from tabsynth import __version__
+from tabsynth._version import __version__
 from tabsynth.io.atomic import atomic_write_text
 from tabsynth.models.base import is_private
 

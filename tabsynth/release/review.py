@@ -7,7 +7,7 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tabsynth import __version__
+from tabsynth._version import __version__
 from tabsynth.errors import InputError, TabsynthError
 from tabsynth.io.atomic import atomic_file, atomic_write_text
 from tabsynth.io.files import FORMATS, file_sha256
