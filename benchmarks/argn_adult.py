@@ -20,7 +20,7 @@ from _common import Timer, adult_split, write_results
 from tabsynth.models.argn.model import ARGN, DPARGN
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.mechanisms import RandomSource
-from tabsynth.rules.conditions import parse_condition
+from tabsynth.rules.parser import parse_condition
 from tabsynth.validate.fidelity import column_distances
 from tabsynth.validate.risk import dcr_share, exact_copies
 from tabsynth.validate.utility import ml_utility

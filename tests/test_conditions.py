@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 
 from tabsynth.errors import InputError
-from tabsynth.rules.conditions import And, Compare, IsNull, Membership, Or, parse_condition, parse_value
+from tabsynth.rules.conditions import And, Compare, IsNull, Membership, Or, parse_value
+from tabsynth.rules.parser import parse_condition
 from tabsynth.table.infer import conform, infer_schema
 from tabsynth.testing import contract_table
 

@@ -3,7 +3,7 @@ import pytest
 
 from tabsynth.errors import InputError
 from tabsynth.models.base import create_model
-from tabsynth.rules.conditions import parse_condition
+from tabsynth.rules.parser import parse_condition
 from tabsynth.sample.conditional import parse_rebalance, rebalance, sample_valid, sample_where
 from tabsynth.table.infer import conform, infer_schema
 from tabsynth.testing import check_sample, contract_table

@@ -13,8 +13,8 @@
 Keywords are case-insensitive. Dates compare with ISO strings ('2020-01-01'); a date without a
 zone is read in the column's zone. A missing value satisfies no comparison (not even `!=` or
 `not in`): select missing values with `is null`. The text is never evaluated as Python: it is
-tokenized, parsed into a tree of frozen dataclasses (the parser: `tabsynth.rules.parser`), and checked
-against the schema.
+tokenized, parsed into a tree of frozen dataclasses (`tabsynth.rules.parser.parse_condition`), and
+checked against the schema.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import pandas as pd
 
 from tabsynth.errors import InputError
 from tabsynth.table.infer import utc_nanoseconds
-from tabsynth.table.schema import Column, Schema
+from tabsynth.table.schema import Column
 
 OPERATORS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
              ">=": operator.ge}
@@ -192,13 +192,6 @@ class Or(Junction):
 
     def mask(self, frame: pd.DataFrame) -> np.ndarray:
         return np.logical_or.reduce([part.mask(frame) for part in self.parts])
-
-
-def parse_condition(text: str, schema: Schema) -> Condition:
-    """Parse and check a condition; every problem is one InputError line naming it."""
-    from tabsynth.rules.parser import Parser  # the parser builds this module's nodes
-
-    return Parser(text, schema).parse()
 
 
 def parse_value(text: str) -> object:

@@ -32,6 +32,11 @@ from tabsynth.rules.conditions import (
 from tabsynth.table.schema import Column, Schema
 
 
+def parse_condition(text: str, schema: Schema) -> Condition:
+    """Parse and check a condition; every problem is one InputError line naming it."""
+    return Parser(text, schema).parse()
+
+
 @dataclass(frozen=True)
 class _ColumnRef:
     column: Column

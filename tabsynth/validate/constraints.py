@@ -33,7 +33,8 @@ import pydantic
 
 from tabsynth.errors import InputError
 from tabsynth.io.files import read_yaml
-from tabsynth.rules.conditions import as_timestamp, column_tz, parse_condition
+from tabsynth.rules.conditions import as_timestamp, column_tz
+from tabsynth.rules.parser import parse_condition
 from tabsynth.table.infer import utc_nanoseconds
 from tabsynth.table.schema import MODELLED_KINDS, Column, Schema
 from tabsynth.validate.expectations import EXAMPLES as EXAMPLES  # re-exported, as are MAX_GX_RULES, build_suite
