@@ -21,7 +21,7 @@ from tabsynth.models.dp_marginal import DPMarginal
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.facts import pay_for_facts
 from tabsynth.privacy.mechanisms import RandomSource
-from tabsynth.run.release import conform_rows
+from tabsynth.run.plan import conform_rows
 from tabsynth.validate.fidelity import column_distances
 
 EPSILON, DELTA = 1.0, 1e-9

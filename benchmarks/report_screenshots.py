@@ -19,7 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from tabsynth.errors import ReleaseBlocked
-from tabsynth.run.release import ReleaseOptions, release
+from tabsynth.run.options import ReleaseOptions
+from tabsynth.run.release import release
 
 ROOT = Path(__file__).resolve().parents[1]
 ADULT = ROOT / "tests" / "data" / "adult.csv.gz"

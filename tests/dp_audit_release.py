@@ -26,7 +26,8 @@ from tabsynth.errors import TabsynthError
 from tabsynth.io.files import read_table
 from tabsynth.privacy import audit_e2e as audit
 from tabsynth.privacy.mechanisms import RandomSource
-from tabsynth.run.release import ReleaseOptions, release
+from tabsynth.run.options import ReleaseOptions
+from tabsynth.run.release import release
 from tabsynth.table.infer import infer_schema
 from tabsynth.table.schema import Facts
 

@@ -9,7 +9,8 @@ import pytest
 
 from tabsynth.errors import TabsynthError
 from tabsynth.privacy.ledger import Ledger
-from tabsynth.run.release import ReleaseOptions, release
+from tabsynth.run.options import ReleaseOptions
+from tabsynth.run.release import release
 
 N = 120
 RNG = np.random.default_rng(5)

@@ -25,7 +25,8 @@ from tabsynth.privacy.facts import (
     value_classes,
 )
 from tabsynth.privacy.mechanisms import RandomSource
-from tabsynth.run.release import ReleaseOptions, release
+from tabsynth.run.options import ReleaseOptions
+from tabsynth.run.release import release
 from tabsynth.table.schema import Schema
 
 

@@ -12,7 +12,8 @@ import pytest
 from tabsynth.io.files import file_sha256
 from tabsynth.release.gate import DP_DECISION_METRICS, INTERNAL_ONLY
 from tabsynth.release.review import VerificationError, approve, export, verify
-from tabsynth.run.release import ReleaseOptions, release
+from tabsynth.run.options import ReleaseOptions
+from tabsynth.run.release import release
 
 
 @pytest.fixture(scope="module")

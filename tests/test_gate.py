@@ -6,7 +6,8 @@ import pytest
 from tabsynth.errors import ReleaseBlocked
 from tabsynth.release.gate import evaluate
 from tabsynth.release.policy import Policy, load_policy
-from tabsynth.run.release import ReleaseOptions, release
+from tabsynth.run.options import ReleaseOptions
+from tabsynth.run.release import release
 from tabsynth.validate.checks import run_one
 
 

@@ -70,8 +70,8 @@ def test_a_policy_that_requires_dp_needs_a_source_id_for_a_file(encodings, tmp_p
 
 
 def test_the_duckdb_engine_needs_a_source_id_for_a_file(encodings, tmp_path, ledger_url):
+    from tabsynth.run.options import ReleaseOptions
     from tabsynth.run.out_of_core import release_out_of_core
-    from tabsynth.run.release import ReleaseOptions
 
     options = ReleaseOptions(data=encodings["parquet"], out=tmp_path / "rel", model="dp-marginal", engine="duckdb")
     with pytest.raises(InputError, match="--source-id") as caught:

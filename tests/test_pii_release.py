@@ -82,7 +82,8 @@ def test_names_and_key_are_flagged_none_copied_and_validate_blocks_real_names(pa
 def test_fakes_of_a_release_equal_no_real_value_even_for_common_names(tmp_path):
     from faker import Faker
 
-    from tabsynth.run.release import ReleaseOptions, release
+    from tabsynth.run.options import ReleaseOptions
+    from tabsynth.run.release import release
 
     fake = Faker("en_US")
     fake.seed_instance(5)

@@ -32,7 +32,7 @@ def narrow(tmp_path):
 
 
 def small_release(parquet, tmp_path, policy, **changes):  # noqa: F811 (a fixture)
-    from tabsynth.run.release import ReleaseOptions
+    from tabsynth.run.options import ReleaseOptions
 
     options = ReleaseOptions(data=parquet, out=tmp_path / "rel", model="dp-marginal", epsilon=1.0, delta=1e-8,
                              seed=3, policy=str(policy), ledger=f"sqlite:///{tmp_path / 'ledger.db'}",

@@ -79,7 +79,8 @@ def test_pii_leak_counts_real_values_in_pii_columns_and_anywhere_else():
 @pytest.fixture(scope="module")
 def own_release(tmp_path_factory):
     """tabsynth's own passing release of a table with PII and key columns."""
-    from tabsynth.run.release import ReleaseOptions, release
+    from tabsynth.run.options import ReleaseOptions
+    from tabsynth.run.release import release
 
     folder = tmp_path_factory.mktemp("own")
     people = _people_csv(folder)
@@ -106,7 +107,8 @@ def _people_csv(folder):
 
 
 def test_validate_passes_tabsynths_own_release_and_says_what_it_checked(own_release):
-    from tabsynth.release.external import ValidateOptions, validate_tables
+    from tabsynth.run.options import ValidateOptions
+    from tabsynth.run.validate import validate_tables
 
     real, synthetic = own_release
     verdict, manifest = validate_tables(ValidateOptions(real=real, synthetic=synthetic))
@@ -119,7 +121,8 @@ def test_validate_passes_tabsynths_own_release_and_says_what_it_checked(own_rele
 
 def test_validate_blocks_real_values_and_names_every_failure(own_release, tmp_path):
     from tabsynth.errors import ReleaseBlocked
-    from tabsynth.release.external import ValidateOptions, validate_tables
+    from tabsynth.run.options import ValidateOptions
+    from tabsynth.run.validate import validate_tables
 
     real, synthetic = own_release
     leaky = pd.read_parquet(synthetic)

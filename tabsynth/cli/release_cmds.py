@@ -139,7 +139,7 @@ def release(data: str, table, query, out: Path | None, out_table, out_url, repla
     the release is later blocked.
     """
     from tabsynth.cli.model_cmds import parse_params
-    from tabsynth.run.release import ReleaseOptions
+    from tabsynth.run.options import ReleaseOptions
 
     if out is None and not out_table:
         raise click.UsageError("Missing option '--out' (the release folder; optional only with --out-table)")
@@ -164,7 +164,8 @@ def validate(real: Path, synthetic: Path, holdout, report, policy, target, sensi
 
     Exit code 0 when every rule passes, 3 when any fails (each failure is named). Writes no data.
     """
-    from tabsynth.release.external import ValidateOptions, validate_tables
+    from tabsynth.run.options import ValidateOptions
+    from tabsynth.run.validate import validate_tables
 
     options = ValidateOptions(real=real, synthetic=synthetic, policy=policy, holdout=holdout, schema=schema_path,
                               target=target, sensitive=tuple(sensitive), constraints=constraints, report=report)
@@ -179,7 +180,7 @@ def validate(real: Path, synthetic: Path, holdout, report, policy, target, sensi
 @click.option("--seed", type=int, help="Make the run reproducible.")
 def demo(out: Path, seed: int | None) -> None:
     """Release a synthetic copy of the bundled Mayo Clinic PBC patient table (418 patients)."""
-    from tabsynth.run.release import ReleaseOptions
+    from tabsynth.run.options import ReleaseOptions
 
     out_console.print(f"demo table: {DEMO_TABLE.name} (Mayo Clinic primary biliary cholangitis trial, "
                       "from R's survival package; see tabsynth/data/README.md)")
@@ -189,8 +190,6 @@ def demo(out: Path, seed: int | None) -> None:
 def _run_release(options) -> None:
     from tabsynth.run.release import release as run_release
 
-    if options.engine == "duckdb":
-        from tabsynth.run.out_of_core import release_out_of_core as run_release
     with progress_bar() as progress:
         result = run_release(options, progress=progress)
     print_gate(result.verdict, result.manifest["policy"]["name"])

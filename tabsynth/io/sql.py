@@ -35,6 +35,7 @@ from sqlalchemy.pool import NullPool
 
 from tabsynth.errors import InputError, first_line
 from tabsynth.io.files import check_input_path, file_sha256, read_table
+from tabsynth.io.frames import FrameSource, check_frame, read_frame
 
 URL_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 PASSWORD_IN_URL = re.compile(r"(://[^:/@]*):[^@/]*@")
@@ -78,8 +79,12 @@ def is_url(data) -> bool:
     return isinstance(data, str) and bool(URL_START.match(data))
 
 
-def parse_source(data, table: str | None = None, query: str | None = None) -> Path | SqlSource:
-    """DATA with --table/--query as given: a file path, or a table or query in the database at a URL."""
+def parse_source(data, table: str | None = None, query: str | None = None) -> Path | SqlSource | FrameSource:
+    """DATA with --table/--query as given: a DataFrame, a file path, or a table or query in the database at a URL."""
+    if isinstance(data, pd.DataFrame | FrameSource):
+        if table or query:
+            raise InputError("table and query read from a database, but the data is a DataFrame")
+        return data if isinstance(data, FrameSource) else FrameSource(data)
     if not is_url(data):
         if table or query:
             raise InputError(f"--table and --query read from a database, but {data} is a file path "
@@ -95,7 +100,7 @@ def parse_source(data, table: str | None = None, query: str | None = None) -> Pa
     return SqlSource(url, table=name, schema=schema, query=query)
 
 
-def open_source(data, table: str | None = None, query: str | None = None) -> Path | SqlSource:
+def open_source(data, table: str | None = None, query: str | None = None) -> Path | SqlSource | FrameSource:
     """DATA with --table/--query, parsed and checked (the file exists, or the database has the table)."""
     return check_source(parse_source(data, table, query))
 
@@ -142,11 +147,13 @@ def _int_or_none(value) -> int | None:
 
 def source_name(source: Path | SqlSource) -> str:
     """How messages name the source: the file name, or the table."""
-    return source.name if isinstance(source, SqlSource) else Path(source).name
+    return source.name if isinstance(source, SqlSource | FrameSource) else Path(source).name
 
 
 def check_source(source: Path | SqlSource) -> Path | SqlSource:
     """Before any work: the file exists, or the database answers and has the table (whose column types we keep)."""
+    if isinstance(source, FrameSource):
+        return check_frame(source)
     if not isinstance(source, SqlSource):
         return check_input_path(source)
     _check_sqlite_file(source.url)
@@ -180,6 +187,8 @@ def _unknown_table(inspector, source: SqlSource, schema: str | None) -> str:
 
 def read_source(source: Path | SqlSource) -> pd.DataFrame:
     """The table as a DataFrame, from a file or a database; every failure is one InputError line."""
+    if isinstance(source, FrameSource):
+        return read_frame(source)
     if not isinstance(source, SqlSource):
         return read_table(source)
     with connected(source.url, "reading from") as connection:
@@ -275,6 +284,9 @@ def frame_sha256(frame: pd.DataFrame) -> str:
 def input_info(source: Path | SqlSource, frame: pd.DataFrame, file_digest: str | None = None) -> dict:
     """What the manifest records about the input (its true row count is added by the caller, for non-DP fits);
     `file_digest`: the file's SHA-256 if already computed."""
+    if isinstance(source, FrameSource):
+        return {"path": source.describe(), "sha256": frame_sha256(frame), "sha256_of": "the rows, in any order "
+                "(pandas.util.hash_pandas_object, sorted)", "columns": frame.shape[1], "format": "dataframe"}
     if not isinstance(source, SqlSource):
         path = Path(source)
         fmt = "parquet" if path.is_dir() else path.suffix.lstrip(".").lower()

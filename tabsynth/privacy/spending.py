@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -85,8 +86,8 @@ def ledger_source(source, declared: str | None, rows: pd.DataFrame, file_digest:
 
     if declared:
         return Source(declared, source_name(source))
-    return Source(f"rows-sha256:{table_digest(rows)}", source_name(source),
-                  (f"sha256:{file_digest or file_sha256(source)}",), declared=False)
+    aliases = (f"sha256:{file_digest or file_sha256(source)}",) if isinstance(source, Path) else ()
+    return Source(f"rows-sha256:{table_digest(rows)}", source_name(source), aliases, declared=False)
 
 
 def charge(request: Request, *, source: Source | str, policy: Policy, model: str, ledger_url: str | None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,82 +11,62 @@ from tabsynth.errors import InputError
 from tabsynth.io import sql
 from tabsynth.io.atomic import atomic_file, atomic_write_text, check_can_create, staged_directory
 from tabsynth.io.files import FORMATS, file_sha256, write_table
-from tabsynth.models.base import MODEL_FILE, create_model, is_private, load_model, save_model
+from tabsynth.models.base import MODEL_FILE, is_private, load_model, save_model
 from tabsynth.models.memory import check_memory
-from tabsynth.privacy import spending
-from tabsynth.privacy.facts import pay_for_facts
-from tabsynth.release.policy import load_policy
-from tabsynth.run.release import check_fit_for_release, conform_rows
+from tabsynth.run.options import FitOptions, Progress, SampleOptions
+from tabsynth.run.plan import (
+    conform_rows,
+    debit_ledger,
+    plan_for,
+    read_and_infer,
+    real_pii,
+    schema_for_fit,
+    settle_model,
+)
 from tabsynth.sample.identifiers import add_identifiers
-from tabsynth.table.infer import infer_schema
 from tabsynth.table.schema import Schema
 
 
-@dataclass
-class FitOptions:
-    data: Path | str  # a file path, or a database URL read with `table` or `query`
-    out: Path
-    model: str = "copula"
-    schema: Path | None = None
-    seed: int | None = None
-    epsilon: float | None = None
-    delta: float | None = None
-    policy: str = "default"
-    source_id: str | None = None
-    ledger: str | None = None
-    overwrite: bool = False
-    model_params: dict = field(default_factory=dict)
-    table: str | None = None
-    query: str | None = None
-
-
-def fit_folder(options: FitOptions, progress=None) -> dict:
+def fit_folder(options: FitOptions, progress: Progress | None = None) -> dict:
     """Fit on every row of DATA and save the model folder atomically; DP fits debit the ledger first."""
-    say = progress or (lambda *_: None)
     _check_model_folder(Path(options.out), options.overwrite)
-    policy = load_policy(options.policy)
-    model = create_model(options.model, **options.model_params)
-    request = spending.plan(is_private(model), policy, options.epsilon, options.delta, options.model)
-    user_schema = Schema.load(options.schema) if options.schema else None
-    source = sql.open_source(options.data, options.table, options.query)
-    ledger_source = None if request is None else spending.declared_identity(source, options.source_id, policy)
-    say("reading table", 0.02)
-    raw = sql.read_source(source)
-    schema = infer_schema(raw, user=user_schema)
-    check_fit_for_release(raw, schema, sql.source_name(source))
-    check_memory(model, schema, len(raw), options.model)
-    budget, ledger = None, None
-    if request is not None:
-        budget, ledger = spending.charge(request, source=spending.ledger_source(source, ledger_source, raw),
-                                         policy=policy, model=options.model, ledger_url=options.ledger,
-                                         note=f"fit to {options.out}")
-    say(f"fitting {options.model}", 0.1)
-    if budget is not None:  # a DP model's schema facts: declared, or measured with DP from its budget
-        schema, budget, _ = pay_for_facts(raw, user_schema, budget)
-    model.fit(conform_rows(raw, schema, budget is not None), schema, budget=budget,
-              rng=np.random.default_rng(options.seed))
+    fitted = fit_model(options, progress)
     with staged_directory(Path(options.out), overwrite=options.overwrite) as staging:
-        save_model(model, schema, staging)
-    say("done", 1.0)
-    return {"model": options.model, "out": str(options.out), "privacy": getattr(model, "privacy_", None),
-            "ledger": ledger}
+        save_model(fitted.model, fitted.schema, staging)
+    (progress or (lambda *_: None))("done", 1.0)
+    return fitted.record
+
+
+@dataclass
+class Fitted:
+    model: object
+    schema: Schema
+    record: dict  # what the fit did: model, privacy spent, ledger entry, who chose the model
+    real_pii: frozenset[str] = frozenset()  # a non-DP fit's real PII values, which no fake may equal (memory only)
+
+
+def fit_model(options: FitOptions, progress: Progress | None = None) -> Fitted:
+    """The fitted model and the schema it was fitted with, on every row of DATA: the plan a release follows,
+    without its split (no holdout: nothing fitted here is gated). A DP fit debits the ledger before reading."""
+    say = progress or (lambda *_: None)
+    plan = plan_for(options, sql.open_source(options.data, options.table, options.query))
+    raw, schema = read_and_infer(plan, say)
+    options, plan = settle_model(options, plan, schema, len(raw))
+    check_memory(plan.model, schema, len(raw), options.model)
+    budget, ledger = debit_ledger(options, plan, say, raw, note="fit to")
+    schema, budget, _ = schema_for_fit(raw, schema, plan, budget)
+    say(f"fitting {options.model}", 0.1)
+    plan.model.fit(conform_rows(raw, schema, budget is not None), schema, budget=budget,
+                   rng=np.random.default_rng(options.seed))
+    record = {"model": options.model, "out": None if options.out is None else str(options.out),
+              "privacy": getattr(plan.model, "privacy_", None), "ledger": ledger, "model_choice": options.model_choice}
+    return Fitted(plan.model, schema, record, real_pii(plan, schema, raw))
 
 
 def _check_model_folder(out: Path, overwrite: bool) -> None:
     check_can_create(out, overwrite=overwrite)
     if out.exists() and any(out.iterdir()) and not (out / MODEL_FILE).is_file():
         raise InputError(f"{out} is not a tabsynth model folder (no {MODEL_FILE}); refusing to replace it")
-
-
-@dataclass
-class SampleOptions:
-    model_dir: Path
-    out: Path
-    rows: int | None = None
-    where: str | None = None
-    rebalance: str | None = None
-    seed: int | None = None
-    overwrite: bool = False
 
 
 UNGATED_SUFFIX = ".UNGATED.txt"
@@ -117,8 +97,7 @@ def sample_file(options: SampleOptions, progress=None) -> int:
     model, schema = load_model(options.model_dir)
     n = _rows(options.rows, model)
     rng = np.random.default_rng(options.seed)
-    modelled = _draw(model, schema, n, options, rng)
-    synthetic = add_identifiers(modelled, schema, n, rng)
+    synthetic = draw(model, schema, n, rng, where=options.where, rebalance=options.rebalance)
     formats = schema.datetime_formats()
     with atomic_file(out) as partial:
         write_table(synthetic, partial, fmt, formats)
@@ -149,13 +128,20 @@ def _rows(rows: int | None, model) -> int:
     raise InputError("give --rows (a non-DP model folder does not record how many rows it was fitted on)")
 
 
-def _draw(model, schema: Schema, n: int, options: SampleOptions, rng):
-    from tabsynth.rules.conditions import parse_condition
+def draw(model, schema: Schema, n: int, rng: np.random.Generator, *, where: str | None = None,
+         rebalance: str | None = None, avoid: frozenset[str] = frozenset()):
+    """`n` rows of a fitted model: plain, meeting a --where condition, or with a class's share set by --rebalance
+    (COLUMN=VALUE:SHARE); keys regenerated unique and PII faked. Nothing here is gated."""
+    from tabsynth.rules.parser import parse_condition
     from tabsynth.sample import conditional as sampling
 
-    if options.rebalance:
-        column, value, share = sampling.parse_rebalance(options.rebalance)
-        return sampling.rebalance(model, n, column, value, share, rng)
-    if options.where:
-        return sampling.sample_where(model, n, parse_condition(options.where, schema), rng)
-    return model.sample(n, rng=rng)
+    if where and rebalance:
+        raise InputError("use --where or --rebalance, not both")
+    if rebalance:
+        column, value, share = sampling.parse_rebalance(rebalance)
+        modelled = sampling.rebalance(model, n, column, value, share, rng)
+    elif where:
+        modelled = sampling.sample_where(model, n, parse_condition(where, schema), rng)
+    else:
+        modelled = model.sample(n, rng=rng)
+    return add_identifiers(modelled, schema, n, rng, avoid=avoid)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +32,11 @@ from tabsynth.io.sql import source_name as sql_source_name
 from tabsynth.models import auto
 from tabsynth.privacy.facts import sampled_facts
 from tabsynth.release import manifest as manifest_lib
-from tabsynth.release.gate import Verdict, evaluate
+from tabsynth.release.gate import evaluate
 from tabsynth.release.publish import block, finish_folder
-from tabsynth.run.release import (
+from tabsynth.run.options import Progress, ReleaseOptions, ReleaseResult
+from tabsynth.run.plan import (
     Plan,
-    Progress,
-    ReleaseOptions,
     check_fit_for_release,
     check_named_columns,
     check_options_for,
@@ -65,14 +63,7 @@ SPLIT_BUCKETS = 1_000_000  # resolution of the holdout share
 Z95 = 1.959964
 
 
-@dataclass
-class OutOfCoreResult:
-    out: Path
-    verdict: Verdict
-    manifest: dict
-
-
-def release_out_of_core(options: ReleaseOptions, progress: Progress | None = None) -> OutOfCoreResult:
+def release_out_of_core(options: ReleaseOptions, progress: Progress | None = None) -> ReleaseResult:
     """`tabsynth release --engine duckdb`: publish the folder only if the gate passes, else raise ReleaseBlocked."""
     say = progress or (lambda *_: None)
     if options.model == auto.AUTO:
@@ -91,7 +82,7 @@ def release_out_of_core(options: ReleaseOptions, progress: Progress | None = Non
         return _release(options, plan, session, say)
 
 
-def _release(options: ReleaseOptions, plan: Plan, session: DuckDBSession, say: Progress) -> OutOfCoreResult:
+def _release(options: ReleaseOptions, plan: Plan, session: DuckDBSession, say: Progress) -> ReleaseResult:
     rng = np.random.default_rng(options.seed)  # OS entropy unless the user asked for a seed
     say("reading a sample of the table", 0.02)
     source = _source_counts(plan.source, session)
@@ -129,7 +120,7 @@ def _release(options: ReleaseOptions, plan: Plan, session: DuckDBSession, say: P
             block(options, manifest, samples[0], samples[2], schema, verdict, internal)
         finish_folder(staging, data_name, manifest, samples[0], samples[2], schema, sampling["rows"], internal)
     say("done", 1.0)
-    return OutOfCoreResult(Path(options.out), verdict, manifest)
+    return ReleaseResult(Path(options.out), verdict, manifest, None)
 
 
 def _source_counts(source: Path | SqlSource, session: DuckDBSession) -> DuckDBCounts:

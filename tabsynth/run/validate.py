@@ -1,8 +1,7 @@
-"""`tabsynth validate`: gate a synthetic table made elsewhere against the real one, under a policy."""
+"""`validate`: gate a synthetic table made elsewhere against the real one, under a policy."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,46 +10,37 @@ import pandas as pd
 from tabsynth import __version__
 from tabsynth.errors import ReleaseBlocked, SchemaError
 from tabsynth.io.files import check_input_path, file_sha256, read_table
+from tabsynth.io.frames import FrameSource, check_frame, read_frame
+from tabsynth.io.sql import frame_sha256
 from tabsynth.release import manifest as manifest_lib
 from tabsynth.release.findings import failure_items as found_by
 from tabsynth.release.gate import Verdict, evaluate
 from tabsynth.release.policy import load_policy
 from tabsynth.release.report import write_report
+from tabsynth.run.options import ValidateOptions
 from tabsynth.table.infer import conform, infer_schema
 from tabsynth.table.schema import Schema
 from tabsynth.validate.checks import CheckOptions, run_checks
 from tabsynth.validate.result import MetricResult
 
 
-@dataclass
-class ValidateOptions:
-    real: Path
-    synthetic: Path
-    policy: str = "default"
-    holdout: Path | None = None
-    schema: Path | None = None
-    target: str | None = None
-    sensitive: tuple[str, ...] = ()
-    constraints: Path | None = None
-    report: Path | None = None
-
-
-def validate_tables(options: ValidateOptions) -> tuple[Verdict, dict]:
-    """Run the policy's checks; raise ReleaseBlocked (exit 3) naming every failing rule, constraint and column
-    holding real PII. Writes no data."""
-    from tabsynth.validate.constraints import load_constraints
+def validate_tables(options: ValidateOptions, *, raise_blocked: bool = True) -> tuple[Verdict, dict]:
+    """Run the policy's checks; unless told not to, raise ReleaseBlocked (exit 3) naming every failing rule,
+    constraint and column holding real PII. Writes no data (but the report, if asked for)."""
+    from tabsynth.rules.constraints import load_constraints
 
     policy = load_policy(options.policy)
     constraints = load_constraints(options.constraints) if options.constraints else []
-    for path in (options.real, options.synthetic, options.holdout):
-        if path is not None:
-            check_input_path(path)
-    raw = read_table(options.real)
+    for data in (options.real, options.synthetic, options.holdout):
+        if data is not None and not isinstance(data, pd.DataFrame):
+            check_input_path(data)
+    raw = _read(options.real, "real")
     schema = infer_schema(raw, user=Schema.load(options.schema) if options.schema else None)
     real = conform(raw, schema)
-    given = read_table(options.synthetic)
+    given = _read(options.synthetic, "synthetic")
     synthetic = _as_released(given, schema, "synthetic")
-    holdout = _as_released(read_table(options.holdout), schema, "holdout") if options.holdout else real.iloc[:0]
+    holdout = (real.iloc[:0] if options.holdout is None
+               else _as_released(_read(options.holdout, "holdout"), schema, "holdout"))
     unknown = MetricResult("dp_epsilon", float("nan"), "min", "epsilon is unknown for a table made elsewhere",
                            reads_private_rows=False)
     metrics = run_checks(real, holdout, synthetic, schema, CheckOptions(
@@ -61,9 +51,24 @@ def validate_tables(options: ValidateOptions) -> tuple[Verdict, dict]:
     manifest["checked"] = _what_was_checked(schema, synthetic, given)
     if options.report:
         write_report(Path(options.report), manifest, real, synthetic, schema)
-    if not verdict.passed:
+    if raise_blocked and not verdict.passed:
         _raise_blocked(policy.name, verdict, metrics, options.report)
     return verdict, manifest
+
+
+def _read(data, what: str) -> pd.DataFrame:
+    """A file, or a DataFrame given to the Python API (checked and copied as a file is read)."""
+    if isinstance(data, pd.DataFrame):
+        return read_frame(check_frame(FrameSource(data, f"the {what} DataFrame")))
+    return read_table(data)
+
+
+def _name(data) -> str:
+    return "a pandas DataFrame" if isinstance(data, pd.DataFrame) else str(data)
+
+
+def _digest(data) -> str:
+    return frame_sha256(read_frame(FrameSource(data))) if isinstance(data, pd.DataFrame) else file_sha256(data)
 
 
 def _as_released(frame: pd.DataFrame, schema: Schema, what: str) -> pd.DataFrame:
@@ -118,8 +123,8 @@ def _manifest(options: ValidateOptions, policy, schema: Schema, verdict: Verdict
         "tabsynth_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "released": verdict.passed,
-        "input": {"path": str(options.real), "sha256": file_sha256(options.real),
-                  "synthetic": str(options.synthetic), "synthetic_sha256": file_sha256(options.synthetic)},
+        "input": {"path": _name(options.real), "sha256": _digest(options.real),
+                  "synthetic": _name(options.synthetic), "synthetic_sha256": _digest(options.synthetic)},
         "split": {"holdout_rows": holdout_rows,
                   "note": "no holdout given: checks that need real rows the generator never saw cannot run"
                   if not holdout_rows else "holdout given by the user"},

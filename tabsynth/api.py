@@ -1,0 +1,203 @@
+"""The Python API: DataFrames in and out, through the same plan as the command line.
+
+    import tabsynth
+    schema = tabsynth.inspect(df)                              # kinds, PII, keys: check before fitting
+    result = tabsynth.release(df, out="rel", policy="default")  # fit, sample, validate, gate, publish
+    result.synthetic.head(); result.report                     # the report shows inline in Jupyter
+
+`release` runs the gate, debits the privacy ledger for DP models, fakes PII and regenerates keys exactly as
+`tabsynth release` does; a blocked release raises `ReleaseBlocked` and writes nothing. `Synthesizer` fits and
+samples in memory without a gate (as `tabsynth fit` / `tabsynth sample`); check what it makes with `validate`
+against rows it never saw before sharing it.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tabsynth.errors import InputError
+from tabsynth.io import sql
+from tabsynth.io.atomic import staged_directory
+from tabsynth.models.auto import AUTO
+from tabsynth.models.base import is_private, load_model, save_model
+from tabsynth.release.gate import Verdict
+from tabsynth.run import fit as run_fit
+from tabsynth.run.options import FitOptions, ReleaseOptions, ValidateOptions
+from tabsynth.run.release import release as run_release
+from tabsynth.run.validate import validate_tables
+from tabsynth.table.infer import infer_schema
+from tabsynth.table.schema import Schema
+
+__all__ = ["Release", "Report", "Synthesizer", "Verdict", "inspect", "release", "validate"]
+
+Data = pd.DataFrame | str | Path  # a DataFrame, a CSV/Parquet path, or a database URL (with table= or query=)
+
+
+def inspect(data: Data, *, schema: str | Path | Schema | None = None, table: str | None = None,
+            query: str | None = None) -> Schema:
+    """The schema tabsynth infers for `data` (kinds, dtypes, PII by name and value, keys, datetime formats),
+    over a `schema` you declared. Edit it, `.save("schema.yaml")`, and pass the file to `release`."""
+    raw = sql.read_source(sql.open_source(data, table, query))
+    return infer_schema(raw, user=_schema(schema))
+
+
+class Synthesizer:
+    """A model fitted in memory: `Synthesizer("argn", epochs=50).fit(df).sample(1000)`.
+
+    `model` is a name from `tabsynth models` (or "auto": the policy and the table decide); keyword parameters
+    go to the model. `fit` treats PII, keys and (for a DP model) the ledger and the schema facts as `release`
+    does; nothing here is gated."""
+
+    def __init__(self, model: str = AUTO, **params) -> None:
+        self.model = model
+        self.params = params
+
+    def fit(self, data: Data, *, schema: str | Path | None = None, epsilon: float | None = None,
+            delta: float | None = None, policy: str = "default", seed: int | None = None,
+            source_id: str | None = None, ledger: str | None = None, table: str | None = None,
+            query: str | None = None) -> Synthesizer:
+        """Fit on every row of `data`. A DP model (or `epsilon`) debits the privacy ledger first (`ledger`: a
+        database URL, default $TABSYNTH_LEDGER or ~/.tabsynth/ledger.db)."""
+        if self.params and self.model == AUTO:
+            raise InputError("model parameters need a model name: Synthesizer('argn', epochs=50)")
+        options = FitOptions(data=data, out=None, model=self.model, schema=_path(schema), seed=seed,
+                             epsilon=epsilon, delta=delta, policy=policy, source_id=source_id, ledger=ledger,
+                             model_params=dict(self.params), table=table, query=query)
+        fitted = run_fit.fit_model(options)
+        self.model_, self.schema_, self.fit_record_ = fitted.model, fitted.schema, fitted.record
+        self.privacy_ = fitted.record["privacy"] if is_private(fitted.model) else None
+        self._real_pii = fitted.real_pii  # never saved: a loaded synthesizer's fakes avoid nothing
+        return self
+
+    def sample(self, n: int | None = None, *, where: str | None = None, rebalance: str | None = None,
+               seed: int | None = None) -> pd.DataFrame:
+        """`n` synthetic rows (a DP model's default: its noisy row count). `where`: a condition every row meets,
+        e.g. "age >= 65 and sex == 'F'"; `rebalance`: "COLUMN=VALUE:SHARE", e.g. "default=Yes:0.3"."""
+        model, schema = self._fitted()
+        if n is None and not is_private(model):
+            raise InputError("give n, the number of rows to sample")
+        n = int(model.rows_) if n is None else n
+        if n < 1:
+            raise InputError(f"n must be a positive number, got {n}")
+        rng = np.random.default_rng(seed)
+        return run_fit.draw(model, schema, n, rng, where=where, rebalance=rebalance,
+                            avoid=getattr(self, "_real_pii", frozenset()))
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """A model folder (JSON + arrays, no pickle), written atomically; `tabsynth sample` reads it too."""
+        model, schema = self._fitted()
+        with staged_directory(Path(path), overwrite=overwrite) as staging:
+            save_model(model, schema, staging)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Synthesizer:
+        """A model folder saved by `save` or `tabsynth fit`."""
+        model, schema = load_model(path)
+        synthesizer = cls(model.name)
+        synthesizer.model_, synthesizer.schema_, synthesizer.fit_record_ = model, schema, {}
+        synthesizer.privacy_ = getattr(model, "privacy_", None) if is_private(model) else None
+        return synthesizer
+
+    def _fitted(self):
+        if not hasattr(self, "model_"):
+            raise InputError("fit the synthesizer first (or Synthesizer.load a saved one)")
+        return self.model_, self.schema_
+
+    def __repr__(self) -> str:
+        state = "fitted" if hasattr(self, "model_") else "not fitted"
+        return f"Synthesizer({self.model!r}{''.join(f', {k}={v!r}' for k, v in self.params.items())}) [{state}]"
+
+
+@dataclass
+class Report:
+    """A release's report.html; shows inline in Jupyter."""
+
+    path: Path
+
+    def _repr_html_(self) -> str:
+        document = html.escape(self.path.read_text(encoding="utf-8"), quote=True)
+        return f'<iframe srcdoc="{document}" style="width:100%;height:640px;border:1px solid #ccc"></iframe>'
+
+
+@dataclass
+class Release:
+    """A published release: its folder, the gate's verdict, the manifest, and the synthetic rows."""
+
+    out: Path
+    verdict: Verdict
+    manifest: dict
+    synthetic: pd.DataFrame | None = field(repr=False)
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict.passed
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Every metric the gate saw, by name (a DP release's manifest keeps only DP or public ones)."""
+        return {m["name"]: m["value"] for m in self.manifest.get("metrics", [])}
+
+    @property
+    def report(self) -> Report:
+        return Report(self.out / "report.html")
+
+    @property
+    def files(self) -> list[Path]:
+        return sorted(p for p in self.out.rglob("*") if p.is_file())
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{html.escape(r.metric)} {html.escape(r.op)} {r.threshold:g}</td>"
+                       f"<td>{r.value:.4g}</td><td>{'PASS' if r.passed else 'FAIL'}</td></tr>"
+                       for r in self.verdict.rules)
+        return (f"<p>released to <code>{html.escape(str(self.out))}</code> under policy "
+                f"{html.escape(self.manifest['policy']['name'])}</p><table><tr><th>rule</th><th>value</th>"
+                f"<th>result</th></tr>{rows}</table>")
+
+
+def release(data: Data, out: str | Path, *, model: str = AUTO, policy: str = "default",
+            epsilon: float | None = None, delta: float | None = None, rows: int | None = None,
+            seed: int | None = None, schema: str | Path | None = None, constraints: str | Path | None = None,
+            target: str | None = None, sensitive: tuple[str, ...] = (), fmt: str = "parquet",
+            overwrite: bool = False, source_id: str | None = None, ledger: str | None = None,
+            engine: str = "memory", params: dict | None = None, table: str | None = None,
+            query: str | None = None, progress: Callable[[str, float], None] | None = None) -> Release:
+    """Fit, sample, validate and, if the policy's gate passes, publish `out` (synthetic data, report.html,
+    manifest.json) atomically. Raises `ReleaseBlocked` (nothing written but OUT.blocked.html) when it does not.
+    The options are those of `tabsynth release --help`."""
+    options = ReleaseOptions(
+        data=data, out=Path(out), model=model, rows=rows, schema=_path(schema), seed=seed, policy=policy, fmt=fmt,
+        overwrite=overwrite, model_params=dict(params or {}), epsilon=epsilon, delta=delta, target=target,
+        sensitive=tuple(sensitive), constraints=_path(constraints), source_id=source_id, ledger=ledger,
+        table=table, query=query, engine=engine)
+    result = run_release(options, progress)
+    return Release(result.out, result.verdict, result.manifest, result.synthetic)
+
+
+def validate(real: pd.DataFrame | str | Path, synthetic: pd.DataFrame | str | Path, *,
+             holdout: pd.DataFrame | str | Path | None = None, policy: str = "default",
+             schema: str | Path | None = None, target: str | None = None, sensitive: tuple[str, ...] = (),
+             constraints: str | Path | None = None, report: str | Path | None = None) -> Verdict:
+    """Judge a synthetic table made anywhere against the real one under a policy (privacy risk, utility, PII
+    leaks, constraints). Returns the verdict, passed or not; `report`: also write an HTML report there. Give a
+    `holdout` of real rows the generator never saw, or the privacy checks that need one cannot run."""
+    options = ValidateOptions(real=real, synthetic=synthetic, policy=policy, holdout=holdout, schema=_path(schema),
+                              target=target, sensitive=tuple(sensitive), constraints=_path(constraints),
+                              report=_path(report))
+    return validate_tables(options, raise_blocked=False)[0]
+
+
+def _path(value) -> Path | None:
+    return None if value is None else Path(value)
+
+
+def _schema(value) -> Schema | None:
+    if value is None or isinstance(value, Schema):
+        return value
+    return Schema.load(value)
