@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tabsynth._version import __version__
 from tabsynth.errors import BudgetExceededError, InputError, ReleaseBlocked, SchemaError, TabsynthError
 
 if TYPE_CHECKING:
     from tabsynth.api import Release, Synthesizer, Verdict, inspect, release, validate
 
-__version__ = "0.1.0"
 __all__ = ["BudgetExceededError", "InputError", "Release", "ReleaseBlocked", "SchemaError", "Synthesizer",
            "TabsynthError", "Verdict", "inspect", "release", "validate"]
 _API = {"Release", "Synthesizer", "Verdict", "inspect", "release", "validate"}
