@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tabsynth._version import __version__
+from tabsynth._version import __version__ as __version__
 from tabsynth.errors import BudgetExceededError, InputError, ReleaseBlocked, SchemaError, TabsynthError
 
 if TYPE_CHECKING:
