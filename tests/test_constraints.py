@@ -8,22 +8,20 @@ import pytest
 
 from tabsynth.errors import InputError
 from tabsynth.models.base import create_model
-from tabsynth.table.infer import conform, infer_schema
-from tabsynth.table.schema import Column, Facts, Schema
-from tabsynth.testing import contract_table
-from tabsynth.validate.constraints import (
-    MAX_GX_RULES,
+from tabsynth.rules.constraints import (
     CombinationConstraint,
     CombinationSpec,
     RangeConstraint,
     RangeSpec,
-    build_suite,
-    check_constraints,
     compile_rules,
     load_constraints,
     valid_rows,
 )
-from tabsynth.validate.expectations import gx_outcomes, pandas_outcome
+from tabsynth.table.infer import conform, infer_schema
+from tabsynth.table.schema import Column, Facts, Schema
+from tabsynth.testing import contract_table
+from tabsynth.validate.constraints import check_constraints
+from tabsynth.validate.expectations import MAX_GX_RULES, build_suite, gx_outcomes, pandas_outcome
 
 CONSTRAINTS = """\
 constraints:

@@ -26,8 +26,8 @@ def _command(program: str) -> list[str]:
 
 
 def test_the_constraints_example_loads_and_compiles(tmp_path):
+    from tabsynth.rules.constraints import compile_rules, load_constraints
     from tabsynth.table.infer import infer_schema
-    from tabsynth.validate.constraints import compile_rules, load_constraints
 
     [block] = [b for b in _blocks("yaml") if "constraints:" in b]
     path = tmp_path / "constraints.yaml"

@@ -1,4 +1,4 @@
-"""Constraints a synthetic table must meet, as rules checked by Great Expectations and by pandas.
+"""Constraints a synthetic table must meet: the user's constraints file and the schema's facts, compiled to rules.
 
 Rules come from two places. The schema's facts (`Column.bounds()`: declared, else observed):
 released columns exist, modelled columns keep their dtype, numbers and dates stay within their
@@ -14,10 +14,9 @@ constraints, a YAML list under `constraints:`:
       - combination: {columns: [city, state]}    # only combinations seen in the real table
       - combination: {columns: [city, state], allowed: [[Paris, IDF], [Lyon, ARA]]}
 
-Every rule has one meaning, checked two ways: as a GX expectation (`tabsynth.validate.expectations`)
-and with pandas (`Rule.check`; `valid_rows`, used while sampling, keeps the rows passing every
-row-level rule). `check_constraints` reports with GX up to `MAX_GX_RULES` rules and with pandas past
-that. Reports show synthetic values only, never a real one.
+Every rule (`tabsynth.rules.rule`) has one meaning, checked two ways: as a GX expectation
+(`tabsynth.validate.expectations`) and with pandas (`Rule.check`; `rows_passing`, used while sampling, keeps
+the rows passing every row-level rule). `tabsynth.validate.constraints.check_constraints` reports on them.
 """
 
 from __future__ import annotations
@@ -35,14 +34,7 @@ from tabsynth.errors import InputError
 from tabsynth.io.files import read_yaml
 from tabsynth.rules.conditions import as_timestamp, column_tz
 from tabsynth.rules.parser import parse_condition
-from tabsynth.table.infer import utc_nanoseconds
-from tabsynth.table.schema import MODELLED_KINDS, Column, Schema
-from tabsynth.validate.expectations import EXAMPLES as EXAMPLES  # re-exported, as are MAX_GX_RULES, build_suite
-from tabsynth.validate.expectations import MAX_GX_RULES as MAX_GX_RULES
-from tabsynth.validate.expectations import build_suite as build_suite
-from tabsynth.validate.expectations import violations
-from tabsynth.validate.result import MetricResult
-from tabsynth.validate.rules import (
+from tabsynth.rules.rule import (
     Between,
     ColumnExists,
     HasType,
@@ -57,6 +49,8 @@ from tabsynth.validate.rules import (
     combination_keys,
     row_key,
 )
+from tabsynth.table.infer import utc_nanoseconds
+from tabsynth.table.schema import MODELLED_KINDS, Column, Schema
 
 _HELPER_PREFIX = "__tabsynth_constraint_"
 _ORDER_PREFIX = "__tabsynth_order_"
@@ -241,17 +235,6 @@ def valid_rows(frame: pd.DataFrame, schema: Schema, constraints: list[Constraint
                real: pd.DataFrame | None = None) -> np.ndarray:
     """The row-level rules of `check_constraints`, evaluated with pandas."""
     return rows_passing(frame, compile_rules(schema, constraints, real))
-
-
-def check_constraints(synthetic: pd.DataFrame, schema: Schema, constraints: list[Constraint],
-                      real: pd.DataFrame | None = None) -> list[MetricResult]:
-    """Validate the synthetic table (datetimes parsed, as the models give it): every rule, with GX up to
-    `MAX_GX_RULES` of them (user constraints first), with pandas past that."""
-    rules = compile_rules(schema, constraints, real)
-    share = float(rows_passing(synthetic, rules).mean()) if len(synthetic) else 1.0
-    return [violations(synthetic.reset_index(drop=True), rules),
-            MetricResult("constraint_valid_share", share, "max",
-                         "share of synthetic rows meeting every row-level rule")]
 
 
 # ---- helpers -----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Rules a synthetic table must meet: one meaning each, checked as a GX expectation and with pandas.
 
-`tabsynth.validate.constraints` compiles them from the schema's facts and the user's constraints.
+`tabsynth.rules.constraints` compiles them from the schema's facts and the user's constraints.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from tabsynth.rules.conditions import Condition
+from tabsynth.rules.outcome import Outcome, gx_type, type_outcome
 from tabsynth.table.infer import utc_nanoseconds
-from tabsynth.validate.expectations import Outcome, gx_type, type_outcome
 
 # ---- rules: one GX expectation each, and the same test in pandas --------------------------------
 

@@ -16,8 +16,8 @@ import pandas as pd
 
 from tabsynth.errors import InputError
 from tabsynth.rules.conditions import Compare, Condition, IsNull, Or, column_text, parse_value
+from tabsynth.rules.constraints import Constraint, compile_rules, rows_passing
 from tabsynth.table.schema import Schema
-from tabsynth.validate.constraints import Constraint, compile_rules, rows_passing
 
 MIN_BATCH = 1_000
 MIN_DRAWS = 200_000

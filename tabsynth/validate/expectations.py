@@ -13,43 +13,19 @@ import functools
 import logging
 import re
 import warnings
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from tabsynth.rules.constraints import Constraint, compile_rules
+from tabsynth.rules.outcome import EXAMPLES, Outcome
+from tabsynth.rules.rule import Rule
+from tabsynth.table.schema import Schema
 from tabsynth.validate.result import MetricResult
-
-if TYPE_CHECKING:
-    from tabsynth.table.schema import Schema
-    from tabsynth.validate.constraints import Constraint
-    from tabsynth.validate.rules import Rule
 
 MAX_GX_RULES = 300
 CHECKED_WITH_PANDAS_BECAUSE = (f"GX takes ~15 ms per expectation, so it checks at most {MAX_GX_RULES} rules "
                                "(user constraints first); pandas checks the rest, with the same meaning")
-EXAMPLES = 5  # unexpected synthetic values shown per failed expectation
-_OBJECT_TYPES = ("object", "object_", "O")
-_PYTHON_TYPES = {"none": (type(None),), "bool": (bool,), "int": (int,), "long": (int,), "float": (float,),
-                 "bytes": (bytes,), "complex": (complex,), "str": (str,), "string_types": (str,),
-                 "list": (list,), "dict": (dict,)}
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What checking one rule on the synthetic table found: the same fields from GX or pandas."""
-
-    passed: bool
-    unexpected_count: int | None = None  # failing rows, for rules checked row by row
-    unexpected_rows: tuple[int, ...] = ()  # positions of the first EXAMPLES of them
-    observed: str | None = None  # the type found, for dtype rules
-    error: str | None = None
-
-    @classmethod
-    def of_rows(cls, failing: np.ndarray) -> Outcome:
-        rows = np.flatnonzero(failing)
-        return cls(not rows.size, len(rows), tuple(rows[:EXAMPLES].tolist()))
 
 
 def violations(frame: pd.DataFrame, rules: list[Rule]) -> MetricResult:
@@ -80,8 +56,6 @@ def pandas_outcome(frame: pd.DataFrame, rule: Rule) -> Outcome:
 
 def build_suite(schema: Schema, constraints: list[Constraint], real: pd.DataFrame | None = None):
     """The GX ExpectationSuite of every rule; checks and combinations validate helper columns (see `gx_outcomes`)."""
-    from tabsynth.validate.constraints import compile_rules  # the rules module imports this one
-
     _context()
     return _suite(compile_rules(schema, constraints, real))
 
@@ -103,47 +77,6 @@ def gx_outcomes(frame: pd.DataFrame, rules: list[Rule]) -> list[Outcome]:
     result = batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES})
     by_rule = {r.expectation_config.meta["rule"]: r for r in result.results}
     return [_outcome(by_rule[index]) for index in range(len(rules))]
-
-
-def type_outcome(values: pd.Series, type_name: str) -> Outcome:
-    """GX's ExpectColumnValuesToBeOfType on pandas: the column's type is compared, except for object
-    columns, whose present values are checked one by one."""
-    accepted = _type_classes(type_name)
-    if values.dtype.type is not np.object_ or type_name in _OBJECT_TYPES:
-        return Outcome(values.dtype.type in accepted, observed=values.dtype.type.__name__)
-    if not accepted:
-        return Outcome(False, error=f"Unrecognized numpy/python type: {type_name}")
-    return Outcome.of_rows((values.notna() & ~values.map(lambda v: isinstance(v, accepted))).to_numpy(bool))
-
-
-def gx_type(dtype: str) -> str:
-    """GX's name for a dtype: zoned datetimes are 'Timestamp'; pandas' nullable types (Int64, boolean, string,
-    category) the name of the scalar type GX finds in them (GX knows no extension-dtype names); else as is."""
-    try:
-        resolved = pd.api.types.pandas_dtype(dtype)
-    except TypeError:
-        return dtype
-    if isinstance(resolved, pd.DatetimeTZDtype):
-        return "Timestamp"
-    if isinstance(resolved, np.dtype):
-        return dtype
-    if resolved.type is str:
-        return "str"
-    try:
-        return np.dtype(resolved.type).name
-    except TypeError:
-        return resolved.type.__name__
-
-
-@functools.cache
-def _type_classes(name: str) -> tuple[type, ...]:
-    """The classes GX accepts for a type name: its numpy type, else a pandas class; and a Python type."""
-    try:
-        found = [np.dtype(name).type]
-    except TypeError:
-        candidates = (getattr(pd, name, None), getattr(pd.core.dtypes.dtypes, name, None))
-        found = [candidate for candidate in candidates if isinstance(candidate, type)]
-    return (*found, *_PYTHON_TYPES.get(name.lower(), ()))
 
 
 @functools.cache
