@@ -6,7 +6,8 @@ in, a junction-tree model fitted by mirror descent out, with exact marginals and
 
 from tabsynth.models.pgm.domain import Domain
 from tabsynth.models.pgm.estimate import LinearMeasurement, estimate, measurement_loss, minimum_variance_total
-from tabsynth.models.pgm.junction import GraphicalModel, JunctionTree, build_tree, junction_tree_size
+from tabsynth.models.pgm.junction import GraphicalModel
+from tabsynth.models.pgm.tree import JunctionTree, build_tree, junction_tree_size
 
 __all__ = ["Domain", "GraphicalModel", "JunctionTree", "LinearMeasurement", "build_tree", "estimate",
            "junction_tree_size", "measurement_loss", "minimum_variance_total"]

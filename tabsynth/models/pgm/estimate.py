@@ -17,15 +17,8 @@ import numpy as np
 
 from tabsynth.errors import ModelError
 from tabsynth.models.pgm.domain import Clique, Domain, sum_out
-from tabsynth.models.pgm.junction import (
-    UNDERFLOW,
-    GraphicalModel,
-    JunctionTree,
-    build_tree,
-    calibrate,
-    calibrate_scaled,
-    maximal_subsets,
-)
+from tabsynth.models.pgm.junction import UNDERFLOW, GraphicalModel, calibrate, calibrate_scaled
+from tabsynth.models.pgm.tree import JunctionTree, build_tree, maximal_subsets
 
 
 @dataclass(frozen=True)

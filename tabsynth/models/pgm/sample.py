@@ -10,14 +10,10 @@ one row of its expected count, which removes most of the sampling noise of i.i.d
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from tabsynth.models.pgm.domain import Clique, Domain
-
-if TYPE_CHECKING:
-    from tabsynth.models.pgm.junction import JunctionTree
+from tabsynth.models.pgm.tree import JunctionTree
 
 _MAX_CELLS = 1 << 22  # groups × cells allocated at once
 CHUNK_ROWS = 1 << 20  # rows drawn at once
