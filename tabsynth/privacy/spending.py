@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 
@@ -13,10 +14,39 @@ from tabsynth.io.files import file_sha256
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.ledger import Ledger
 from tabsynth.privacy.mechanisms import RandomSource
-from tabsynth.release.policy import Policy
 
 DEFAULT_EPSILON = 1.0
 DEFAULT_DELTA = 1e-9
+
+
+class PrivacyLimits(Protocol):
+    """The privacy part of a release policy that spending reads (`tabsynth.release.policy.Privacy` is one)."""
+
+    @property
+    def require_dp(self) -> bool: ...
+
+    @property
+    def max_epsilon(self) -> float | None: ...
+
+    @property
+    def max_delta(self) -> float | None: ...
+
+    @property
+    def source_epsilon_cap(self) -> float: ...
+
+    @property
+    def source_delta_cap(self) -> float: ...
+
+
+class PrivacyPolicy(Protocol):
+    """What spending reads of a release policy (`tabsynth.release.policy.Policy` is one): its name, for the
+    errors, and its privacy limits. A protocol, so that privacy/ does not import release/."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def privacy(self) -> PrivacyLimits: ...
 
 
 @dataclass(frozen=True)
@@ -27,7 +57,8 @@ class Request:
     delta: float
 
 
-def plan(private: bool, policy: Policy, epsilon: float | None, delta: float | None, model: str) -> Request | None:
+def plan(private: bool, policy: PrivacyPolicy, epsilon: float | None, delta: float | None,
+         model: str) -> Request | None:
     """None for a non-DP model; otherwise the request, or one clear error before any work."""
     if not private:
         if policy.privacy.require_dp:
@@ -60,7 +91,7 @@ class Source:
     declared: bool = True  # False: the identity is a digest of the rows, kept in the ledger and out of the manifest
 
 
-def declared_identity(source, given: str | None, policy: Policy) -> str | None:
+def declared_identity(source, given: str | None, policy: PrivacyPolicy) -> str | None:
     """The identity known before any row is read: the user's --source-id; else, for a database table, where it
     lives (the URL without driver or password, and schema.table), so the table stays one source as its rows change.
     None for a file: its identity is a digest of its parsed rows (`ledger_source`), taken once they are read.
@@ -90,7 +121,7 @@ def ledger_source(source, declared: str | None, rows: pd.DataFrame, file_digest:
     return Source(f"rows-sha256:{table_digest(rows)}", source_name(source), aliases, declared=False)
 
 
-def charge(request: Request, *, source: Source | str, policy: Policy, model: str, ledger_url: str | None,
+def charge(request: Request, *, source: Source | str, policy: PrivacyPolicy, model: str, ledger_url: str | None,
            note: str = "") -> tuple[Budget, dict]:
     """Debit the ledger (committed before the fit starts, so a killed fit still counts) and hand out the budget.
     Its noise always comes from the OS CSPRNG: a user's --seed fixes only the split and the sampling."""
