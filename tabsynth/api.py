@@ -22,16 +22,11 @@ import numpy as np
 import pandas as pd
 
 from tabsynth.errors import InputError
-from tabsynth.io import sql
-from tabsynth.io.atomic import staged_directory
-from tabsynth.models.auto import AUTO
-from tabsynth.models.base import is_private, load_model, save_model
-from tabsynth.release.gate import Verdict
 from tabsynth.run import fit as run_fit
-from tabsynth.run.options import FitOptions, ReleaseOptions, ValidateOptions
+from tabsynth.run.options import AUTO, FitOptions, ReleaseOptions, ValidateOptions, Verdict
+from tabsynth.run.plan import inspect_source
 from tabsynth.run.release import release as run_release
 from tabsynth.run.validate import validate_tables
-from tabsynth.table.infer import infer_schema
 from tabsynth.table.schema import Schema
 
 __all__ = ["Release", "Report", "Synthesizer", "Verdict", "inspect", "release", "validate"]
@@ -43,8 +38,7 @@ def inspect(data: Data, *, schema: str | Path | Schema | None = None, table: str
             query: str | None = None) -> Schema:
     """The schema tabsynth infers for `data` (kinds, dtypes, PII by name and value, keys, datetime formats),
     over a `schema` you declared. Edit it, `.save("schema.yaml")`, and pass the file to `release`."""
-    raw = sql.read_source(sql.open_source(data, table, query))
-    return infer_schema(raw, user=_schema(schema))
+    return inspect_source(data, _schema(schema), table, query)
 
 
 class Synthesizer:
@@ -69,49 +63,45 @@ class Synthesizer:
         options = FitOptions(data=data, out=None, model=self.model, schema=_path(schema), seed=seed,
                              epsilon=epsilon, delta=delta, policy=policy, source_id=source_id, ledger=ledger,
                              model_params=dict(self.params), table=table, query=query)
-        fitted = run_fit.fit_model(options)
-        self.model_, self.schema_, self.fit_record_ = fitted.model, fitted.schema, fitted.record
-        self.privacy_ = fitted.record["privacy"] if is_private(fitted.model) else None
-        self._real_pii = fitted.real_pii  # never saved: a loaded synthesizer's fakes avoid nothing
+        self._set(run_fit.fit_model(options))
         return self
 
     def sample(self, n: int | None = None, *, where: str | None = None, rebalance: str | None = None,
                seed: int | None = None) -> pd.DataFrame:
         """`n` synthetic rows (a DP model's default: its noisy row count). `where`: a condition every row meets,
         e.g. "age >= 65 and sex == 'F'"; `rebalance`: "COLUMN=VALUE:SHARE", e.g. "default=Yes:0.3"."""
-        model, schema = self._fitted()
-        if n is None and not is_private(model):
+        fitted = self._fitted()
+        if n is None and not fitted.private:
             raise InputError("give n, the number of rows to sample")
-        n = int(model.rows_) if n is None else n
-        if n < 1:
-            raise InputError(f"n must be a positive number, got {n}")
-        rng = np.random.default_rng(seed)
-        return run_fit.draw(model, schema, n, rng, where=where, rebalance=rebalance,
-                            avoid=getattr(self, "_real_pii", frozenset()))
+        return run_fit.draw(fitted.model, fitted.schema, fitted.default_rows(n), np.random.default_rng(seed),
+                            where=where, rebalance=rebalance, avoid=fitted.real_pii)
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """A model folder (JSON + arrays, no pickle), written atomically; `tabsynth sample` reads it too."""
-        model, schema = self._fitted()
-        with staged_directory(Path(path), overwrite=overwrite) as staging:
-            save_model(model, schema, staging)
+        run_fit.save_folder(self._fitted(), Path(path), overwrite)
         return Path(path)
 
     @classmethod
     def load(cls, path: str | Path) -> Synthesizer:
         """A model folder saved by `save` or `tabsynth fit`."""
-        model, schema = load_model(path)
-        synthesizer = cls(model.name)
-        synthesizer.model_, synthesizer.schema_, synthesizer.fit_record_ = model, schema, {}
-        synthesizer.privacy_ = getattr(model, "privacy_", None) if is_private(model) else None
+        fitted = run_fit.load_folder(Path(path))
+        synthesizer = cls(fitted.model.name)
+        synthesizer._set(fitted)
         return synthesizer
 
-    def _fitted(self):
-        if not hasattr(self, "model_"):
+    def _set(self, fitted: run_fit.Fitted) -> None:
+        """Fitted attributes end in `_`; the real PII values its fakes avoid stay in memory, never saved."""
+        self._state = fitted
+        self.model_, self.schema_, self.fit_record_ = fitted.model, fitted.schema, fitted.record
+        self.privacy_ = fitted.record.get("privacy") if fitted.private else None
+
+    def _fitted(self) -> run_fit.Fitted:
+        if not hasattr(self, "_state"):
             raise InputError("fit the synthesizer first (or Synthesizer.load a saved one)")
-        return self.model_, self.schema_
+        return self._state
 
     def __repr__(self) -> str:
-        state = "fitted" if hasattr(self, "model_") else "not fitted"
+        state = "fitted" if hasattr(self, "_state") else "not fitted"
         return f"Synthesizer({self.model!r}{''.join(f', {k}={v!r}' for k, v in self.params.items())}) [{state}]"
 
 

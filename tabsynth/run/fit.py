@@ -31,10 +31,22 @@ def fit_folder(options: FitOptions, progress: Progress | None = None) -> dict:
     """Fit on every row of DATA and save the model folder atomically; DP fits debit the ledger first."""
     _check_model_folder(Path(options.out), options.overwrite)
     fitted = fit_model(options, progress)
-    with staged_directory(Path(options.out), overwrite=options.overwrite) as staging:
-        save_model(fitted.model, fitted.schema, staging)
+    save_folder(fitted, Path(options.out), options.overwrite)
     (progress or (lambda *_: None))("done", 1.0)
     return fitted.record
+
+
+def save_folder(fitted: Fitted, out: Path, overwrite: bool = False) -> None:
+    """The model folder (JSON + arrays, never pickle), published atomically."""
+    _check_model_folder(out, overwrite)
+    with staged_directory(out, overwrite=overwrite) as staging:
+        save_model(fitted.model, fitted.schema, staging)
+
+
+def load_folder(folder: Path) -> Fitted:
+    """A saved model folder (its fit record and real PII values are not saved)."""
+    model, schema = load_model(folder)
+    return Fitted(model, schema, {"model": model.name, "privacy": getattr(model, "privacy_", None)})
 
 
 @dataclass
@@ -43,6 +55,14 @@ class Fitted:
     schema: Schema
     record: dict  # what the fit did: model, privacy spent, ledger entry, who chose the model
     real_pii: frozenset[str] = frozenset()  # a non-DP fit's real PII values, which no fake may equal (memory only)
+
+    @property
+    def private(self) -> bool:
+        return is_private(self.model)
+
+    def default_rows(self, rows: int | None) -> int:
+        """`rows` checked, or a DP model's noisy row count when none is given."""
+        return _rows(rows, self.model)
 
 
 def fit_model(options: FitOptions, progress: Progress | None = None) -> Fitted:

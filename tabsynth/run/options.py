@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from tabsynth.models.auto import AUTO
+from tabsynth.release.gate import Verdict
 
 Progress = Callable[[str, float], None]  # (what is happening, share of the whole job done)
 
@@ -47,7 +48,7 @@ class ReleaseOptions:
 @dataclass
 class ReleaseResult:
     out: Path
-    verdict: object  # release.gate.Verdict
+    verdict: Verdict
     manifest: dict
     synthetic: pd.DataFrame | None  # None for an out-of-core release: its rows are only in the file
 

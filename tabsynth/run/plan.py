@@ -119,6 +119,12 @@ def check_output(out: Path, source, overwrite: bool) -> None:
         raise InputError(f"{out} is not a tabsynth release folder (no manifest.json); refusing to replace it")
 
 
+def inspect_source(data, user: Schema | None = None, table: str | None = None,
+                   query: str | None = None) -> Schema:
+    """`inspect`: the schema inferred for a file, a database table or a DataFrame, over the user's."""
+    return infer_schema(sql.read_source(sql.open_source(data, table, query)), user=user)
+
+
 def read_and_infer(plan: Plan, say: Progress) -> tuple[pd.DataFrame, Schema]:
     """The private rows, and the schema inferred from them over the user's (for a DP fit, `schema_for_fit`
     replaces it before the fit sees it)."""
