@@ -6,9 +6,9 @@ from tabsynth.models.base import create_model
 from tabsynth.rules.constraints import CheckConstraint, RangeConstraint, RangeSpec, valid_rows
 from tabsynth.rules.parser import parse_condition
 from tabsynth.sample.conditional import parse_rebalance, rebalance, sample_valid, sample_where
+from tabsynth.table.distances import bin_codes, tvd
 from tabsynth.table.infer import conform, infer_schema
 from tabsynth.testing import check_sample, contract_table
-from tabsynth.validate.fidelity import bin_codes, tvd
 
 
 @pytest.fixture(scope="module")

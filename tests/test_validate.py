@@ -2,8 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tabsynth.table.distances import tvd
 from tabsynth.table.infer import infer_schema
-from tabsynth.validate.fidelity import column_distances, tvd
+from tabsynth.validate.fidelity import column_distances
 from tabsynth.validate.risk import copy_rate, exact_copies
 
 
@@ -35,7 +36,7 @@ def test_exact_copies_against_the_holdout_baseline():
 
 
 def test_wide_tables_use_a_bounded_number_of_pairs():
-    from tabsynth.validate.fidelity import MAX_PAIRS, column_pairs
+    from tabsynth.table.distances import MAX_PAIRS, column_pairs
 
     pairs, total = column_pairs([f"c{i}" for i in range(100)])
     assert total == 4950 and len(pairs) == MAX_PAIRS == len(set(pairs))

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pandas as pd
 
 from tabsynth.release.findings import fmt, items
+from tabsynth.table.distances import bin_codes, tvd
 from tabsynth.table.schema import Schema
-from tabsynth.validate.fidelity import bin_codes, tvd
 
 MAX_CLASSES = 12
 LABEL_WIDTH = 40

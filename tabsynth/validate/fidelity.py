@@ -1,28 +1,22 @@
 """Distribution fidelity of a synthetic table: how closely its columns and column pairs follow the real table.
 
-Total variation distances: both tables are cut into the same bins, taken from the real table: numbers
-and dates into 10 quantile bins, categories into their 20 most frequent values plus 'other'; missing
-is a bin of its own (0 = same distribution, 1 = disjoint). Beside them: Wasserstein distances of
+Total variation distances (`tabsynth.table.distances`): both tables are cut into the same bins, taken from the
+real table: numbers and dates into 10 quantile bins, categories into their 20 most frequent values plus 'other';
+missing is a bin of its own (0 = same distribution, 1 = disjoint). Beside them: Wasserstein distances of
 numbers and dates, the difference between association matrices, and coverage of the real categories
 and ranges (which catches mode collapse).
 """
 
 from __future__ import annotations
 
-from itertools import combinations
-
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata, wasserstein_distance
 
-from tabsynth.table.infer import utc_nanoseconds
+from tabsynth.table.distances import column_pairs, column_tvds, mean_or_zero, numeric_values
 from tabsynth.table.schema import Column, Schema
 from tabsynth.validate.result import MetricResult
 
-NUMERIC_BINS = 10
-TOP_CATEGORIES = 20
-MAX_PAIRS = 1_000  # wide tables: the two-way mean is estimated on this many column pairs
-MISSING, OTHER = -1, -2
 NUMERIC_KINDS = ("numerical", "datetime")
 CATEGORY_KINDS = ("categorical", "boolean")
 MAX_ASSOCIATION_ROWS = 50_000  # larger tables are subsampled for the association matrix
@@ -30,95 +24,19 @@ WORST_PAIRS = 5
 COVERED_QUANTILES = (0.01, 0.99)
 
 
-def bin_codes(column: Column, real: pd.Series, synthetic: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Integer bin codes for both columns, with bins learnt from the real column."""
-    if column.kind == "numerical" and not column.discrete or column.kind == "datetime":
-        real_num, synth_num = numeric_values(real), numeric_values(synthetic)
-        present = real_num[~np.isnan(real_num)]
-        edges = np.unique(np.quantile(present, np.linspace(0, 1, NUMERIC_BINS + 1))[1:-1]) if len(present) else []
-        return _digitize(real_num, edges), _digitize(synth_num, edges)
-    top = real.value_counts().index[:TOP_CATEGORIES]
-    lookup = {value: code for code, value in enumerate(top)}
-    return _category_codes(real, lookup), _category_codes(synthetic, lookup)
-
-
-def numeric_values(values: pd.Series) -> np.ndarray:
-    """Numbers as floats, datetimes as UTC nanoseconds; NaN where missing or not a number."""
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return utc_nanoseconds(values)
-    return pd.to_numeric(values, errors="coerce").to_numpy(float)
-
-
-_numbers = numeric_values  # the former private name
-
-
-def _digitize(values: np.ndarray, edges) -> np.ndarray:
-    codes = np.digitize(values, edges)
-    codes[np.isnan(values)] = MISSING
-    return codes
-
-
-def _category_codes(values: pd.Series, lookup: dict) -> np.ndarray:
-    codes = values.map(lookup).astype(float).fillna(OTHER).to_numpy(np.int64)
-    codes[values.isna().to_numpy()] = MISSING
-    return codes
-
-
-def tvd(real_codes: np.ndarray, synth_codes: np.ndarray) -> float:
-    """Total variation distance between the distributions of two integer code arrays."""
-    values = np.unique(np.concatenate([real_codes, synth_codes]))
-    real_p = np.bincount(np.searchsorted(values, real_codes), minlength=len(values)) / max(len(real_codes), 1)
-    synth_p = np.bincount(np.searchsorted(values, synth_codes), minlength=len(values)) / max(len(synth_codes), 1)
-    return float(0.5 * np.abs(real_p - synth_p).sum())
-
-
-def binned_tables(real: pd.DataFrame, synthetic: pd.DataFrame, columns: list[Column]) -> tuple[dict, dict]:
-    real_codes, synth_codes = {}, {}
-    for column in columns:
-        real_codes[column.name], synth_codes[column.name] = bin_codes(column, real[column.name], synthetic[column.name])
-    return real_codes, synth_codes
-
-
 def column_distances(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) -> list[MetricResult]:
     """One-way TVD per modelled column, then their mean, then the mean two-way TVD over column pairs."""
-    columns = schema.modelled()
-    real_codes, synth_codes = binned_tables(real, synthetic, columns)
-    per_column = {c.name: tvd(real_codes[c.name], synth_codes[c.name]) for c in columns}
+    per_column, pair_values, total = column_tvds(real, synthetic, schema.modelled())
     results = [
         MetricResult(f"tvd:{name}", value, "min", f"total variation distance of column {name!r}")
         for name, value in per_column.items()
     ]
-    results.append(MetricResult("mean_column_tvd", _mean(per_column.values()), "min",
+    results.append(MetricResult("mean_column_tvd", mean_or_zero(per_column.values()), "min",
                                 "mean one-way total variation distance over modelled columns"))
-    pairs, total = column_pairs(list(per_column))
-    pair_values = [_pair_tvd(real_codes, synth_codes, a, b) for a, b in pairs]
-    results.append(MetricResult("mean_pair_tvd", _mean(pair_values), "min",
+    results.append(MetricResult("mean_pair_tvd", mean_or_zero(pair_values), "min",
                                 "mean two-way total variation distance over pairs of modelled columns",
-                                details={"pairs": len(pairs), "pairs_in_table": total}))
+                                details={"pairs": len(pair_values), "pairs_in_table": total}))
     return results
-
-
-def column_pairs(names: list[str]) -> tuple[list[tuple[str, str]], int]:
-    """Every pair of columns, or MAX_PAIRS of them drawn evenly when there are more."""
-    pairs = list(combinations(names, 2))
-    if len(pairs) <= MAX_PAIRS:
-        return pairs, len(pairs)
-    # A fixed stride, not a random draw: the choice depends only on the column count, never on the data.
-    picks = np.linspace(0, len(pairs) - 1, MAX_PAIRS).round().astype(int)
-    return [pairs[i] for i in picks], len(pairs)
-
-
-def _pair_tvd(real_codes: dict, synth_codes: dict, a: str, b: str) -> float:
-    """TVD of the joint codes a * width + b, where width exceeds every code of column b."""
-    width = int(max(real_codes[b].max(initial=0), synth_codes[b].max(initial=0))) - OTHER + 1
-    real = (real_codes[a] - OTHER) * width + (real_codes[b] - OTHER)
-    synth = (synth_codes[a] - OTHER) * width + (synth_codes[b] - OTHER)
-    return tvd(real, synth)
-
-
-def _mean(values) -> float:
-    values = list(values)
-    return float(np.mean(values)) if values else 0.0
 
 
 def wasserstein_distances(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) -> list[MetricResult]:
@@ -132,7 +50,7 @@ def wasserstein_distances(real: pd.DataFrame, synthetic: pd.DataFrame, schema: S
                      f"Wasserstein distance of column {name!r}, in units of its real interquartile range")
         for name, value in per_column.items()
     ]
-    results.append(MetricResult("mean_wasserstein", _mean(per_column.values()), "min",
+    results.append(MetricResult("mean_wasserstein", mean_or_zero(per_column.values()), "min",
                                 "mean scaled Wasserstein distance over number and date columns"))
     return results
 
@@ -256,7 +174,7 @@ def correlation_difference(real: pd.DataFrame, synthetic: pd.DataFrame, schema: 
                           "synthetic": min(len(synthetic), MAX_ASSOCIATION_ROWS)},
         "subsampled": max(len(real), len(synthetic)) > MAX_ASSOCIATION_ROWS,
     }
-    return [MetricResult("correlation_difference", _mean(gaps), "min",
+    return [MetricResult("correlation_difference", mean_or_zero(gaps), "min",
                          "mean absolute difference between real and synthetic column associations "
                          "(Spearman, Cramér's V, correlation ratio)", details=details)]
 

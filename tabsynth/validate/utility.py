@@ -17,17 +17,15 @@ from sklearn.metrics import r2_score, roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from tabsynth.errors import InputError
+from tabsynth.table.distances import bin_codes, numeric_values, tvd
 from tabsynth.table.schema import Column, Schema
 from tabsynth.validate.fidelity import (
     CATEGORY_KINDS,
     NUMERIC_KINDS,
-    bin_codes,
     column_distances,
     correlation_difference,
     coverage,
     finite_or_none,
-    numeric_values,
-    tvd,
     wasserstein_distances,
 )
 from tabsynth.validate.result import MetricResult

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tabsynth.errors import ModelError
 from tabsynth.models.memory import idle_cores
 from tabsynth.models.sdv.transformer import TableEncoder, fit_encoder
+from tabsynth.table.distances import mean_tvd
 from tabsynth.table.schema import Schema
 
 CHECK_ROWS = 5_000  # rows compared after each epoch when `patience` is set
@@ -108,11 +109,8 @@ class NetworkSynthesizer:
 
     def _check_score(self, reference: pd.DataFrame, schema: Schema, seed: int) -> float:
         """Mean 1-way plus 2-way TVD of a sample to the table; the same seed each epoch, so only the model varies."""
-        from tabsynth.validate.fidelity import column_distances  # pulls in scipy.stats; loading a model need not
-
         synthetic = self.sample(len(reference), rng=seed)
-        results = {m.name: m.value for m in column_distances(reference, synthetic, schema)}
-        return results["mean_column_tvd"] + results["mean_pair_tvd"]
+        return mean_tvd(reference, synthetic, schema.modelled())
 
     def _generate_in_batches(self, n: int, rng: np.random.Generator, conditions=None) -> np.ndarray:
         was_training = self.network_.training
