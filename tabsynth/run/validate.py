@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tabsynth import __version__
+from tabsynth._version import __version__
 from tabsynth.errors import ReleaseBlocked, SchemaError
 from tabsynth.io.files import check_input_path, file_sha256, read_table
 from tabsynth.io.frames import FrameSource, check_frame, read_frame
