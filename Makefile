@@ -26,6 +26,7 @@ demo: $(BIN)/tabsynth
 
 test: $(BIN)/tabsynth browser
 	$(BIN)/ruff check tabsynth tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 bench: $(BIN)/tabsynth
@@ -33,7 +34,7 @@ bench: $(BIN)/tabsynth
 	cd benchmarks && ../$(BIN)/python copula_vs_sdv.py && ../$(BIN)/python release_adult.py
 
 clean:
-	rm -rf $(VENV) tabsynth-demo .pytest_cache
+	rm -rf $(VENV) tabsynth-demo .pytest_cache .import_linter_cache
 
 # tabsynth against SDV, SmartNoise, DataSynthesizer and MOSTLY AI (benchmarks/README.md). Quick mode by
 # default (the table only); `make bench-peers WORKLOAD=1`: the quick DP workload figure only;
