@@ -5,7 +5,7 @@ import pytest
 from tabsynth.errors import SchemaError
 from tabsynth.io.files import read_table
 from tabsynth.table.infer import conform, infer_schema
-from tabsynth.table.schema import Schema
+from tabsynth.table.schema import Facts, Schema
 
 
 def test_adult_kinds_and_facts(adult):
@@ -163,3 +163,18 @@ def test_an_edited_kind_without_dtype_gets_its_kinds_default(tmp_path, adult):
     assert (schema["education-num"].kind, schema["education-num"].dtype) == ("categorical", "object")
     assert set(schema["education-num"].observed.categories) == set(adult["education-num"])
     assert Schema.from_dict({"columns": [{"name": "a", "kind": "numerical"}]})["a"].dtype == "float64"
+
+
+def test_a_schema_reads_as_a_table_one_row_per_column(people):
+    schema = infer_schema(read_table(people)).replace("age", declared=Facts(min=0, max=120))
+    frame = schema.to_frame()
+    assert list(frame["name"]) == schema.names
+    assert list(frame.columns) == ["name", "kind", "dtype", "pii", "handling", "missing", "declared", "reason"]
+    email = frame.set_index("name").loc["email"]
+    assert (email["kind"], email["pii"], email["handling"]) == ("pii", "email", "fake")
+    assert frame.set_index("name").loc["age", "declared"] == "min 0, max 120"
+    lines = str(schema).splitlines()
+    assert len(lines) == 1 + len(schema.columns) and lines[0].split()[:3] == ["name", "kind", "dtype"]
+    assert schema["email"].reason in str(schema) and "<td>min 0, max 120</td>" in schema._repr_html_()
+    assert Schema.from_dict(schema.to_dict()) == schema  # display only: equality and the YAML form are unchanged
+    assert "withheld" in str(Schema.from_dict(schema.public()))

@@ -144,6 +144,22 @@ class Schema:
     def load(cls, path: str | Path) -> Schema:
         return cls.from_dict(read_yaml(Path(path), "schema", SchemaError))
 
+    def to_frame(self) -> pd.DataFrame:
+        """One row per column, for review: name, kind, dtype, PII kind and handling, missing share (None where
+        withheld), declared facts, and why inference decided so."""
+        return pd.DataFrame([_column_row(c) for c in self.columns], columns=list(_ROW_FIELDS))
+
+    def __str__(self) -> str:
+        shown = _shown(self.to_frame())
+        widths = {name: max(len(name), *map(len, shown[name])) for name in shown.columns}
+        text = shown.to_string(index=False, justify="left",
+                               formatters={name: f"{{:<{width}}}".format for name, width in widths.items()})
+        return "\n".join(line.rstrip() for line in text.splitlines())
+
+    def _repr_html_(self) -> str:
+        """The table of `to_frame`, as Jupyter shows it."""
+        return _shown(self.to_frame()).to_html(index=False)
+
 
 for _cls in (Facts, Column, Schema):
     _cls.__pydantic_config__ = pydantic.ConfigDict(extra="forbid")
@@ -174,6 +190,29 @@ def _column_to_dict(col: Column) -> dict:
         if not facts.is_empty():
             out[name] = {k: _plain(v) for k, v in dataclasses.asdict(facts).items() if v is not None}
     return out
+
+
+_ROW_FIELDS = ("name", "kind", "dtype", "pii", "handling", "missing", "declared", "reason")
+
+
+def _column_row(col: Column) -> dict:
+    return {"name": col.name, "kind": col.kind, "dtype": col.dtype, "pii": col.pii,
+            "handling": col.handling if col.kind == "pii" else None, "missing": col.missing,
+            "declared": _facts_text(col.declared), "reason": col.reason}
+
+
+def _shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells for display: blanks for nothing, missing shares as percentages."""
+    missing = frame["missing"].map(lambda share: "withheld" if pd.isna(share) else f"{share:.1%}")
+    return frame.astype(object).where(frame.notna(), "").astype(str).assign(missing=missing)
+
+
+def _facts_text(facts: Facts) -> str | None:
+    """`min 0, max 120` or `categories a, b, c`; None when nothing is declared."""
+    parts = [f"{name} {_plain(getattr(facts, name))}" for name in ("min", "max") if getattr(facts, name) is not None]
+    if facts.categories is not None:
+        parts.append("categories " + ", ".join(str(_plain(v)) for v in facts.categories))
+    return ", ".join(parts) or None
 
 
 def _plain(value):
