@@ -1,4 +1,5 @@
-"""The synthesizer contract, the model registry, and the safe model-folder format.
+"""The synthesizer contract, the model registry (kept in `registry`, light to import), and the safe model-folder
+format.
 
 A model folder holds `model.json` (format version, model name, parameters, schema, JSON state and the
 SHA-256 of every array file) and `arrays.npz` (plain numeric arrays). Loading never unpickles:
@@ -9,7 +10,6 @@ hash mismatch or an unknown format version stops the load.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import io
 import json
 from pathlib import Path
@@ -21,6 +21,7 @@ import pandas as pd
 from tabsynth import __version__
 from tabsynth.errors import ModelError
 from tabsynth.io.atomic import atomic_write_bytes, atomic_write_text
+from tabsynth.models.registry import REGISTRY, create_model, model_class  # noqa: F401  (the registry, re-exported)
 from tabsynth.table.schema import Schema
 
 FORMAT = "tabsynth-model"
@@ -28,24 +29,6 @@ FORMAT_VERSION = 1
 MODEL_FILE = "model.json"
 ARRAYS_FILE = "arrays.npz"
 PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
-
-# name -> "module:Class"; imported lazily so `import tabsynth` stays light.
-REGISTRY: dict[str, str] = {}
-
-
-def register(name: str, target: str) -> None:
-    if name in REGISTRY:
-        raise ValueError(f"model {name!r} is already registered")
-    REGISTRY[name] = target
-
-
-register("copula", "tabsynth.models.sdv.copula:GaussianCopula")
-register("ctgan", "tabsynth.models.sdv.ctgan:CTGAN")
-register("tvae", "tabsynth.models.sdv.ctgan:TVAE")
-register("argn", "tabsynth.models.argn.model:ARGN")
-register("dp-marginal", "tabsynth.models.dp_marginal:DPMarginal")
-register("dp-ctgan", "tabsynth.models.dp_ctgan:DPCTGAN")
-register("dp-argn", "tabsynth.models.argn.model:DPARGN")
 
 
 @runtime_checkable
@@ -72,22 +55,6 @@ def pack_states(parts, prefix: str) -> tuple[list[dict], dict[str, np.ndarray]]:
         metas.append(meta)
         arrays.update({f"{prefix}{i}_{key}": value for key, value in part_arrays.items()})
     return metas, arrays
-
-
-def model_class(name: str) -> type:
-    if name not in REGISTRY:
-        known = ", ".join(sorted(REGISTRY))
-        raise ModelError(f"unknown model {name!r}; choose one of: {known}")
-    module_name, class_name = REGISTRY[name].split(":")
-    return getattr(importlib.import_module(module_name), class_name)
-
-
-def create_model(name: str, **params) -> Synthesizer:
-    cls = model_class(name)
-    try:
-        return cls(**params)
-    except TypeError as exc:
-        raise ModelError(f"model {name!r}: bad parameter ({exc})") from None
 
 
 def save_model(model: Synthesizer, schema: Schema, folder: str | Path) -> None:
