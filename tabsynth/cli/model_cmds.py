@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
-import yaml
 
 from tabsynth.cli.app import cli, out_console, progress_bar
-from tabsynth.cli.release_cmds import DATA_HELP, source_options
-from tabsynth.errors import InputError
-
-PATH = click.Path(path_type=Path)
-
-
-def parse_params(pairs: tuple[str, ...]) -> dict:
-    """`--param epochs=50 --param batch_size=500` → {"epochs": 50, "batch_size": 500} (YAML scalars)."""
-    params = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"--param {pair!r}: expected NAME=VALUE, e.g. --param epochs=50")
-        try:
-            params[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise InputError(f"--param {pair!r}: cannot read the value {value!r}") from None
-    return params
+from tabsynth.cli.options import (
+    DATA_HELP,
+    PATH,
+    delta_option,
+    epsilon_option,
+    ledger_option,
+    model_params_option,
+    parse_params,
+    source_id_option,
+    source_options,
+)
 
 
 @cli.command(epilog=DATA_HELP)
@@ -33,16 +23,15 @@ def parse_params(pairs: tuple[str, ...]) -> dict:
 @source_options
 @click.option("--out", type=PATH, required=True, help="Model folder to create (model.json + arrays, no pickle).")
 @click.option("--model", default="copula", show_default=True, help="Synthesizer name (see `tabsynth models`).")
-@click.option("--param", "params", multiple=True, help="Model parameter NAME=VALUE (repeatable), e.g. epochs=100.")
+@model_params_option
 @click.option("--schema", "schema_path", type=PATH, help="Edited schema.yaml to use.")
 @click.option("--seed", type=int, help="Make a non-DP fit reproducible. DP noise always comes from the operating "
               "system's CSPRNG, never from the seed (it fixes only what is not DP noise, such as initial weights).")
-@click.option("--epsilon", type=float, help="DP models: epsilon to spend [default: the policy's cap, else 1].")
-@click.option("--delta", type=float, help="DP models: delta to spend [default: 1e-9].")
+@epsilon_option
+@delta_option
 @click.option("--policy", default="default", show_default=True, help="Policy whose privacy caps apply.")
-@click.option("--source-id", help="Name this source in the privacy ledger [default: the file's SHA-256; for a "
-              "database table, its URL without password and its name; needed for a DP fit on --query].")
-@click.option("--ledger", help="Ledger database URL [default: $TABSYNTH_LEDGER or ~/.tabsynth/ledger.db].")
+@source_id_option
+@ledger_option
 @click.option("--overwrite", is_flag=True, help="Replace an earlier model folder.")
 def fit(data, table, query, out, model, params, schema_path, seed, epsilon, delta, policy, source_id, ledger,
         overwrite) -> None:

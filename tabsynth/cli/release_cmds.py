@@ -8,37 +8,18 @@ import click
 from rich.table import Table
 
 from tabsynth.cli.app import DEMO_TABLE, cli, out_console, print_gate, progress_bar
-
-PATH = click.Path(path_type=Path)
-DATA_HELP = ("DATA is a CSV or Parquet file, a folder of Parquet files, or a database URL "
-             "(sqlite:///file.db, postgresql://user@host:5432/db) read with --table or --query.")
-
-
-def source_options(command):
-    """--table and --query: what to read when DATA is a database URL (shared by inspect, release and fit)."""
-    for decorator in reversed((
-        click.option("--table", help="Table (or view) to read when DATA is a database URL: NAME or SCHEMA.NAME."),
-        click.option("--query", help="SELECT to read when DATA is a database URL, e.g. "
-                                     "\"SELECT * FROM visits WHERE year >= 2020\" (run read-only)."),
-    )):
-        command = decorator(command)
-    return command
-
-
-def check_options(command):
-    """Options shared by `release` and `validate`: the policy and what its checks need."""
-    for decorator in reversed((
-        click.option("--policy", default="default", show_default=True,
-                     help="Policy name in policies/ (default, internal-analytics, fraud-model-training, "
-                          "strict-external-sharing) or a path to a policy YAML."),
-        click.option("--target", help="Label column for train-synthetic-test-real (overrides the policy's)."),
-        click.option("--sensitive", multiple=True, help="Column whose subgroups are checked for bias (repeatable)."),
-        click.option("--constraints", "constraints", type=PATH,
-                     help="YAML of user constraints (e.g. `admitted <= discharged`) the synthetic rows must meet."),
-        click.option("--schema", "schema_path", type=PATH, help="Edited schema.yaml to use."),
-    )):
-        command = decorator(command)
-    return command
+from tabsynth.cli.options import (
+    DATA_HELP,
+    PATH,
+    check_options,
+    delta_option,
+    epsilon_option,
+    ledger_option,
+    model_params_option,
+    parse_params,
+    source_id_option,
+    source_options,
+)
 
 
 @cli.command(epilog=DATA_HELP)
@@ -109,18 +90,17 @@ def _facts(col) -> str:
               help="Synthesizer name (see `tabsynth models`), or auto: dp-marginal when the policy or --epsilon asks "
                    "for differential privacy; else argn when the table fits its fit in about 5 minutes on a CPU, "
                    "copula past that. The manifest records the choice and why.")
-@click.option("--param", "params", multiple=True, help="Model parameter NAME=VALUE (repeatable), e.g. epochs=100.")
-@click.option("--epsilon", type=float, help="DP models: epsilon to spend [default: the policy's cap, else 1].")
-@click.option("--delta", type=float, help="DP models: delta to spend [default: 1e-9].")
+@model_params_option
+@epsilon_option
+@delta_option
 @click.option("--rows", type=int, help="Rows to synthesize [default: the training rows; a noisy count for DP models].")
 @click.option("--seed", type=int, help="Make the run's non-private randomness reproducible (recorded in the manifest): "
               "the split, the sampling and a non-DP model's fit. DP noise always comes from the operating system's "
               "CSPRNG, never from the seed. Without --seed, all randomness comes from the operating system.")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True,
               help="File format of the synthetic table.")
-@click.option("--source-id", help="Name this source in the privacy ledger [default: the file's SHA-256; for a "
-              "database table, its URL without password and its name; needed for a DP fit on --query].")
-@click.option("--ledger", help="Ledger database URL [default: $TABSYNTH_LEDGER or ~/.tabsynth/ledger.db].")
+@source_id_option
+@ledger_option
 @click.option("--overwrite", is_flag=True,
               help="Replace an earlier release folder (atomically); other folders are never replaced.")
 @click.option("--engine", type=click.Choice(["memory", "duckdb"]), default="memory", show_default=True,
@@ -138,7 +118,6 @@ def release(data: str, table, query, out: Path | None, out_table, out_url, repla
     A DP model debits the privacy ledger for the source before it is fitted; the debit stands even if
     the release is later blocked.
     """
-    from tabsynth.cli.model_cmds import parse_params
     from tabsynth.run.options import ReleaseOptions
 
     if out is None and not out_table:

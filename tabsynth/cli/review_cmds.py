@@ -8,8 +8,7 @@ import click
 from rich.table import Table
 
 from tabsynth.cli.app import cli, out_console
-
-PATH = click.Path(path_type=Path)
+from tabsynth.cli.options import PATH, ledger_option
 
 
 @cli.command()
@@ -62,7 +61,7 @@ def export(folder: Path, dest: Path, overwrite: bool) -> None:
 
 
 @cli.command()
-@click.option("--ledger", help="Ledger database URL [default: $TABSYNTH_LEDGER or ~/.tabsynth/ledger.db].")
+@ledger_option
 @click.option("--source", help="Show every debit of one source instead of the totals.")
 def ledger(ledger: str | None, source: str | None) -> None:
     """Show the privacy budget spent per source table (or every debit of one source). A file is known by a digest
