@@ -1,4 +1,5 @@
-"""`tabsynth --help`, every command's --help and `tabsynth models` import no heavy package: they answer at once.
+"""`tabsynth --help`, every command's --help, `tabsynth models` and the Spark command line's help import no heavy
+package: they answer at once.
 
 Each check runs in a fresh interpreter, since this test process has long imported them all. The time itself is
 measured by benchmarks/cli_start.py, not here.
@@ -7,12 +8,15 @@ measured by benchmarks/cli_start.py, not here.
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from tabsynth.cli import spark as spark_cli
 from tabsynth.errors import ModelError
 from tabsynth.models.base import is_private
 from tabsynth.models.registry import REGISTRY, ModelEntry, create_model, model_class
+from tabsynth.run.spark import SCHEMA_SAMPLE_ROWS
 
 # Imported only by the commands that need them: models, Spark, expectations, DuckDB, plots, databases, tables.
 HEAVY = ("torch", "opacus", "sdv", "ctgan", "rdt", "copulas", "great_expectations", "pyspark", "duckdb", "scipy",
@@ -59,3 +63,19 @@ def test_a_registry_entry_that_misstates_privacy_is_refused(monkeypatch):
     with pytest.raises(ModelError, match="'dp-mislabelled': the registry says differentially private is False"):
         create_model("dp-mislabelled")
 
+
+def test_the_spark_command_line_helps_lightly_and_runs_as_a_script_file(tmp_path):
+    code = """
+from click.testing import CliRunner
+from tabsynth.cli.spark import main
+
+for args in (["--help"], ["fit", "--help"], ["sample", "--help"]):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, (args, result.output)
+"""
+    assert heavy_modules_after(code) == []
+    script = Path(spark_cli.__file__)  # spark-submit runs the file itself, from anywhere: absolute imports only
+    done = subprocess.run([sys.executable, str(script), "fit", "--help"], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"inferred from {SCHEMA_SAMPLE_ROWS:,} random rows" in " ".join(done.stdout.split())

@@ -102,7 +102,7 @@ def test_spark_counts_equal_the_pandas_and_duckdb_counts(data):
 
 @pytest.fixture(scope="module")
 def model(data):
-    from tabsynth.run.spark_job import fit_from_counts
+    from tabsynth.run.spark import fit_from_counts
 
     _, schema, frame, _, spark_counts = data
     # declared bounds keep the number of Spark queries (and the test's time) down
