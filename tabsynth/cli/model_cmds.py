@@ -41,7 +41,8 @@ def fit(data, table, query, out, model, params, schema_path, seed, epsilon, delt
     without running code. A non-DP model folder carries information about the real rows: keep it as
     private as the data. Nothing here is gated; use `tabsynth release` to publish.
     """
-    from tabsynth.run.fit import FitOptions, fit_folder
+    from tabsynth.run.fit import fit_folder
+    from tabsynth.run.options import FitOptions
 
     options = FitOptions(data=data, out=out, model=model, schema=schema_path, seed=seed, epsilon=epsilon,
                          delta=delta, policy=policy, source_id=source_id, ledger=ledger, overwrite=overwrite,
@@ -69,7 +70,8 @@ def sample(model_dir, out, rows, where, rebalance, seed, overwrite) -> None:
     Not gated: the model saw every row of its data, so no holdout is left to check the rows against. OUT gets a
     note beside it, OUT.UNGATED.txt, saying so; check the rows with `tabsynth validate` before sharing them.
     """
-    from tabsynth.run.fit import SampleOptions, sample_file, ungated_note
+    from tabsynth.run.fit import sample_file, ungated_note
+    from tabsynth.run.options import SampleOptions
 
     options = SampleOptions(model_dir=model_dir, out=out, rows=rows, where=where, rebalance=rebalance, seed=seed,
                             overwrite=overwrite)

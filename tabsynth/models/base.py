@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from tabsynth import __version__
+from tabsynth._version import __version__
 from tabsynth.errors import ModelError
 from tabsynth.io.atomic import atomic_write_bytes, atomic_write_text
 from tabsynth.models.registry import REGISTRY, create_model, model_class  # noqa: F401  (the registry, re-exported)
@@ -45,16 +45,6 @@ class Synthesizer(Protocol):
 
     def set_state(self, schema: Schema, state: dict, arrays: dict[str, np.ndarray]) -> None: ...
 
-
-def pack_states(parts, prefix: str) -> tuple[list[dict], dict[str, np.ndarray]]:
-    """The states of a model's parts (marginals, codecs, tokenizers): their metas in order, and their arrays
-    in one dict, part i's keys prefixed `{prefix}{i}_`."""
-    metas, arrays = [], {}
-    for i, part in enumerate(parts):
-        meta, part_arrays = part.state()
-        metas.append(meta)
-        arrays.update({f"{prefix}{i}_{key}": value for key, value in part_arrays.items()})
-    return metas, arrays
 
 
 def save_model(model: Synthesizer, schema: Schema, folder: str | Path) -> None:
