@@ -1,12 +1,16 @@
-"""The notebooks run top to bottom in this environment's interpreter, and are stored without outputs."""
+"""The notebooks run top to bottom in this environment's interpreter, use only the public API, and are stored without
+outputs."""
 
 import importlib
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
 import pytest
+
+import tabsynth
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 KERNEL = "tabsynth-tests"
@@ -53,6 +57,16 @@ def test_stored_without_outputs(path):
     code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
     assert code and all(cell["outputs"] == [] and cell["execution_count"] is None for cell in code)
     assert notebook["cells"][0]["cell_type"] == "markdown"  # the first cell says what the notebook shows
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_uses_only_the_public_api(path):
+    """`import tabsynth` and the names it exports; no module inside the package, no in-process command line."""
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    code = "\n".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code")
+    assert re.search(r"^import tabsynth$", code, flags=re.M)
+    assert not re.search(r"\bfrom tabsynth\b|\bimport tabsynth\.|SystemExit", code)
+    assert set(re.findall(r"\btabsynth\.(\w+)", code)) <= set(tabsynth.__all__)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
