@@ -17,13 +17,13 @@ import sys
 import numpy as np
 from _common import Timer, adult_split, write_results
 
+from tabsynth.metrics.fidelity import column_distances
+from tabsynth.metrics.risk import dcr_share, exact_copies
+from tabsynth.metrics.utility import ml_utility
 from tabsynth.models.argn.model import ARGN, DPARGN
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.mechanisms import RandomSource
 from tabsynth.rules.parser import parse_condition
-from tabsynth.validate.fidelity import column_distances
-from tabsynth.validate.risk import dcr_share, exact_copies
-from tabsynth.validate.utility import ml_utility
 
 MODELS = {"argn": ARGN, "dp-argn": DPARGN}
 TARGET = "income"

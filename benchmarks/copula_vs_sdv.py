@@ -1,6 +1,6 @@
 """tabsynth `copula` against SDV's GaussianCopulaSynthesizer with its defaults, on UCI Adult.
 
-Same 80/20 split, same number of synthetic rows, same metrics (tabsynth.validate.fidelity):
+Same 80/20 split, same number of synthetic rows, same metrics (tabsynth.metrics.fidelity):
 mean one-way and two-way total variation distance to the training table (lower is better).
 Run: `make bench` (installs the `bench` extra, i.e. SDV), or `python benchmarks/copula_vs_sdv.py`.
 """
@@ -12,8 +12,8 @@ import warnings
 import numpy as np
 from _common import Timer, adult_split, write_results
 
+from tabsynth.metrics.fidelity import column_distances
 from tabsynth.models.base import create_model
-from tabsynth.validate.fidelity import column_distances
 
 
 def fidelity(train, synthetic, schema) -> dict:

@@ -1,6 +1,6 @@
 """tabsynth `ctgan` (and `tvae`) against SDV's CTGANSynthesizer with its defaults (300 epochs), on UCI Adult.
 
-Same 80/20 split, same number of synthetic rows, same metrics (tabsynth.validate.fidelity):
+Same 80/20 split, same number of synthetic rows, same metrics (tabsynth.metrics.fidelity):
 mean one-way and two-way total variation distance to the training table (lower is better).
 Both run on one torch thread: the benchmark machine is shared, and a two-thread torch pool on
 busy cores spins (ten times slower per epoch here). Fit time is given as wall and CPU seconds;
@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from _common import Timer, adult_split, write_results
 
+from tabsynth.metrics.fidelity import column_distances
 from tabsynth.models.base import create_model
-from tabsynth.validate.fidelity import column_distances
 
 THREADS = 1
 SEED = 0

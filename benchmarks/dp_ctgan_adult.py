@@ -1,7 +1,7 @@
 """`dp-ctgan` on UCI Adult at ε = 3, δ = 1e-9: fit time, peak memory, fidelity and TSTR utility.
 
 Same 80/20 split as the other benchmarks. Fidelity: mean one-way and two-way total variation distance to the
-training table (tabsynth.validate.fidelity; lower is better). Utility: ROC AUC on the real holdout of a
+training table (tabsynth.metrics.fidelity; lower is better). Utility: ROC AUC on the real holdout of a
 gradient-boosted model trained on synthetic rows (TSTR) beside one trained on the real rows (TRTR).
 The epoch cap is kept small so that the run stays within minutes on two shared CPU cores.
 Run: `python benchmarks/dp_ctgan_adult.py`.
@@ -13,11 +13,11 @@ import time
 
 from _common import Timer, adult_split, peak_rss_mb, write_results
 
+from tabsynth.metrics.fidelity import column_distances
+from tabsynth.metrics.utility import ml_utility
 from tabsynth.models.dp_ctgan import DPCTGAN
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.mechanisms import RandomSource
-from tabsynth.validate.fidelity import column_distances
-from tabsynth.validate.utility import ml_utility
 
 EPSILON, DELTA = 3.0, 1e-9
 PARAMS = {"epochs": 20}  # the defaults, spelled out for the title

@@ -1,7 +1,7 @@
 """`dp-marginal` on UCI Adult at ε = 1, δ = 1e-9, beside SmartNoise's published AIM and MST figures.
 
 Same 80/20 split as the other benchmarks. Fidelity: mean one- and two-way total variation distance to the
-training table (tabsynth.validate.fidelity: numbers in 10 quantile bins of the real table, categories top-20).
+training table (tabsynth.metrics.fidelity: numbers in 10 quantile bins of the real table, categories top-20).
 Utility: train on synthetic, test on real: HistGradientBoostingClassifier fitted to the synthetic rows,
 AUC for `income` on the real 20 % holdout. Peak memory is the process's maximum resident set so far.
 The schema facts are measured with DP from the same budget, as a release without a schema file does;
@@ -17,12 +17,12 @@ from _common import Timer, adult_split, peak_rss_mb, write_results
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
+from tabsynth.metrics.fidelity import column_distances
 from tabsynth.models.dp_marginal import DPMarginal
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.facts import pay_for_facts
 from tabsynth.privacy.mechanisms import RandomSource
 from tabsynth.run.plan import conform_rows
-from tabsynth.validate.fidelity import column_distances
 
 EPSILON, DELTA = 1.0, 1e-9
 TARGET, POSITIVE = "income", ">50K"

@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 from _common import Timer, adult_split, peak_rss_mb, write_results
 
+from tabsynth.metrics.checks import CheckOptions, run_checks
+from tabsynth.metrics.constraints import check_constraints
+from tabsynth.metrics.risk import privacy_risks
+from tabsynth.metrics.utility import utility_metrics
 from tabsynth.models.base import create_model
-from tabsynth.validate.checks import CheckOptions, run_checks
-from tabsynth.validate.constraints import check_constraints
-from tabsynth.validate.risk import privacy_risks
-from tabsynth.validate.utility import utility_metrics
 
 TARGET_SECONDS = 30
 

@@ -9,7 +9,7 @@ from tabsynth.errors import InputError, ModelError
 from tabsynth.models.base import REGISTRY, create_model, load_model, save_model
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.mechanisms import RandomSource
-from tabsynth.rules.conditions import parse_condition
+from tabsynth.rules.parser import parse_condition
 from tabsynth.table.infer import conform, infer_schema
 from tabsynth.table.schema import Schema
 from tabsynth.testing import check_synthesizer, contract_table

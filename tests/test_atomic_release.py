@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tabsynth.privacy.ledger import Ledger
-from tabsynth.release.review import verify
+from tabsynth.publish.review import verify
 
 TABSYNTH = Path(sys.executable).with_name("tabsynth")
 

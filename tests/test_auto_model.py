@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 
 from tabsynth.errors import InputError, ReleaseBlocked
+from tabsynth.metrics.constraints import check_constraints
 from tabsynth.models.auto import argn_params, blocked_hints, choose_model, wants_dp
 from tabsynth.rules.constraints import learnt_orders
 from tabsynth.run.options import ReleaseOptions
 from tabsynth.run.release import release
 from tabsynth.table.infer import conform, infer_schema
 from tabsynth.table.schema import Schema
-from tabsynth.validate.constraints import check_constraints
 
 INTERNAL = ("exact_copy_excess", "dcr_share", "mean_pair_tvd", "correlation_difference")
 

@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 
 from tabsynth.errors import InputError
+from tabsynth.metrics.constraints import check_constraints
+from tabsynth.metrics.expectations import MAX_GX_RULES, build_suite, gx_outcomes, pandas_outcome
 from tabsynth.models.base import create_model
 from tabsynth.rules.constraints import (
     CombinationConstraint,
@@ -20,8 +22,6 @@ from tabsynth.rules.constraints import (
 from tabsynth.table.infer import conform, infer_schema
 from tabsynth.table.schema import Column, Facts, Schema
 from tabsynth.testing import contract_table
-from tabsynth.validate.constraints import check_constraints
-from tabsynth.validate.expectations import MAX_GX_RULES, build_suite, gx_outcomes, pandas_outcome
 
 CONSTRAINTS = """\
 constraints:
@@ -281,9 +281,9 @@ def test_nullable_pandas_dtypes_match_themselves():
     import numpy as np
     import pandas as pd
 
+    from tabsynth.metrics import expectations
+    from tabsynth.metrics.constraints import check_constraints
     from tabsynth.table.infer import conform, infer_schema
-    from tabsynth.validate import expectations
-    from tabsynth.validate.constraints import check_constraints
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"a": pd.array([*rng.integers(0, 9, 199), None], dtype="Int64"),

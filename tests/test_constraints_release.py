@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from tabsynth.io.files import read_table
+from tabsynth.metrics.constraints import check_constraints
 from tabsynth.rules.constraints import load_constraints
 from tabsynth.run.options import ReleaseOptions
 from tabsynth.run.release import release
 from tabsynth.table.infer import conform, infer_schema
 from tabsynth.table.schema import Schema
-from tabsynth.validate.constraints import check_constraints
 
 
 @pytest.fixture

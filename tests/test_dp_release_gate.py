@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from tabsynth.io.files import file_sha256
-from tabsynth.release.gate import DP_DECISION_METRICS, INTERNAL_ONLY
-from tabsynth.release.review import VerificationError, approve, export, verify
+from tabsynth.publish.gate import DP_DECISION_METRICS, INTERNAL_ONLY
+from tabsynth.publish.review import VerificationError, approve, export, verify
 from tabsynth.run.options import ReleaseOptions
 from tabsynth.run.release import release
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tabsynth.validate.utility import ml_utility
+from tabsynth.metrics.utility import ml_utility
 
 TABSYNTH = Path(sys.executable).with_name("tabsynth")
 

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from tabsynth.errors import ReleaseBlocked
-from tabsynth.release.gate import evaluate
-from tabsynth.release.policy import Policy, load_policy
+from tabsynth.metrics.checks import run_one
+from tabsynth.publish.gate import evaluate
+from tabsynth.publish.policy import Policy, load_policy
 from tabsynth.run.options import ReleaseOptions
 from tabsynth.run.release import release
-from tabsynth.validate.checks import run_one
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_shipped_policies_load():
 
 def test_utility_rules_name_the_targets_type(tmp_path):
     from tabsynth.errors import PolicyError
-    from tabsynth.release.policy import target_metric_problems
+    from tabsynth.publish.policy import target_metric_problems
 
     path = tmp_path / "old.yaml"
     path.write_text("name: old\nrules:\n  - {metric: tstr_score, op: '>', threshold: 0.5}\n")
@@ -134,9 +134,9 @@ def test_a_mismatched_target_is_refused_before_any_work(tmp_path, tabsynth_cli):
 def test_a_dp_release_is_decided_on_dp_and_public_metrics_only():
     """Rules on checks that read private rows (and their crashes) are an internal assessment for a DP release;
     the same metrics block a release that is not DP."""
-    from tabsynth.release.gate import DP_DECISION_METRICS
-    from tabsynth.validate.checks import check_error
-    from tabsynth.validate.result import MetricResult
+    from tabsynth.metrics.checks import check_error
+    from tabsynth.metrics.result import MetricResult
+    from tabsynth.publish.gate import DP_DECISION_METRICS
 
     policy = load_policy("strict-external-sharing")
     public = [MetricResult("dp_epsilon", 0.9, "min", "spent", reads_private_rows=False),

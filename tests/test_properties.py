@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.pandas import column, data_frames, range_indexes
 
 from tabsynth.models.base import create_model
-from tabsynth.release.report import render_report
+from tabsynth.publish.report import render_report
 from tabsynth.table.infer import conform, infer_schema
 from tabsynth.table.schema import Schema
 from tabsynth.testing import check_sample

@@ -3,11 +3,11 @@ import pytest
 
 from tabsynth.errors import InputError, PolicyError
 from tabsynth.io.atomic import staged_directory
-from tabsynth.release.gate import evaluate
-from tabsynth.release.policy import load_policy
+from tabsynth.metrics.result import MetricResult
+from tabsynth.publish.gate import evaluate
+from tabsynth.publish.policy import load_policy
 from tabsynth.table.split import split
 from tabsynth.testing import contract_table
-from tabsynth.validate.result import MetricResult
 
 
 def metric(name, value):

@@ -1,4 +1,4 @@
-"""Tests for tabsynth.release.report: the self-contained HTML page a reviewer signs."""
+"""Tests for tabsynth.publish.report: the self-contained HTML page a reviewer signs."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabsynth.release.plots import association_heatmaps, category_shares
-from tabsynth.release.report import fmt, render_report, write_report
+from tabsynth.metrics.fidelity import column_distances
+from tabsynth.publish.plots import association_heatmaps, category_shares
+from tabsynth.publish.report import fmt, render_report, write_report
 from tabsynth.table.infer import conform, infer_schema
-from tabsynth.validate.fidelity import column_distances
 
 ADULT_CSV = Path(__file__).resolve().parent / "data" / "adult.csv.gz"
 EVIL = "<script>alert(1)</script>"

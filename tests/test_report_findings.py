@@ -21,7 +21,7 @@ from test_report import (
     shuffled,
 )
 
-from tabsynth.release.report import render_report, write_report
+from tabsynth.publish.report import render_report, write_report
 from tabsynth.table.infer import conform, infer_schema
 
 
@@ -34,7 +34,7 @@ def mixed():
 
 
 def test_long_tailed_numbers_get_a_log_or_quantile_axis():
-    from tabsynth.release.plots import axis_for, column_plot
+    from tabsynth.publish.plots import axis_for, column_plot
     from tabsynth.table.schema import Column
 
     rng = np.random.default_rng(3)

@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 from scipy.spatial.distance import cdist
 
+from tabsynth.metrics import distance
+from tabsynth.metrics.attacks import AttackCounts, singling_out_risk, wilson_interval
+from tabsynth.metrics.distance import fit_encoder, nearest_distances
+from tabsynth.metrics.risk import dcr_share, exact_copies, hanley_mcneil_interval, privacy_risks, roc_auc
 from tabsynth.table.infer import conform, infer_schema
 from tabsynth.testing import contract_table
-from tabsynth.validate import distance
-from tabsynth.validate.attacks import AttackCounts, singling_out_risk, wilson_interval
-from tabsynth.validate.distance import fit_encoder, nearest_distances
-from tabsynth.validate.risk import dcr_share, exact_copies, hanley_mcneil_interval, privacy_risks, roc_auc
 
 RISKS = ("singling_out_risk", "linkability_risk", "attribute_inference_risk")
 
@@ -165,7 +165,7 @@ def test_singling_out_rescales_a_smaller_holdout(contract):
 
 
 def test_a_secret_the_control_nearly_always_guesses_has_a_stable_small_risk():
-    from tabsynth.validate.attacks import _inference_summary
+    from tabsynth.metrics.attacks import _inference_summary
 
     # 496 of 500 for the control and 498 for the attack: (0.996 - 0.992) / 0.008 would say 0.5
     summary = _inference_summary(AttackCounts(498.0, 496.0, 500))
@@ -174,7 +174,7 @@ def test_a_secret_the_control_nearly_always_guesses_has_a_stable_small_risk():
 
 
 def test_a_column_determined_by_another_is_not_an_inference_risk():
-    from tabsynth.validate.attacks import attribute_inference_risk
+    from tabsynth.metrics.attacks import attribute_inference_risk
 
     def draw(seed: int) -> pd.DataFrame:
         rng = np.random.default_rng(seed)

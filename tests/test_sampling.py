@@ -133,8 +133,8 @@ def test_parse_rebalance_errors(text, problem):
 def test_rebalanced_rare_rows_look_like_the_models_own_rare_rows():
     """argn conditions natively, but its conditioned-first orders saw few frauds: rebalancing by those gave
     frauds that looked like ordinary payments. Rebalanced frauds must look as real as the model's own."""
+    from tabsynth.metrics.utility import minority_class_tvd
     from tabsynth.testing import fraud_table
-    from tabsynth.validate.utility import minority_class_tvd
 
     raw = fraud_table(6_000, seed=0)
     schema = infer_schema(raw)

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 
 from tabsynth.errors import InputError
+from tabsynth.metrics.fidelity import MAX_ASSOCIATION_ROWS, association_matrix, correlation_difference
+from tabsynth.metrics.utility import bias, minority_class_tvd, ml_utility, utility_metrics
 from tabsynth.table.infer import conform, infer_schema
 from tabsynth.testing import contract_table, fraud_table
-from tabsynth.validate.fidelity import MAX_ASSOCIATION_ROWS, association_matrix, correlation_difference
-from tabsynth.validate.utility import bias, minority_class_tvd, ml_utility, utility_metrics
 
 
 def values(results) -> dict[str, float]:

@@ -2,10 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tabsynth.metrics.fidelity import column_distances
+from tabsynth.metrics.risk import copy_rate, exact_copies
 from tabsynth.table.distances import tvd
 from tabsynth.table.infer import infer_schema
-from tabsynth.validate.fidelity import column_distances
-from tabsynth.validate.risk import copy_rate, exact_copies
 
 
 def test_tvd_known_values():
@@ -57,7 +57,7 @@ def _pii_schema_tables():
 
 
 def test_pii_leak_counts_real_values_in_pii_columns_and_anywhere_else():
-    from tabsynth.validate.pii_leak import leak_lines, pii_leak
+    from tabsynth.metrics.pii_leak import leak_lines, pii_leak
 
     schema, train, holdout = _pii_schema_tables()
     synthetic = pd.DataFrame({

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tabsynth.metrics.fidelity import column_distances
+from tabsynth.metrics.risk import dcr_share, exact_copies, mia_auc
+from tabsynth.metrics.utility import ml_utility
 from tabsynth.table.infer import conform
 from tabsynth.table.schema import Schema
-from tabsynth.validate.fidelity import column_distances
-from tabsynth.validate.risk import dcr_share, exact_copies, mia_auc
-from tabsynth.validate.utility import ml_utility
 
 TARGET = "income"
 COLUMNS = ("1-way TVD", "2-way TVD", "TSTR AUC", "TRTR AUC", "exact copies", "DCR share", "MIA AUC")

@@ -4,7 +4,7 @@
                                    [--no-workload | --workload-only]
 
 Installs each peer in its own environment (benchmarks/peers/.envs/), writes the fixed Adult split once,
-fits every system in a subprocess with a time limit, scores every synthetic table with tabsynth.validate,
+fits every system in a subprocess with a time limit, scores every synthetic table with tabsynth.metrics,
 and writes benchmarks/results/peers.{csv,md} (quick mode: peers_quick.*; --workload-only: *_workload.*).
 See benchmarks/README.md.
 """

@@ -15,8 +15,8 @@ from tabsynth.cli.options import PATH, ledger_option
 @click.argument("folder", type=PATH)
 def verify(folder: Path) -> None:
     """Re-check every file of a release folder against the SHA-256 recorded in its manifest."""
-    from tabsynth.release.review import valid_approvals
-    from tabsynth.release.review import verify as verify_folder
+    from tabsynth.publish.review import valid_approvals
+    from tabsynth.publish.review import verify as verify_folder
 
     manifest = verify_folder(folder)
     for name, info in manifest["outputs"].items():
@@ -31,7 +31,7 @@ def verify(folder: Path) -> None:
 @click.option("--note", default="", help="What was reviewed, conditions of use, ticket number…")
 def approve(folder: Path, reviewer: str, note: str) -> None:
     """Record a reviewer's sign-off of a release: who, when, and the manifest's SHA-256."""
-    from tabsynth.release.review import approve as approve_folder
+    from tabsynth.publish.review import approve as approve_folder
 
     approval = approve_folder(folder, reviewer, note)
     out_console.print(f"{folder}: approved by {approval['reviewer']} at {approval['approved_at']} "
@@ -53,8 +53,8 @@ def export(folder: Path, dest: Path, overwrite: bool) -> None:
     Refused when the release's policy requires a sign-off (`tabsynth approve`) that is missing, or
     when any file no longer matches the manifest.
     """
-    from tabsynth.release.data_card import data_card_path
-    from tabsynth.release.review import export as export_folder
+    from tabsynth.publish.data_card import data_card_path
+    from tabsynth.publish.review import export as export_folder
 
     target = export_folder(folder, dest, overwrite=overwrite)
     out_console.print(f"exported {target} and its public data card {data_card_path(target)}")

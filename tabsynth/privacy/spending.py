@@ -20,7 +20,7 @@ DEFAULT_DELTA = 1e-9
 
 
 class PrivacyLimits(Protocol):
-    """The privacy part of a release policy that spending reads (`tabsynth.release.policy.Privacy` is one)."""
+    """The privacy part of a release policy that spending reads (`tabsynth.publish.policy.Privacy` is one)."""
 
     @property
     def require_dp(self) -> bool: ...
@@ -39,7 +39,7 @@ class PrivacyLimits(Protocol):
 
 
 class PrivacyPolicy(Protocol):
-    """What spending reads of a release policy (`tabsynth.release.policy.Policy` is one): its name, for the
+    """What spending reads of a release policy (`tabsynth.publish.policy.Policy` is one): its name, for the
     errors, and its privacy limits. A protocol, so that privacy/ does not import release/."""
 
     @property

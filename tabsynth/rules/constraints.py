@@ -15,8 +15,8 @@ constraints, a YAML list under `constraints:`:
       - combination: {columns: [city, state], allowed: [[Paris, IDF], [Lyon, ARA]]}
 
 Every rule (`tabsynth.rules.rule`) has one meaning, checked two ways: as a GX expectation
-(`tabsynth.validate.expectations`) and with pandas (`Rule.check`; `rows_passing`, used while sampling, keeps
-the rows passing every row-level rule). `tabsynth.validate.constraints.check_constraints` reports on them.
+(`tabsynth.metrics.expectations`) and with pandas (`Rule.check`; `rows_passing`, used while sampling, keeps
+the rows passing every row-level rule). `tabsynth.metrics.constraints.check_constraints` reports on them.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """What checking one rule on a table found (`Outcome`), and the dtype check with Great Expectations' meaning,
-in pandas: the parts of a rule's pandas check that `tabsynth.validate.expectations` reports the same way as GX's."""
+in pandas: the parts of a rule's pandas check that `tabsynth.metrics.expectations` reports the same way as GX's."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from tabsynth.models.auto import AUTO
-from tabsynth.release.gate import Verdict
+from tabsynth.publish.gate import Verdict
 
 Progress = Callable[[str, float], None]  # (what is happening, share of the whole job done)
 

@@ -29,11 +29,12 @@ from tabsynth.io.atomic import staged_directory
 from tabsynth.io.files import csv_ready, file_sha256
 from tabsynth.io.sql import SqlSource, public_url
 from tabsynth.io.sql import source_name as sql_source_name
+from tabsynth.metrics.checks import run_checks
 from tabsynth.models import auto
 from tabsynth.privacy.facts import sampled_facts
-from tabsynth.release import manifest as manifest_lib
-from tabsynth.release.gate import evaluate
-from tabsynth.release.publish import block, finish_folder
+from tabsynth.publish import manifest as manifest_lib
+from tabsynth.publish.folder import block, finish_folder
+from tabsynth.publish.gate import evaluate
 from tabsynth.run.options import Progress, ReleaseOptions, ReleaseResult
 from tabsynth.run.plan import (
     Plan,
@@ -53,7 +54,6 @@ from tabsynth.scale.duckdb_databases import attach
 from tabsynth.scale.sql import DUCKDB
 from tabsynth.table.infer import conform, infer_schema
 from tabsynth.table.schema import Schema
-from tabsynth.validate.checks import run_checks
 
 SUPPORTED_MODELS = ("dp-marginal",)
 CHUNK_ROWS = 1_000_000  # synthetic rows drawn and written at a time

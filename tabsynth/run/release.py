@@ -11,10 +11,11 @@ import pandas as pd
 from tabsynth.errors import InputError
 from tabsynth.io import sql
 from tabsynth.io.files import file_sha256
+from tabsynth.metrics.checks import run_checks
 from tabsynth.models.memory import check_memory
-from tabsynth.release import manifest as manifest_lib
-from tabsynth.release.gate import evaluate
-from tabsynth.release.publish import block, publish, publish_with_table
+from tabsynth.publish import manifest as manifest_lib
+from tabsynth.publish.folder import block, publish, publish_with_table
+from tabsynth.publish.gate import evaluate
 from tabsynth.run.options import Progress, ReleaseOptions, ReleaseResult
 from tabsynth.run.plan import (
     Plan,
@@ -33,7 +34,6 @@ from tabsynth.run.plan import (
 from tabsynth.sample.identifiers import add_identifiers
 from tabsynth.table.schema import Schema
 from tabsynth.table.split import split
-from tabsynth.validate.checks import run_checks
 
 
 def release(options: ReleaseOptions, progress: Progress | None = None) -> ReleaseResult:

@@ -18,7 +18,7 @@ from tabsynth.models.dp_marginal import DPMarginal
 from tabsynth.privacy import spending
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.facts import sampled_facts
-from tabsynth.release.policy import load_policy
+from tabsynth.publish.policy import load_policy
 from tabsynth.scale.spark import SparkCounts, is_remote, local_path, sample_to_parquet, spark_session
 from tabsynth.table.counts import Counts
 from tabsynth.table.schema import Schema

@@ -12,16 +12,16 @@ from tabsynth.errors import ReleaseBlocked, SchemaError
 from tabsynth.io.files import check_input_path, file_sha256, read_table
 from tabsynth.io.frames import FrameSource, check_frame, read_frame
 from tabsynth.io.sql import frame_sha256
-from tabsynth.release import manifest as manifest_lib
-from tabsynth.release.findings import failure_items as found_by
-from tabsynth.release.gate import Verdict, evaluate
-from tabsynth.release.policy import load_policy
-from tabsynth.release.report import write_report
+from tabsynth.metrics.checks import CheckOptions, run_checks
+from tabsynth.metrics.result import MetricResult
+from tabsynth.publish import manifest as manifest_lib
+from tabsynth.publish.findings import failure_items as found_by
+from tabsynth.publish.gate import Verdict, evaluate
+from tabsynth.publish.policy import load_policy
+from tabsynth.publish.report import write_report
 from tabsynth.run.options import ValidateOptions
 from tabsynth.table.infer import conform, infer_schema
 from tabsynth.table.schema import Schema
-from tabsynth.validate.checks import CheckOptions, run_checks
-from tabsynth.validate.result import MetricResult
 
 
 def validate_tables(options: ValidateOptions, *, raise_blocked: bool = True) -> tuple[Verdict, dict]:

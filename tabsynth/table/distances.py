@@ -2,7 +2,7 @@
 binned values, on bins learnt from the first table.
 
 Numbers and dates are cut into 10 quantile bins, categories into their 20 most frequent values
-plus 'other'; missing is a bin of its own (0 = same distribution, 1 = disjoint). `tabsynth.validate.fidelity`
+plus 'other'; missing is a bin of its own (0 = same distribution, 1 = disjoint). `tabsynth.metrics.fidelity`
 reports these as metrics; a model's early stopping scores its epochs with `mean_tvd`.
 """
 

@@ -11,10 +11,10 @@ from tabsynth._version import __version__
 from tabsynth.errors import InputError, TabsynthError
 from tabsynth.io.atomic import atomic_file, atomic_write_text
 from tabsynth.io.files import FORMATS, file_sha256
-from tabsynth.release.data_card import data_card, data_card_path
-from tabsynth.release.manifest import ASSESSMENT, INTERNAL_DIR
-from tabsynth.release.manifest import releaser as releaser_of_this_process
-from tabsynth.release.publish import MANIFEST
+from tabsynth.publish.data_card import data_card, data_card_path
+from tabsynth.publish.folder import MANIFEST
+from tabsynth.publish.manifest import ASSESSMENT, INTERNAL_DIR
+from tabsynth.publish.manifest import releaser as releaser_of_this_process
 
 APPROVALS = "approvals.json"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from tabsynth.metrics.result import MetricResult
 from tabsynth.pii.compare import comparable, is_text, values_to_avoid
 from tabsynth.table.schema import Schema
-from tabsynth.validate.result import MetricResult
 
 # In a column that is not PII, a value that 5 or more real rows of that same column hold is one of its
 # categories ('White' in a race column, 'Jordan' as a country), not a copied name.

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from tabsynth.release.policy import Policy, Rule
-from tabsynth.validate.result import MetricResult
+from tabsynth.metrics.result import MetricResult
+from tabsynth.publish.policy import Policy, Rule
 
 
 @dataclass(frozen=True)

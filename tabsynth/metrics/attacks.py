@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from tabsynth.metrics.distance import as_numbers, fit_encoder, nearest_distances, sample_rows
+from tabsynth.metrics.result import MetricResult
 from tabsynth.table.schema import Column, Schema
-from tabsynth.validate.distance import as_numbers, fit_encoder, nearest_distances, sample_rows
-from tabsynth.validate.result import MetricResult
 
 Z95 = 1.959963984540054
 MAX_ROWS = 10_000

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata, wasserstein_distance
 
+from tabsynth.metrics.result import MetricResult
 from tabsynth.table.distances import column_pairs, column_tvds, mean_or_zero, numeric_values
 from tabsynth.table.schema import Column, Schema
-from tabsynth.validate.result import MetricResult
 
 NUMERIC_KINDS = ("numerical", "datetime")
 CATEGORY_KINDS = ("categorical", "boolean")

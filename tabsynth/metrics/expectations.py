@@ -17,11 +17,11 @@ from typing import Any
 
 import pandas as pd
 
+from tabsynth.metrics.result import MetricResult
 from tabsynth.rules.constraints import Constraint, compile_rules
 from tabsynth.rules.outcome import EXAMPLES, Outcome
 from tabsynth.rules.rule import Rule
 from tabsynth.table.schema import Schema
-from tabsynth.validate.result import MetricResult
 
 MAX_GX_RULES = 300
 CHECKED_WITH_PANDAS_BECAUSE = (f"GX takes ~15 ms per expectation, so it checks at most {MAX_GX_RULES} rules "

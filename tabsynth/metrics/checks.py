@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from tabsynth.metrics.result import MetricResult
 from tabsynth.table.schema import Schema
-from tabsynth.validate.result import MetricResult
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,10 @@ class CheckOptions:
 def run_checks(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema,
                options: CheckOptions) -> list[MetricResult]:
     """Privacy risk, utility and constraints on the modelled columns, plus any results computed upstream."""
-    from tabsynth.validate.constraints import check_constraints
-    from tabsynth.validate.pii_leak import pii_leak
-    from tabsynth.validate.risk import privacy_risks
-    from tabsynth.validate.utility import utility_metrics
+    from tabsynth.metrics.constraints import check_constraints
+    from tabsynth.metrics.pii_leak import pii_leak
+    from tabsynth.metrics.risk import privacy_risks
+    from tabsynth.metrics.utility import utility_metrics
 
     rng = np.random.default_rng(options.random_state)
     facts = options.constraint_facts or schema

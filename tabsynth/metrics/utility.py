@@ -17,9 +17,7 @@ from sklearn.metrics import r2_score, roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from tabsynth.errors import InputError
-from tabsynth.table.distances import bin_codes, numeric_values, tvd
-from tabsynth.table.schema import Column, Schema
-from tabsynth.validate.fidelity import (
+from tabsynth.metrics.fidelity import (
     CATEGORY_KINDS,
     NUMERIC_KINDS,
     column_distances,
@@ -28,7 +26,9 @@ from tabsynth.validate.fidelity import (
     finite_or_none,
     wasserstein_distances,
 )
-from tabsynth.validate.result import MetricResult
+from tabsynth.metrics.result import MetricResult
+from tabsynth.table.distances import bin_codes, numeric_values, tvd
+from tabsynth.table.schema import Column, Schema
 
 MAX_NATIVE_CATEGORIES = 255  # HistGradientBoosting's limit; columns with more categories are fed as codes
 # Gradient boosting's OpenMP threads spin while waiting: on shared cores two threads ran 20x slower than one.

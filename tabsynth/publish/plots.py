@@ -11,9 +11,9 @@ import pandas as pd
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
+from tabsynth.metrics.fidelity import association_matrix
 from tabsynth.table.infer import utc_nanoseconds
 from tabsynth.table.schema import Column, Schema
-from tabsynth.validate.fidelity import association_matrix
 
 NANOSECONDS_PER_DAY = 86_400 * 10**9
 TOP_CATEGORIES = 15

@@ -15,12 +15,12 @@ import jinja2
 import pandas as pd
 
 from tabsynth.io.atomic import atomic_write_text
-from tabsynth.release.class_view import class_rows, target_of
-from tabsynth.release.findings import HANDLING_WORDS, failed_rules, fmt, is_validation, verdict, warning_lines
-from tabsynth.release.findings import is_dp as _is_dp
-from tabsynth.release.findings import items as _items
-from tabsynth.release.findings import section as _section
-from tabsynth.release.plots import TOP_CATEGORIES, association_heatmaps, column_plot
+from tabsynth.publish.class_view import class_rows, target_of
+from tabsynth.publish.findings import HANDLING_WORDS, failed_rules, fmt, is_validation, verdict, warning_lines
+from tabsynth.publish.findings import is_dp as _is_dp
+from tabsynth.publish.findings import items as _items
+from tabsynth.publish.findings import section as _section
+from tabsynth.publish.plots import TOP_CATEGORIES, association_heatmaps, column_plot
 from tabsynth.table.schema import Column, Schema
 
 __all__ = ["fmt", "render_report", "with_assessment", "write_report"]
@@ -88,7 +88,7 @@ def with_assessment(manifest: dict, internal: dict) -> dict:
 
 @cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.PackageLoader("tabsynth", "release/templates"), autoescape=True)
+    return jinja2.Environment(loader=jinja2.PackageLoader("tabsynth", "publish/templates"), autoescape=True)
 
 
 # ---------------------------------------------------------------- manifest sections

@@ -2,7 +2,7 @@
 
 Every check is a pure function `f(train, holdout, synthetic, schema, *, rng, ...) -> list[MetricResult]`
 over tables conformed to the schema; `privacy_risks` runs them all. Distances use the mixed-type
-encoding of `tabsynth.validate.distance`, learnt from the training rows.
+encoding of `tabsynth.metrics.distance`, learnt from the training rows.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from tabsynth.table.schema import Schema
-from tabsynth.validate.attacks import (
+from tabsynth.metrics.attacks import (
     MAX_ROWS,
     Z95,
     attribute_inference_risk,
@@ -23,8 +22,9 @@ from tabsynth.validate.attacks import (
     unavailable,
     wilson_interval,
 )
-from tabsynth.validate.distance import fit_encoder, nearest_distances, sample_rows
-from tabsynth.validate.result import MetricResult
+from tabsynth.metrics.distance import fit_encoder, nearest_distances, sample_rows
+from tabsynth.metrics.result import MetricResult
+from tabsynth.table.schema import Schema
 
 DCR_SHARE_TEXT = ("share of synthetic rows closer to a training row than to any holdout row, corrected to equal "
                   "sizes: 0.5 is chance (never saw the training rows), 1.0 is all copies")

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from tabsynth.metrics.expectations import violations
+from tabsynth.metrics.result import MetricResult
 from tabsynth.rules.constraints import Constraint, compile_rules, rows_passing
 from tabsynth.table.schema import Schema
-from tabsynth.validate.expectations import violations
-from tabsynth.validate.result import MetricResult
 
 
 def check_constraints(synthetic: pd.DataFrame, schema: Schema, constraints: list[Constraint],

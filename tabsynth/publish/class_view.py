@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tabsynth.release.findings import fmt, items
+from tabsynth.publish.findings import fmt, items
 from tabsynth.table.distances import bin_codes, tvd
 from tabsynth.table.schema import Schema
 

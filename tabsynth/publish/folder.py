@@ -12,9 +12,9 @@ from tabsynth.errors import ReleaseBlocked
 from tabsynth.io.atomic import staged_directory
 from tabsynth.io.files import file_sha256, write_table
 from tabsynth.models.auto import blocked_hints
-from tabsynth.release import manifest as manifest_lib
-from tabsynth.release.gate import Verdict
-from tabsynth.release.report import write_report
+from tabsynth.publish import manifest as manifest_lib
+from tabsynth.publish.gate import Verdict
+from tabsynth.publish.report import write_report
 from tabsynth.table.schema import Schema
 
 MANIFEST = "manifest.json"

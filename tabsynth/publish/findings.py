@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import math
 
-from tabsynth.validate.pii_leak import leak_lines
-from tabsynth.validate.result import MetricResult
+from tabsynth.metrics.pii_leak import leak_lines
+from tabsynth.metrics.result import MetricResult
 
 HANDLING_WORDS = {"fake": "replaced by fake values", "drop": "dropped from the release"}
 NEIGHBOURS = "neighbouring tables differ by adding or removing one row"

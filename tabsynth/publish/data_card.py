@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tabsynth.release.findings import (
+from tabsynth.publish.findings import (
     HANDLING_WORDS,
     NEIGHBOURS,
     dropped_lines,
