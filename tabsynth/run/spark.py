@@ -15,10 +15,10 @@ from tabsynth.errors import InputError
 from tabsynth.io.atomic import check_can_create, staged_directory
 from tabsynth.models.base import load_model, save_model
 from tabsynth.models.dp_marginal import DPMarginal
-from tabsynth.privacy import spending
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.facts import sampled_facts
-from tabsynth.publish.policy import load_policy
+from tabsynth.run.options import FitOptions
+from tabsynth.run.plan import debit_ledger, plan_for
 from tabsynth.scale.spark import SparkCounts, is_remote, local_path, sample_to_parquet, spark_session
 from tabsynth.table.counts import Counts
 from tabsynth.table.schema import Schema
@@ -61,18 +61,18 @@ def fit(data: str, out: Path, *, schema_path: Path | None = None, params: dict |
     """Fit dp-marginal on `data` (Parquet file or folder, or CSV; a path or a URI) and save the model folder
     `out` on the driver. `seed` fixes only the row sample a schema is inferred from, never DP noise; `master`
     None keeps the Spark master spark-submit gave. Returns the spend, {"epsilon": ..., "delta": ...}."""
-    rules = load_policy(policy)
-    request = spending.plan(True, rules, epsilon, delta, MODEL)
-    user_schema = Schema.load(schema_path) if schema_path else None
-    source = ledger_source(data, source_id)
+    options = FitOptions(data=data, out=out, model=MODEL, schema=schema_path, epsilon=epsilon, delta=delta,
+                         policy=policy, source_id=source_id, ledger=ledger, model_params=dict(params or {}))
+    plan = plan_for(options, data)  # the plan of every fit: policy limits, the model, the ledger identity
+    if plan.ledger_source is None:
+        ledger_source(data, None)  # says why a Spark source needs --source-id
     check_can_create(out, overwrite=overwrite)  # before Spark starts
     counts = SparkCounts(spark_session(master), data)
-    schema = infer_spark_schema(counts, user_schema, seed)
+    infer_spark_schema(counts, plan.user_schema, seed)  # a table Spark cannot read fails before the debit
     with staged_directory(out, overwrite=overwrite) as staging:
-        budget, _ = spending.charge(request, source=spending.Source(source, Path(data).name), policy=rules,
-                                    model=MODEL, ledger_url=ledger, note=f"spark fit to {out}")
-        schema, budget, _ = sampled_facts(counts, SCHEMA_SAMPLE_ROWS, user_schema, budget)
-        model = fit_from_counts(counts, schema, budget, params)
+        budget, _ = debit_ledger(options, plan, lambda *_: None, note="spark fit to")
+        schema, budget, _ = sampled_facts(counts, SCHEMA_SAMPLE_ROWS, plan.user_schema, budget)
+        model = plan.model.fit(counts, schema, budget=budget)
         save_model(model, schema, staging)
     return model.privacy_
 
