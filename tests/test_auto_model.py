@@ -10,8 +10,8 @@ import pytest
 
 from tabsynth.errors import InputError, ReleaseBlocked
 from tabsynth.metrics.constraints import check_constraints
-from tabsynth.models.auto import argn_params, blocked_hints, choose_model, wants_dp
 from tabsynth.rules.constraints import learnt_orders
+from tabsynth.run.auto import argn_params, blocked_hints, choose_model, wants_dp
 from tabsynth.run.options import ReleaseOptions
 from tabsynth.run.release import release
 from tabsynth.table.infer import conform, infer_schema

@@ -154,3 +154,30 @@ def test_a_dp_release_is_decided_on_dp_and_public_metrics_only():
     assert not evaluate(policy, public + [public_crash], private=True).passed
     leaky = [public[0], MetricResult("constraint_violations", 0, "min", "learnt from real rows")]
     assert not evaluate(policy, leaky, private=True).passed  # a deciding metric that read private rows
+
+
+def test_every_metric_the_checks_compute_is_in_the_one_catalogue():
+    """Policies, the gate and --model auto read metric names from metrics/catalogue.py; a check that computes a
+    metric the catalogue lacks could not be named in a policy."""
+    import re
+
+    import pandas as pd
+
+    from tabsynth.metrics import catalogue
+    from tabsynth.metrics.checks import CheckOptions, run_checks
+    from tabsynth.table.infer import infer_schema
+
+    rng = np.random.default_rng(0)
+    n = 300
+    table = pd.DataFrame({"age": rng.integers(20, 80, n), "sex": rng.choice(["F", "M"], n),
+                          "income": rng.normal(3000, 500, n).round(2), "label": rng.choice(["yes", "no"], n)})
+    schema = infer_schema(table)
+    found = set()
+    for target in ("label", "income"):
+        metrics = run_checks(table[:200], table[200:], table.sample(200, random_state=1).reset_index(drop=True),
+                             schema, CheckOptions(target=target, sensitive=("sex",)))
+        found |= {m.name for m in metrics}
+    unknown = {name for name in found if name not in catalogue.METRICS and not catalogue.PER_COLUMN.match(name)}
+    assert not unknown
+    assert {"tstr_auc", "tstr_r2", "mean_column_tvd", "dcr_share", "pii_leak"} <= found
+    assert all(re.fullmatch(r"[a-z0-9_]+", name) for name in catalogue.METRICS)

@@ -17,6 +17,7 @@ from sklearn.metrics import r2_score, roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from tabsynth.errors import InputError
+from tabsynth.metrics.catalogue import SCORES
 from tabsynth.metrics.fidelity import (
     CATEGORY_KINDS,
     NUMERIC_KINDS,
@@ -39,9 +40,6 @@ METRIC_NAMES = {"binary": "roc_auc", "multiclass": "macro_ovr_roc_auc", "regress
 # Score metrics are named by what they measure, so a policy rule can only compare like with like:
 # tstr_auc, trtr_auc, augmented_auc for a binary or categorical target; tstr_r2, ... for a numerical one.
 SCORE_SUFFIX = {"binary": "auc", "multiclass": "auc", "regression": "r2"}
-SCORES = ("tstr", "trtr", "augmented")
-CLASSIFICATION_METRICS = (*(f"{score}_auc" for score in SCORES), "minority_class_tvd")
-REGRESSION_METRICS = tuple(f"{score}_r2" for score in SCORES)
 
 
 @dataclass(frozen=True)

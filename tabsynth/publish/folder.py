@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -11,7 +12,6 @@ import pandas as pd
 from tabsynth.errors import ReleaseBlocked
 from tabsynth.io.atomic import staged_directory
 from tabsynth.io.files import file_sha256, write_table
-from tabsynth.models.auto import blocked_hints
 from tabsynth.publish import manifest as manifest_lib
 from tabsynth.publish.gate import Verdict
 from tabsynth.publish.report import write_report
@@ -75,12 +75,12 @@ def publish_with_table(options, manifest: dict, train: pd.DataFrame, synthetic: 
 
 
 def block(options, manifest: dict, train: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema,
-          verdict: Verdict, internal: dict | None = None) -> NoReturn:
+          verdict: Verdict, internal: dict | None = None, hints: Sequence[str] = ()) -> NoReturn:
     """Nothing is released; the reviewer still gets the report explaining why, beside the output path (for a DP
     release, the internal view: it is never published)."""
     report_path = blocked_report_path(Path(options.out))
     write_report(report_path, manifest, train, synthetic, schema, internal=internal)
-    raise_blocked(manifest["policy"]["name"], verdict, report_path, model=manifest["model"]["name"])
+    raise_blocked(manifest["policy"]["name"], verdict, report_path, hints=hints)
 
 
 def blocked_report_path(out: Path) -> Path:
@@ -88,10 +88,9 @@ def blocked_report_path(out: Path) -> Path:
 
 
 def raise_blocked(policy_name: str, verdict: Verdict, report_path: Path | None, what: str = "release",
-                  model: str | None = None) -> NoReturn:
-    """One line per failed rule; for a release (`model` given), what is likely to pass each family of them."""
+                  hints: Sequence[str] = ()) -> NoReturn:
+    """One line per failed rule, then what is likely to pass each family of them (`hints`, for a release)."""
     lines = [f"{what} blocked by policy {policy_name!r}: {o.line()}" for o in verdict.failures()]
-    if model is not None:
-        lines += [f"to try: {hint}" for hint in blocked_hints([o.metric for o in verdict.failures()], model)]
+    lines += [f"to try: {hint}" for hint in hints]
     where = f"; see the report at {report_path}" if report_path else ""
     raise ReleaseBlocked(*lines, f"nothing was released{where}", report_path=report_path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from tabsynth.metrics import catalogue
 from tabsynth.metrics.result import MetricResult
 from tabsynth.publish.policy import Policy, Rule
 
@@ -33,7 +34,7 @@ class RuleOutcome:
 # The metrics that, in a DP release, are computed from DP or public inputs only: the budget the model spent, and
 # the synthetic rows checked against the declared facts and constraints (the pipeline learns no combination from
 # the real rows for a DP release). Every other metric reads the private train or holdout rows.
-DP_DECISION_METRICS = frozenset({"dp_epsilon", "dp_delta", "constraint_violations", "constraint_valid_share"})
+DP_DECISION_METRICS = catalogue.DP_DECISION
 BASIS = {
     False: "every rule of the policy, on checks that read the private training and holdout rows",
     True: "only differentially private or public inputs: the privacy budget spent, and the synthetic rows checked "

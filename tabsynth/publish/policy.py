@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import difflib
 import operator
-import re
 from pathlib import Path
 from typing import Literal
 
@@ -13,26 +12,13 @@ import pydantic
 
 from tabsynth.errors import PolicyError
 from tabsynth.io.files import read_yaml
+from tabsynth.metrics import catalogue
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq}
-METRICS = (
-    "dp_epsilon", "dp_delta",
-    "exact_copy_rate", "holdout_copy_rate", "exact_copy_excess", "dcr_share", "nndr_p5", "mia_auc",
-    "singling_out_risk", "linkability_risk", "attribute_inference_risk",
-    "mean_column_tvd", "mean_pair_tvd", "mean_wasserstein", "correlation_difference",
-    "category_coverage", "range_coverage",
-    "tstr_auc", "trtr_auc", "augmented_auc", "tstr_r2", "trtr_r2", "augmented_r2", "tstr_ratio", "augmentation_gain",
-    "minority_class_tvd",
-    "max_subgroup_share_gap", "max_subgroup_target_gap",
-    "constraint_violations", "constraint_valid_share", "pii_leak",
-)
 # Utility scores named by the target's type since 0.x: a rule on the old name would compare R² with AUC.
 RENAMED = {f"{score}_score": f"{score}_auc (binary or categorical target) or {score}_r2 (numerical target)"
-           for score in ("tstr", "trtr", "augmented")}
-CLASSIFICATION_ONLY = ("tstr_auc", "trtr_auc", "augmented_auc", "minority_class_tvd")
-REGRESSION_ONLY = ("tstr_r2", "trtr_r2", "augmented_r2")
-PER_COLUMN_METRIC = re.compile(r"^(tvd|wasserstein|subgroup_share_gap|subgroup_target_gap):.+$")
+           for score in catalogue.SCORES}
 
 
 class _Strict(pydantic.BaseModel):
@@ -48,11 +34,11 @@ class Rule(_Strict):
     @pydantic.field_validator("metric")
     @classmethod
     def _known_metric(cls, name: str) -> str:
-        if name in METRICS or PER_COLUMN_METRIC.match(name):
+        if name in catalogue.METRICS or catalogue.PER_COLUMN.match(name):
             return name
         if name in RENAMED:
             raise ValueError(f"metric {name!r} is now named by the target's type: use {RENAMED[name]}")
-        guess = difflib.get_close_matches(name, METRICS, n=1)
+        guess = difflib.get_close_matches(name, catalogue.METRICS, n=1)
         raise ValueError(f"unknown metric {name!r}" + (f" (did you mean {guess[0]!r}?)" if guess else ""))
 
     def holds(self, value: float) -> bool:
@@ -89,8 +75,8 @@ def target_metric_problems(policy: Policy, target: str | None, target_kind: str 
     if target is None or target_kind is None:
         return []
     numerical = target_kind == "numerical"
-    wrong, needs = ((CLASSIFICATION_ONLY, "a binary or categorical target") if numerical
-                    else (REGRESSION_ONLY, "a numerical target"))
+    wrong, needs = ((catalogue.CLASSIFICATION, "a binary or categorical target") if numerical
+                    else (catalogue.REGRESSION, "a numerical target"))
     return [f"policy {policy.name!r}: rule {rule.metric} {rule.op} {rule.threshold:g} needs {needs}, but target "
             f"{target!r} is {target_kind} (its scores are the *_{'r2' if numerical else 'auc'} metrics)"
             for rule in policy.rules if rule.metric in wrong]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from tabsynth.models.auto import AUTO
 from tabsynth.publish.gate import Verdict
+from tabsynth.run.auto import AUTO
 
 Progress = Callable[[str, float], None]  # (what is happening, share of the whole job done)
 
@@ -21,7 +21,7 @@ Progress = Callable[[str, float], None]  # (what is happening, share of the whol
 class ReleaseOptions:
     data: object  # a file path, a database URL read with `table` or `query`, or a DataFrame
     out: Path
-    model: str = AUTO  # or a registered name; auto picks by the policy and the table (models/auto.py)
+    model: str = AUTO  # or a registered name; auto picks by the policy and the table (run/auto.py)
     rows: int | None = None
     schema: Path | None = None
     seed: int | None = None

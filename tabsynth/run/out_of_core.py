@@ -30,11 +30,11 @@ from tabsynth.io.files import csv_ready, file_sha256
 from tabsynth.io.sql import SqlSource, public_url
 from tabsynth.io.sql import source_name as sql_source_name
 from tabsynth.metrics.checks import run_checks
-from tabsynth.models import auto
 from tabsynth.privacy.facts import sampled_facts
 from tabsynth.publish import manifest as manifest_lib
 from tabsynth.publish.folder import block, finish_folder
 from tabsynth.publish.gate import evaluate
+from tabsynth.run import auto
 from tabsynth.run.options import Progress, ReleaseOptions, ReleaseResult
 from tabsynth.run.plan import (
     Plan,
@@ -117,7 +117,8 @@ def _release(options: ReleaseOptions, plan: Plan, session: DuckDBSession, say: P
         manifest["warnings"] = dp_warnings(facts, plan.model)
         say("writing release", 0.85)
         if not verdict.passed:
-            block(options, manifest, samples[0], samples[2], schema, verdict, internal)
+            block(options, manifest, samples[0], samples[2], schema, verdict, internal,
+                  hints=auto.blocked_hints([o.metric for o in verdict.failures()], options.model))
         finish_folder(staging, data_name, manifest, samples[0], samples[2], schema, sampling["rows"], internal)
     say("done", 1.0)
     return ReleaseResult(Path(options.out), verdict, manifest, None)

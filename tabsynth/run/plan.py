@@ -16,11 +16,11 @@ from tabsynth.io.files import FORMATS
 from tabsynth.io.frames import FrameSource
 from tabsynth.metrics.checks import CheckOptions
 from tabsynth.metrics.result import MetricResult
-from tabsynth.models import auto
 from tabsynth.models.base import create_model, is_private
 from tabsynth.privacy import spending
 from tabsynth.privacy.facts import conform_values, few_rows_warning, pay_for_facts
 from tabsynth.publish.policy import Policy, load_policy, target_metric_problems
+from tabsynth.run import auto
 from tabsynth.run.options import FitOptions, Progress, ReleaseOptions
 from tabsynth.table.infer import conform, infer_schema
 from tabsynth.table.schema import Schema

@@ -16,6 +16,7 @@ from tabsynth.models.memory import check_memory
 from tabsynth.publish import manifest as manifest_lib
 from tabsynth.publish.folder import block, publish, publish_with_table
 from tabsynth.publish.gate import evaluate
+from tabsynth.run import auto
 from tabsynth.run.options import Progress, ReleaseOptions, ReleaseResult
 from tabsynth.run.plan import (
     Plan,
@@ -78,7 +79,8 @@ def _release_in_memory(options: ReleaseOptions, say: Progress) -> ReleaseResult:
         manifest["warnings"] = dp_warnings(facts, plan.model)
     say("writing release", 0.85)
     if not verdict.passed:
-        block(options, manifest, train, synthetic, schema, verdict, internal)
+        block(options, manifest, train, synthetic, schema, verdict, internal,
+              hints=auto.blocked_hints([o.metric for o in verdict.failures()], options.model))
     out = publish_with_table(options, manifest, train, synthetic, schema, plan.sink, plan.source, internal) \
         if plan.sink else publish(options, manifest, train, synthetic, schema, internal)
     say("done", 1.0)

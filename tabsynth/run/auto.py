@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
+from tabsynth.metrics import catalogue
+
 AUTO = "auto"
 DP_MODEL = "dp-marginal"
 TIME_BUDGET_SECONDS = 300.0  # what a release may spend fitting on a CPU before auto settles for the copula
@@ -28,11 +30,8 @@ ARGN_TYPICAL_EPOCHS = 20
 # rare classes' conditionals (ISLR Default: TSTR AUC 0.57); about 40 rows per fine cell keeps them (0.91-0.93).
 ROWS_PER_COARSE_BIN = 400
 MIN_BINS, MAX_BINS, SUB_BINS = 10, 100, 10
-# Rules that judge joint structure (pairs, correlations, a model trained on the rows) rather than single columns.
-JOINT_METRICS = frozenset({
-    "mean_pair_tvd", "correlation_difference", "tstr_auc", "tstr_r2", "tstr_ratio", "augmented_auc", "augmented_r2",
-    "augmentation_gain", "minority_class_tvd", "max_subgroup_share_gap", "max_subgroup_target_gap"})
-DP_METRICS = frozenset({"dp_epsilon", "dp_delta"})
+JOINT_METRICS = catalogue.JOINT  # rules that judge joint structure rather than single columns
+DP_METRICS = frozenset(catalogue.DP)
 
 
 @dataclass(frozen=True)
@@ -97,11 +96,9 @@ def _dp_reason(engine: str) -> str:
 
 # ---- what to try when the gate blocks ---------------------------------------------------------------------
 
-PRIVACY_RISK_METRICS = frozenset({
-    "exact_copy_rate", "holdout_copy_rate", "exact_copy_excess", "dcr_share", "nndr_p5", "mia_auc",
-    "singling_out_risk", "linkability_risk", "attribute_inference_risk"})
-MARGINAL_METRICS = frozenset({"mean_column_tvd", "mean_wasserstein", "category_coverage", "range_coverage"})
-CONSTRAINT_METRICS = frozenset({"constraint_violations", "constraint_valid_share"})
+PRIVACY_RISK_METRICS = frozenset(catalogue.PRIVACY_RISK)
+MARGINAL_METRICS = frozenset(catalogue.MARGINAL)
+CONSTRAINT_METRICS = frozenset(catalogue.CONSTRAINTS)
 DP_MODELS = frozenset({"dp-marginal", "dp-argn", "dp-ctgan"})
 
 
