@@ -14,7 +14,8 @@ against rows it never saw before sharing it.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import pandas as pd
 
 from tabsynth.errors import InputError
 from tabsynth.run import fit as run_fit
-from tabsynth.run.options import AUTO, FitOptions, ReleaseOptions, ValidateOptions, Verdict
+from tabsynth.run.options import AUTO, FitOptions, Progress, ReleaseOptions, ValidateOptions, Verdict
 from tabsynth.run.plan import inspect_source
 from tabsynth.run.release import release as run_release
 from tabsynth.run.validate import validate_tables
@@ -55,15 +56,17 @@ class Synthesizer:
     def fit(self, data: Data, *, schema: str | Path | None = None, epsilon: float | None = None,
             delta: float | None = None, policy: str = "default", seed: int | None = None,
             source_id: str | None = None, ledger: str | None = None, table: str | None = None,
-            query: str | None = None) -> Synthesizer:
+            query: str | None = None, progress: bool | Progress = True) -> Synthesizer:
         """Fit on every row of `data`. A DP model (or `epsilon`) debits the privacy ledger first (`ledger`: a
-        database URL, default $TABSYNTH_LEDGER or ~/.tabsynth/ledger.db)."""
+        database URL, default $TABSYNTH_LEDGER or ~/.tabsynth/ledger.db). `progress`: a bar in a terminal or
+        Jupyter, False for none, or a callback (what, share done)."""
         if self.params and self.model == AUTO:
             raise InputError("model parameters need a model name: Synthesizer('argn', epochs=50)")
         options = FitOptions(data=data, out=None, model=self.model, schema=_path(schema), seed=seed,
                              epsilon=epsilon, delta=delta, policy=policy, source_id=source_id, ledger=ledger,
                              model_params=dict(self.params), table=table, query=query)
-        self._set(run_fit.fit_model(options))
+        with _progress(progress) as say:
+            self._set(run_fit.fit_model(options, say))
         return self
 
     def sample(self, n: int | None = None, *, where: str | None = None, rebalance: str | None = None,
@@ -157,16 +160,18 @@ def release(data: Data, out: str | Path, *, model: str = AUTO, policy: str = "de
             target: str | None = None, sensitive: tuple[str, ...] = (), fmt: str = "parquet",
             overwrite: bool = False, source_id: str | None = None, ledger: str | None = None,
             engine: str = "memory", params: dict | None = None, table: str | None = None,
-            query: str | None = None, progress: Callable[[str, float], None] | None = None) -> Release:
+            query: str | None = None, progress: bool | Progress = True) -> Release:
     """Fit, sample, validate and, if the policy's gate passes, publish `out` (synthetic data, report.html,
     manifest.json) atomically. Raises `ReleaseBlocked` (nothing written but OUT.blocked.html) when it does not.
-    The options are those of `tabsynth release --help`."""
+    The options are those of `tabsynth release --help`; `progress`: a bar in a terminal or Jupyter, False for
+    none, or a callback (what, share done)."""
     options = ReleaseOptions(
         data=data, out=Path(out), model=model, rows=rows, schema=_path(schema), seed=seed, policy=policy, fmt=fmt,
         overwrite=overwrite, model_params=dict(params or {}), epsilon=epsilon, delta=delta, target=target,
         sensitive=tuple(sensitive), constraints=_path(constraints), source_id=source_id, ledger=ledger,
         table=table, query=query, engine=engine)
-    result = run_release(options, progress)
+    with _progress(progress) as say:
+        result = run_release(options, say)
     return Release(result.out, result.verdict, result.manifest, result.synthetic)
 
 
@@ -181,6 +186,24 @@ def validate(real: pd.DataFrame | str | Path, synthetic: pd.DataFrame | str | Pa
                               target=target, sensitive=tuple(sensitive), constraints=_path(constraints),
                               report=_path(report))
     return validate_tables(options, raise_blocked=False)[0]
+
+
+@contextmanager
+def _progress(progress: bool | Progress) -> Iterator[Progress | None]:
+    """The callback the workflow reports to: the caller's, none, or a bar drawn where someone can see it."""
+    if callable(progress) or not progress:
+        yield progress or None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
+
+    console = Console(stderr=True)
+    with Bar(TextColumn("{task.description:<30}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+             TimeElapsedColumn(), console=console, transient=True,
+             disable=not (console.is_terminal or console.is_jupyter)) as bar:
+        task = bar.add_task("starting", total=1.0)
+        yield lambda what, done: bar.update(task, description=what, completed=done)
 
 
 def _path(value) -> Path | None:

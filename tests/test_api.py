@@ -69,7 +69,10 @@ def test_a_dp_synthesizer_debits_the_ledger_and_never_spends_more(tmp_path):
 
 def test_release_of_a_dataframe_equals_the_release_of_its_file(tmp_path):
     frame = read_table(DEMO)
-    from_frame = tabsynth.release(frame, out=tmp_path / "a", model="copula", seed=7)
+    steps = []
+    from_frame = tabsynth.release(frame, out=tmp_path / "a", model="copula", seed=7,
+                                  progress=lambda what, done: steps.append((what, done)))
+    assert steps[-1] == ("done", 1.0) and [done for _, done in steps] == sorted(done for _, done in steps)
     from_file = tabsynth.release(DEMO, out=tmp_path / "b", model="copula", seed=7)
     assert from_frame.passed and from_file.passed
     pd.testing.assert_frame_equal(from_frame.synthetic, from_file.synthetic)
