@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 
 
-def to_numbers(kind: str, series: pd.Series) -> np.ndarray:
-    """Numbers as float, dates as wall-clock seconds since 1970; NaN where missing.
+def to_numbers(kind: str, series: pd.Series, unit: str = "s", infinite: str = "clip") -> np.ndarray:
+    """Numbers as float, dates as wall-clock `unit`s (s or ns) since 1970; NaN where missing; an infinite number
+    clipped to the largest float (`infinite="clip"`) or missing (`"missing"`).
 
     A time with a zone counts by its local wall-clock time in that zone (so a zoned date column bins into its
     own days and decodes to local midnights). DuckDB and Spark, which read a zoned Parquet column as instants,
@@ -16,20 +17,21 @@ def to_numbers(kind: str, series: pd.Series) -> np.ndarray:
     """
     if kind != "datetime":
         numbers = pd.to_numeric(series, errors="coerce").to_numpy(float)
-        return np.where(np.isinf(numbers), np.sign(numbers) * np.finfo(float).max, numbers)
+        return np.where(np.isinf(numbers), np.sign(numbers) * np.finfo(float).max if infinite == "clip" else np.nan,
+                        numbers)
     stamps = pd.to_datetime(series, errors="coerce")
     if getattr(stamps.dt, "tz", None) is not None:
         stamps = stamps.dt.tz_localize(None)
-    seconds = stamps.to_numpy("datetime64[s]").astype(np.int64).astype(float)
-    seconds[stamps.isna().to_numpy()] = np.nan
-    return seconds
+    numbers = stamps.to_numpy(f"datetime64[{unit}]").astype(np.int64).astype(float)
+    numbers[stamps.isna().to_numpy()] = np.nan
+    return numbers
 
 
-def from_numbers(kind: str, dtype: str, name: str, numbers: np.ndarray) -> pd.Series:
+def from_numbers(kind: str, dtype: str, name: str, numbers: np.ndarray, unit: str = "s") -> pd.Series:
     """`to_numbers` undone: values of `dtype`; a zoned dtype's wall-clock seconds are localized back to it."""
     if kind != "datetime":
         return as_dtype(pd.Series(numbers, name=name), dtype)
-    stamps = pd.Series(pd.to_datetime(numbers, unit="s"), name=name)
+    stamps = pd.Series(pd.to_datetime(numbers, unit=unit), name=name)
     tz = getattr(pd.api.types.pandas_dtype(dtype), "tz", None)
     if tz is not None:
         stamps = stamps.dt.tz_localize(tz, ambiguous=np.zeros(len(stamps), dtype=bool), nonexistent="shift_forward")

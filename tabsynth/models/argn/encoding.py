@@ -19,6 +19,7 @@ import pandas as pd
 from tabsynth.privacy.domains import quantile_groups
 from tabsynth.table.codecs import Codec, Encoding, pack_states
 from tabsynth.table.schema import Column
+from tabsynth.table.values import as_dtype, from_numbers, to_numbers
 
 MIN_ROWS_PER_BIN = 20
 _TIME_UNITS_NS = (86_400 * 10**9, 3_600 * 10**9, 60 * 10**9, 10**9, 10**6, 10**3, 1)
@@ -54,7 +55,7 @@ class CategoryTokens:
         is_rare = (codes == len(self.values)) & bool(self.rare)
         if is_rare.any():
             values[is_rare] = np.array(self.rare, dtype=object)[rng.integers(len(self.rare), size=int(is_rare.sum()))]
-        return _astype(pd.Series(values, name=self.name).infer_objects(), self.dtype)
+        return as_dtype(pd.Series(values, name=self.name).infer_objects(), self.dtype)
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         return {"type": "categories", "name": self.name, "dtype": self.dtype, "values": _plain(self.values),
@@ -94,7 +95,7 @@ class NumberTokens:
         return valid.reshape(self.sizes)
 
     def encode(self, series: pd.Series) -> np.ndarray:
-        numbers = _to_numbers(self.kind, series)
+        numbers = to_numbers(self.kind, series, unit="ns", infinite="missing")
         cells = np.clip(np.searchsorted(self.low, np.nan_to_num(numbers), side="right") - 1, 0, len(self.low) - 1)
         tokens = np.stack([self.coarse[cells], self.fine[cells]], axis=1)
         tokens[np.isnan(numbers)] = (self.sizes[0] - 1, 0)
@@ -116,7 +117,7 @@ class NumberTokens:
                 drawn = np.round(drawn, 9)
         numbers = np.full(len(tokens), np.nan)
         numbers[present] = np.where(self.exact[cells[present]], low, drawn)
-        return _from_numbers(self.kind, self.dtype, self.name, numbers)
+        return from_numbers(self.kind, self.dtype, self.name, numbers, unit="ns")
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         meta = {"type": "numbers", "name": self.name, "kind": self.kind, "dtype": self.dtype, "unit": self.unit,
@@ -228,7 +229,7 @@ def fit_category_tokens(column: Column, values: pd.Series, rare_threshold: int) 
 
 def fit_number_tokens(column: Column, values: pd.Series, rare_threshold: int, bins: int,
                       sub_bins: int) -> NumberTokens:
-    numbers = _to_numbers(column.kind, values)
+    numbers = to_numbers(column.kind, values, unit="ns", infinite="missing")
     distinct, counts = np.unique(numbers[~np.isnan(numbers)], return_counts=True)
     if distinct.size == 0:
         distinct, counts = np.zeros(1), np.zeros(1, dtype=np.int64)
@@ -252,29 +253,6 @@ def _unit(column: Column, distinct: np.ndarray) -> float | None:
     return None if column.decimals is None else 10.0 ** -column.decimals
 
 
-def _to_numbers(kind: str, series: pd.Series) -> np.ndarray:
-    """Numbers as float, dates as wall-clock nanoseconds since 1970; NaN where missing."""
-    if kind != "datetime":
-        numbers = pd.to_numeric(series, errors="coerce").to_numpy(float)
-        return np.where(np.isinf(numbers), np.nan, numbers)
-    stamps = pd.to_datetime(series, errors="coerce")
-    if getattr(stamps.dt, "tz", None) is not None:
-        stamps = stamps.dt.tz_localize(None)
-    numbers = stamps.astype("datetime64[ns]").astype("int64").to_numpy(float)
-    numbers[stamps.isna().to_numpy()] = np.nan
-    return numbers
-
-
-def _from_numbers(kind: str, dtype: str, name: str, numbers: np.ndarray) -> pd.Series:
-    if kind != "datetime":
-        return _astype(pd.Series(numbers, name=name), dtype)
-    stamps = pd.Series(pd.to_datetime(numbers, unit="ns"), name=name)
-    tz = getattr(pd.api.types.pandas_dtype(dtype), "tz", None)
-    if tz is not None:
-        stamps = stamps.dt.tz_localize(tz, ambiguous=np.zeros(len(stamps), dtype=bool), nonexistent="shift_forward")
-    return _astype(stamps, dtype)
-
-
 def _prefixed(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
     return {key.removeprefix(prefix): value for key, value in arrays.items() if key.startswith(prefix)}
 
@@ -283,10 +261,3 @@ def _plain(value):
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     return value.item() if hasattr(value, "item") else value
-
-
-def _astype(series: pd.Series, dtype: str) -> pd.Series:
-    try:
-        return series.astype(dtype)
-    except (TypeError, ValueError):
-        return series
