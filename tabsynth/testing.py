@@ -11,11 +11,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tabsynth.models.base import create_model, load_model, save_model
+from tabsynth.models.base import create_model, is_private, load_model, save_model
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.mechanisms import RandomSource
 from tabsynth.table.infer import conform, infer_schema
 from tabsynth.table.schema import Schema
+
+# A spend equal to the budget may come back from the accounting a few ulps above it; more is an overspend.
+SPEND_ROUNDING = 1e-9
 
 
 def contract_table(n: int = 300, seed: int = 0) -> pd.DataFrame:
@@ -47,29 +50,75 @@ def fraud_table(n: int = 10_000, seed: int = 0, fraud_share: float = 0.03) -> pd
     })
 
 
+def edge_tables(seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Small tables that break careless models, each named by its trap."""
+    rows = 80
+    base = contract_table(rows, seed)[["age", "grade", "smoker"]]
+    return {
+        "all-missing column": base.assign(note=pd.Series([None] * rows, dtype=object)),
+        "constant column": base.assign(version=3),
+        "one category": base.assign(ward="icu"),
+        "12 rows": contract_table(12, seed),
+    }
+
+
 def check_synthesizer(name: str, params: dict | None = None, table: pd.DataFrame | None = None) -> None:
-    """Raise AssertionError naming the broken promise, or return None."""
-    raw = contract_table() if table is None else table
+    """Raise AssertionError naming the broken promise (and the table it broke on), or return None.
+
+    The model is checked on `table` (default: `contract_table()`) and then once on each of `edge_tables()`:
+    fit returns self and sets fitted attributes ending in '_', samples follow the schema, a fixed seed repeats
+    its rows, the model survives save/load without pickles, and a DP model records a spend within the budget
+    it was handed. On the first table a model that is not DP is also fitted twice under one seed and must
+    sample the same rows (a DP model's noise comes from the OS, never from a seed)."""
+    tables = {"contract table": contract_table() if table is None else table, **edge_tables()}
+    for i, (what, raw) in enumerate(tables.items()):
+        try:
+            _check_on(name, params or {}, raw, refit=i == 0)
+        except AssertionError as broken:
+            raise AssertionError(f"{name} on the {what}: {broken}") from None
+
+
+def _check_on(name: str, params: dict, raw: pd.DataFrame, refit: bool) -> None:
     schema = infer_schema(raw)
     data = conform(raw, schema)
-    model = create_model(name, **(params or {}))
-    dp = getattr(type(model), "differentially_private", False)
+    model = create_model(name, **params)
+    dp = is_private(model)
     budget = Budget(1.0, 1e-6, RandomSource.seeded(1)) if dp else None
     assert model.fit(data, schema, budget=budget, rng=1) is model, "fit must return self"
-    fitted = [k for k in vars(model) if k.endswith("_")]
-    assert fitted, "fitted attributes must end in '_'"
+    assert [k for k in vars(model) if k.endswith("_")], "fitted attributes must end in '_'"
+    if dp:
+        check_spend(model, budget)
     sample = model.sample(200, rng=2)
     check_sample(sample, data, schema, 200, dp=dp)
     assert model.sample(200, rng=2).equals(sample), "the same seed must give the same rows"
     assert not model.sample(200, rng=3).equals(sample), "different seeds must give different rows"
     assert len(model.sample(0, rng=2)) == 0, "sampling zero rows must give an empty table"
+    if refit and not dp:
+        again = create_model(name, **params).fit(data, schema, rng=1)
+        assert again.sample(200, rng=2).equals(sample), "fitting again under the same seed must give the same model"
     with tempfile.TemporaryDirectory() as folder:
         save_model(model, schema, folder)
         assert not list(Path(folder).glob("*.pkl")), "model folders hold no pickles"
         loaded, loaded_schema = load_model(folder)
-        saved_schema = Schema.from_dict(schema.public()) if dp else schema  # DP folders hold no observed facts
-        assert loaded_schema == saved_schema, "the schema must survive save/load"
-        assert loaded.sample(200, rng=2).equals(sample), "a loaded model must sample the same rows"
+    saved_schema = Schema.from_dict(schema.public()) if dp else schema  # DP folders hold no observed facts
+    assert loaded_schema == saved_schema, "the schema must survive save/load"
+    assert loaded.sample(200, rng=2).equals(sample), "a loaded model must sample the same rows"
+    if dp:
+        assert _spend(loaded) == _spend(model), "the recorded spend must survive save/load"
+
+
+def check_spend(model, budget: Budget) -> None:
+    """A DP model records what it spent in `privacy_` ('epsilon', 'delta'), never more than its budget."""
+    epsilon, delta = _spend(model)
+    assert epsilon <= budget.epsilon * (1 + SPEND_ROUNDING), f"spent epsilon {epsilon:g} > budget {budget.epsilon:g}"
+    assert delta <= budget.delta * (1 + SPEND_ROUNDING), f"spent delta {delta:g} > budget {budget.delta:g}"
+
+
+def _spend(model) -> tuple[float, float]:
+    spent = getattr(model, "privacy_", None)
+    assert isinstance(spent, dict) and {"epsilon", "delta"} <= spent.keys(), \
+        "a DP model must record its spend in privacy_['epsilon'] and privacy_['delta']"
+    return float(spent["epsilon"]), float(spent["delta"])
 
 
 def check_sample(sample: pd.DataFrame, data: pd.DataFrame, schema: Schema, n: int, dp: bool = False) -> None:

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import pickle
 
@@ -6,6 +7,7 @@ import pytest
 
 from tabsynth.errors import ModelError
 from tabsynth.models.base import REGISTRY, create_model, load_model, save_model
+from tabsynth.models.dp_marginal import DPMarginal
 from tabsynth.table.infer import conform, infer_schema
 from tabsynth.testing import check_synthesizer, contract_table
 
@@ -16,7 +18,31 @@ QUICK = {"ctgan": {"epochs": 2}, "tvae": {"epochs": 2}, "argn": {"epochs": 2}, "
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_every_registered_model_passes_the_contract(name):
+    """The one run of the contract per model: the contract table and every edge table (tabsynth.testing)."""
     check_synthesizer(name, QUICK.get(name))
+
+
+class Overspender(DPMarginal):
+    """A broken DP model: it fits on a larger allowance than the one it is handed, and says so in privacy_."""
+
+    name = "dp-overspender"
+    stretch: dict = {}
+
+    def fit(self, table, schema, *, budget=None, rng=None):
+        return super().fit(table, schema, budget=dataclasses.replace(budget, **{
+            fact: getattr(budget, fact) * factor for fact, factor in self.stretch.items()}), rng=rng)
+
+
+@pytest.mark.parametrize("stretch, complaint", [
+    ({"epsilon": 2.0}, r"spent epsilon 2 > budget 1"),
+    ({"delta": 10.0}, r"spent delta 1e-05 > budget 1e-06"),
+])
+def test_the_contract_refuses_a_model_that_overspends(monkeypatch, stretch, complaint):
+    monkeypatch.setattr(Overspender, "stretch", stretch)
+    entry = REGISTRY["dp-marginal"]._replace(module=__name__, cls=Overspender.__name__)
+    monkeypatch.setitem(REGISTRY, Overspender.name, entry)
+    with pytest.raises(AssertionError, match=f"dp-overspender on the contract table: {complaint}"):
+        check_synthesizer(Overspender.name)
 
 
 def test_unknown_model_and_bad_parameters_are_model_errors():
