@@ -1,4 +1,4 @@
-"""The README's examples run: its constraints file loads and compiles, and its review commands work as written."""
+"""The README's examples run: every Python block, its constraints file (loads and compiles), and its review commands."""
 
 from __future__ import annotations
 
@@ -64,3 +64,19 @@ def test_the_review_commands_run_as_written(people, tmp_path, tabsynth_cli, monk
     code, stdout, stderr = tabsynth_cli(*_command("validate"))
     assert code in (0, 3), stderr  # runs on a file with PII and key columns; utility rules may block
     assert "constraint_violations" not in stderr and "pii_leak" not in stderr and "check_error" not in stderr
+
+
+def test_the_python_examples_run_in_order(people, tmp_path, monkeypatch):
+    """Every ```python block, top to bottom in one namespace, in a folder holding the `patients.csv` they read."""
+    blocks = _blocks("python")
+    assert blocks and blocks[0].count("\n") == 5  # the usage opens with a five-line example
+    monkeypatch.chdir(tmp_path)
+    Path(people).rename("patients.csv")
+    names: dict = {}
+    for number, block in enumerate(blocks, 1):
+        exec(compile(block, f"README.md, python block {number}", "exec"), names)
+    assert names["result"].passed and Path("release/manifest.json").is_file()
+    assert len(names["result"].synthetic) > 0 and Path("model").is_dir()
+    assert names["older"]["age"].min() >= 65 and set(names["older"]["ward"]) == {"cardiology"}
+    assert names["balanced"]["ward"].eq("icu").mean() == 0.3
+    assert isinstance(names["verdict"].passed, bool)
