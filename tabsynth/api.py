@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tabsynth.errors import InputError
+from tabsynth.publish import review
 from tabsynth.run import fit as run_fit
 from tabsynth.run.options import AUTO, FitOptions, Progress, ReleaseOptions, ValidateOptions, Verdict
 from tabsynth.run.plan import inspect_source
@@ -72,7 +73,7 @@ class Synthesizer:
     def sample(self, n: int | None = None, *, where: str | None = None, rebalance: str | None = None,
                seed: int | None = None) -> pd.DataFrame:
         """`n` synthetic rows (a DP model's default: its noisy row count). `where`: a condition every row meets,
-        e.g. "age >= 65 and sex == 'F'"; `rebalance`: "COLUMN=VALUE:SHARE", e.g. "default=Yes:0.3"."""
+        e.g. "age >= 65 and sex == 'F'"; `rebalance`: "COLUMN=VALUE=SHARE", e.g. "default=Yes=0.3"."""
         fitted = self._fitted()
         if n is None and not fitted.private:
             raise InputError("give n, the number of rows to sample")
@@ -145,6 +146,25 @@ class Release:
     def files(self) -> list[Path]:
         return sorted(p for p in self.out.rglob("*") if p.is_file())
 
+    def verify(self) -> dict:
+        """Every file against the manifest's SHA-256 (as `tabsynth verify`); raises on any change."""
+        return review.verify(self.out)
+
+    def approve(self, reviewer: str, note: str = "") -> dict:
+        """A reviewer's sign-off bound to the manifest's hash (as `tabsynth approve`); the releaser may not."""
+        return review.approve(self.out, reviewer, note)
+
+    def export(self, dest: str | Path, *, overwrite: bool = False) -> Path:
+        """Copy the synthetic file out with its public DATA_CARD.md (as `tabsynth export`), refused without a
+        sign-off the policy requires."""
+        return review.export(self.out, Path(dest), overwrite=overwrite)
+
+    @classmethod
+    def open(cls, folder: str | Path) -> Release:
+        """A release folder made earlier, verified, for a reviewer (its synthetic rows are not read)."""
+        manifest = review.verify(Path(folder))
+        return cls(Path(folder), Verdict.from_dict(manifest["gate"]), manifest, None)
+
     def _repr_html_(self) -> str:
         rows = "".join(f"<tr><td>{html.escape(r.metric)} {html.escape(r.op)} {r.threshold:g}</td>"
                        f"<td>{r.value:.4g}</td><td>{'PASS' if r.passed else 'FAIL'}</td></tr>"
@@ -201,9 +221,16 @@ def _progress(progress: bool | Progress) -> Iterator[Progress | None]:
     console = Console(stderr=True)
     with Bar(TextColumn("{task.description:<30}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
              TimeElapsedColumn(), console=console, transient=True,
-             disable=not (console.is_terminal or console.is_jupyter)) as bar:
+             disable=not (console.is_terminal or (console.is_jupyter and _has_widgets()))) as bar:
         task = bar.add_task("starting", total=1.0)
         yield lambda what, done: bar.update(task, description=what, completed=done)
+
+
+def _has_widgets() -> bool:
+    """Rich draws in Jupyter through ipywidgets; without them it would warn at every update."""
+    import importlib.util
+
+    return importlib.util.find_spec("ipywidgets") is not None
 
 
 def _path(value) -> Path | None:

@@ -67,6 +67,7 @@ def test_a_dp_synthesizer_debits_the_ledger_and_never_spends_more(tmp_path):
     assert len(synthesizer.sample()) > 0  # its noisy row count
 
 
+@pytest.mark.slow
 def test_release_of_a_dataframe_equals_the_release_of_its_file(tmp_path):
     frame = read_table(DEMO)
     steps = []
@@ -82,6 +83,7 @@ def test_release_of_a_dataframe_equals_the_release_of_its_file(tmp_path):
     assert from_frame.metrics["exact_copy_excess"] >= 0
 
 
+@pytest.mark.slow
 def test_a_blocked_release_raises_and_writes_nothing(tmp_path):
     policy = tmp_path / "strict.yaml"
     policy.write_text("name: impossible\nrules:\n"
@@ -107,3 +109,19 @@ def test_bad_dataframes_are_one_clear_error(tmp_path):
         tabsynth.inspect(pd.DataFrame([[1, 2]], columns=["a", "a"]))
     with pytest.raises(tabsynth.InputError, match="fit the synthesizer first"):
         tabsynth.Synthesizer("copula").sample(10)
+
+
+def test_a_release_is_verified_signed_off_and_exported_from_python(tmp_path):
+    result = tabsynth.release(read_table(DEMO), out=tmp_path / "rel", model="copula", seed=3)
+    opened = tabsynth.Release.open(tmp_path / "rel")
+    assert opened.verdict == result.verdict and opened.passed
+    with pytest.raises(tabsynth.InputError, match="different person"):
+        opened.approve(result.manifest["released_by"])
+    approval = opened.approve("A. Reviewer", note="ticket 1")
+    assert approval["reviewer"] == "A. Reviewer"
+    exported = opened.export(tmp_path / "shared")
+    assert exported.read_bytes() == (tmp_path / "rel" / "synthetic.parquet").read_bytes()
+    (tmp_path / "rel" / "synthetic.parquet").write_bytes(b"tampered")
+    with pytest.raises(tabsynth.TabsynthError, match="synthetic.parquet"):
+        opened.verify()
+

@@ -63,6 +63,14 @@ class Verdict:
             out["internal_assessment_rules"] = {"rules": list(self.internal_rules), "status": INTERNAL_ONLY}
         return out
 
+    @classmethod
+    def from_dict(cls, recorded: dict) -> Verdict:
+        """The decision as a manifest recorded it (`to_dict`); a DP release's internal outcomes are not in it."""
+        private = recorded.get("basis") == BASIS[True]
+        internal = tuple(recorded.get("internal_assessment_rules", {}).get("rules", ()))
+        return cls(passed=bool(recorded["passed"]), rules=tuple(RuleOutcome(**r) for r in recorded["rules"]),
+                   private=private, internal_rules=internal)
+
     def assessment_dict(self) -> dict:
         """The private-row rules' outcomes, for the internal-only assessment file of a DP release."""
         return {"status": INTERNAL_ONLY, "passed": all(o.passed for o in self.assessment),

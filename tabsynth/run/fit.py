@@ -151,7 +151,7 @@ def _rows(rows: int | None, model) -> int:
 def draw(model, schema: Schema, n: int, rng: np.random.Generator, *, where: str | None = None,
          rebalance: str | None = None, avoid: frozenset[str] = frozenset()):
     """`n` rows of a fitted model: plain, meeting a --where condition, or with a class's share set by --rebalance
-    (COLUMN=VALUE:SHARE); keys regenerated unique and PII faked. Nothing here is gated."""
+    (COLUMN=VALUE=SHARE or COLUMN=SHARE); keys regenerated unique and PII faked. Nothing here is gated."""
     from tabsynth.rules.parser import parse_condition
     from tabsynth.sample import conditional as sampling
 
