@@ -44,7 +44,7 @@ def small_release(parquet, tmp_path, policy, **changes):  # noqa: F811 (a fixtur
 def test_the_out_of_core_release_publishes_a_folder_validated_on_samples(narrow, tmp_path, dp_policy, monkeypatch):
     import json
 
-    from tabsynth.scale import release
+    from tabsynth.run import out_of_core as release
 
     monkeypatch.setattr(release, "CHUNK_ROWS", 700)  # several chunks from a small table
     result = release.release_out_of_core(small_release(narrow, tmp_path, dp_policy))
@@ -66,7 +66,7 @@ def test_the_out_of_core_gate_of_a_dp_release_reads_no_private_row(narrow, tmp_p
     import json
 
     from tabsynth.io.files import file_sha256
-    from tabsynth.scale import release
+    from tabsynth.run import out_of_core as release
 
     policy = tmp_path / "strict.yaml"
     policy.write_text("name: strict\nrules:\n  - {metric: dp_epsilon, op: '<=', threshold: 1}\n"
@@ -168,7 +168,7 @@ class RecordedSession:
     """Wraps the release's DuckDBSession class: keeps the spill folder each session makes (still a real one)."""
 
     def __init__(self, monkeypatch):
-        from tabsynth.scale import release
+        from tabsynth.run import out_of_core as release
 
         self.folders, made = [], release.DuckDBSession
 
