@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 
-.PHONY: demo test bench clean browser
+.PHONY: demo test test-fast bench clean browser
 
 # tests/test_report.py renders report.html in headless Chromium (Debian's package); installed when missing
 # and the machine lets us (root with apt), else the test says what to install.
@@ -28,6 +28,11 @@ test: $(BIN)/tabsynth browser
 	$(BIN)/ruff check tabsynth tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
+
+# The quick part of the suite (tests marked slow left out; tests/conftest.py says what slow means): under two
+# minutes on a 2-core machine, at least one test per area. CI runs `make test`, everything.
+test-fast: $(BIN)/tabsynth browser
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(BIN)/tabsynth
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

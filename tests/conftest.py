@@ -1,3 +1,13 @@
+"""Shared fixtures, and what the `slow` marker means.
+
+`slow` marks a test (or, with `pytestmark`, a module) that takes more than about a second on a 2-core CPU
+machine and is not the only quick test of its area: releases beyond one per behaviour, neural fits of many
+epochs, the whole Adult table, subprocesses and killed processes, Spark, headless Chromium, notebooks, DP
+audits over many runs. `pytest -m "not slow"` (`make test-fast`) must stay under two minutes there and keep
+at least one quick test of every area (schema, PII, models, privacy, metrics, gate, report, release, review,
+CLI, API, scale); CI runs everything (`make test`). Time a new test with `--durations`; mark it if it is slow.
+"""
+
 import gzip
 from pathlib import Path
 

@@ -12,6 +12,8 @@ import pytest
 from tabsynth.privacy.ledger import Ledger
 from tabsynth.publish.review import verify
 
+pytestmark = pytest.mark.slow  # kills real release processes at several moments
+
 TABSYNTH = Path(sys.executable).with_name("tabsynth")
 
 

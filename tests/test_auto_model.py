@@ -76,6 +76,7 @@ def stays_csv(tmp_path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_the_default_release_chooses_records_and_keeps_the_date_order(stays_csv, tmp_path, tabsynth_cli):
     out = tmp_path / "rel"
     code, stdout, stderr = tabsynth_cli("release", stays_csv, "--out", out, "--seed", "0")
@@ -92,6 +93,7 @@ def test_the_default_release_chooses_records_and_keeps_the_date_order(stays_csv,
     assert order and order[0]["passed"]
 
 
+@pytest.mark.slow
 def test_a_named_model_is_recorded_as_the_users_choice(stays_csv, tmp_path):
     result = release(ReleaseOptions(data=stays_csv, out=tmp_path / "rel", model="copula", seed=0))
     assert result.manifest["model"]["chosen_by"] == "user" and result.manifest["model"]["name"] == "copula"
@@ -134,6 +136,7 @@ def test_only_orders_every_real_row_holds_are_learnt():
     assert learnt_orders(schema, real.iloc[:15].assign(discharged=real["admitted"].iloc[:15])) == []
 
 
+@pytest.mark.slow
 def test_a_blocked_release_names_what_to_try(stays_csv, tmp_path):
     strict = tmp_path / "strict.yaml"
     strict.write_text("name: strict-fidelity\nrules:\n"

@@ -14,6 +14,7 @@ from tabsynth.io.files import read_table
 TABSYNTH = Path(sys.executable).with_name("tabsynth")
 
 
+@pytest.mark.slow
 def test_release_adult(tmp_path, tabsynth_cli, adult, adult_path):
     out = tmp_path / "rel"
     # copula: the default (--model auto) fits argn on Adult, minutes; benchmarks/default_model.py times that
@@ -36,12 +37,14 @@ def test_release_adult(tmp_path, tabsynth_cli, adult, adult_path):
     assert "PASS" in stdout and "released" in stdout
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_files(tmp_path, tabsynth_cli, people):
     for name in ("a", "b"):
         assert tabsynth_cli("release", people, "--out", tmp_path / name, "--seed", "5")[0] == 0
     assert (tmp_path / "a" / "synthetic.parquet").read_bytes() == (tmp_path / "b" / "synthetic.parquet").read_bytes()
 
 
+@pytest.mark.slow
 def test_unseeded_runs_differ_and_say_so(tmp_path, tabsynth_cli, people):
     for name in ("a", "b"):
         assert tabsynth_cli("release", people, "--out", tmp_path / name)[0] == 0
@@ -50,6 +53,7 @@ def test_unseeded_runs_differ_and_say_so(tmp_path, tabsynth_cli, people):
     assert json.loads((tmp_path / "a" / "manifest.json").read_text())["seed"]["reproducible"] is False
 
 
+@pytest.mark.slow
 def test_pii_is_replaced_and_keys_regenerated(tmp_path, tabsynth_cli, people):
     out = tmp_path / "rel"
     assert tabsynth_cli("release", people, "--out", out, "--seed", "1", "--format", "csv")[0] == 0
@@ -63,6 +67,7 @@ def test_pii_is_replaced_and_keys_regenerated(tmp_path, tabsynth_cli, people):
     assert pd.to_datetime(synthetic["admitted"], format="%Y-%m-%d %H:%M").notna().all()
 
 
+@pytest.mark.slow
 def test_dropped_pii_column_is_absent(tmp_path, tabsynth_cli, people):
     schema = tmp_path / "schema.yaml"
     assert tabsynth_cli("inspect", people, "--out", schema)[0] == 0
@@ -146,6 +151,7 @@ def test_usage_errors_get_one_line(tabsynth_cli, args, message):
     assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_existing_output_needs_overwrite(tmp_path, tabsynth_cli, people):
     out = tmp_path / "out"
     assert tabsynth_cli("release", people, "--out", out, "--seed", "1")[0] == 0
@@ -167,6 +173,7 @@ def test_overwrite_never_replaces_other_folders(tmp_path, tabsynth_cli, people):
     assert code == 2 and "input file is inside the output folder" in stderr and people.exists()
 
 
+@pytest.mark.slow
 def test_installed_command_demo_and_help(tmp_path):
     env = {**os.environ, "COLUMNS": "120"}
     result = subprocess.run([TABSYNTH, "demo", "--out", "demo"], cwd=tmp_path, capture_output=True, text=True,

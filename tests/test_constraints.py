@@ -166,6 +166,7 @@ def test_pandas_checks_agree_with_gx_on_every_kind_of_column():
     assert by_gx["admitted: dtype datetime64[ns, Europe/Paris]"].passed
 
 
+@pytest.mark.slow
 def test_a_wide_table_goes_to_gx_up_to_its_cap_and_to_pandas_beyond():
     columns = 2000
     real = pd.DataFrame(np.random.default_rng(5).normal(size=(60, columns)), columns=[f"x{i}" for i in range(columns)])

@@ -37,7 +37,7 @@ def stays(tmp_path) -> tuple[Path, Path]:
     return data, rules
 
 
-@pytest.mark.parametrize("model", ["copula", "dp-marginal"])
+@pytest.mark.parametrize("model", ["copula", pytest.param("dp-marginal", marks=pytest.mark.slow)])
 def test_released_rows_meet_every_constraint(stays, tmp_path, model, permissive):
     data, rules = stays
     result = release(ReleaseOptions(data=data, out=tmp_path / "rel", model=model, constraints=rules,
@@ -55,6 +55,7 @@ def test_released_rows_meet_every_constraint(stays, tmp_path, model, permissive)
     assert result.manifest["sampling"]["rejected_by_constraints"] >= 0
 
 
+@pytest.mark.slow
 def test_adult_release_meets_the_schema(adult_path, tmp_path, permissive):
     release(ReleaseOptions(data=adult_path, out=tmp_path / "rel", model="copula", policy=str(permissive), seed=2))
     raw = read_table(adult_path)

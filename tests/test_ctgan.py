@@ -28,6 +28,7 @@ def fitted(name: str, table: pd.DataFrame | None = None, **params):
     return model, schema
 
 
+@pytest.mark.slow
 def test_saved_folders_sample_the_same_rows_in_a_fresh_process(tmp_path):
     expected = {}
     for name in ("ctgan", "tvae"):

@@ -105,6 +105,7 @@ def audit_counts(measure, sigma: float, event_outputs: np.ndarray) -> float:
     return event_epsilon(*hit_counts(event_outputs, without, with_canary), COUNT_DRAWS, DELTA, ALPHA)
 
 
+@pytest.mark.slow
 def test_measure_counts_passes_audit_at_epsilon_one_and_half_noise_fails():
     sigma = gaussian_sigma(zcdp_rho(EPSILON, DELTA))
     half = discrete_gaussian_pmf(sigma / 2, SUPPORT), discrete_gaussian_pmf(sigma / 2, SUPPORT, shift=1)
@@ -191,6 +192,7 @@ def audit_thresholded(release, sigma: float, count: int, delta: float, event_out
     return event_epsilon(*hit_counts(event_outputs, *sides), COUNT_DRAWS, DELTA + delta, ALPHA)
 
 
+@pytest.mark.slow
 def test_thresholded_counts_pass_audit_at_epsilon_one_and_half_noise_fails():
     sigma, delta = gaussian_sigma(zcdp_rho(EPSILON, DELTA)), 1e-6
     count = release_threshold(sigma, delta)  # about half the draws are suppressed

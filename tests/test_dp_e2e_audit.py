@@ -56,24 +56,28 @@ def test_events_read_what_an_attacker_sees():
     assert not any(event(audit.Outcome(error="refused")) for event in list(checks)[:-1])
 
 
+@pytest.mark.slow
 def test_dp_marginal_default_path_passes_audit_with_a_nan_canary(tmp_path):
     # age is not in the schema file: its dtype and nullability are the release's to measure
     result = run_audit(tmp_path, "dp-marginal", "nan")
     assert result.epsilon_lower <= scenarios.EPSILON, describe(result)
 
 
+@pytest.mark.slow
 def test_audit_flags_a_fact_read_unpaid(tmp_path):
     # the steward passes a schema inferred from each private table: the NaN row decides age's dtype
     result = run_audit(tmp_path, "dp-marginal", "nan", schema=scenarios.inferred_schema(tmp_path))
     assert result.epsilon_lower > scenarios.EPSILON, describe(result)
 
 
+@pytest.mark.slow
 def test_audit_flags_noise_removed(tmp_path):
     with scenarios.noise_removed():
         result = run_audit(tmp_path, "dp-marginal", "declared rare", seed=scenarios.SEED, reference=True)
     assert result.epsilon_lower > scenarios.EPSILON, describe(result)
 
 
+@pytest.mark.slow
 def test_audit_flags_a_seeded_noise_stream(tmp_path):
     with scenarios.seeded_noise():
         result = run_audit(tmp_path, "dp-marginal", "declared rare", seed=scenarios.SEED, reference=True)
@@ -84,6 +88,7 @@ def test_audit_flags_a_seeded_noise_stream(tmp_path):
     ("dp-ctgan", "nan", None, False),  # the default path of a DP-SGD model
     ("dp-argn", "declared rare", scenarios.SEED, True),  # --seed fixes split and sampling, never the noise
 ])
+@pytest.mark.slow
 def test_dpsgd_models_pass_a_smoke_audit(tmp_path, model, variant, seed, reference):
     result = run_audit(tmp_path, model, variant, seed=seed, reference=reference)
     assert result.epsilon_lower <= scenarios.EPSILON, describe(result)

@@ -115,6 +115,7 @@ def test_one_added_row_does_not_decide_the_facts(extra):
         assert (schemas[0]["age"].dtype, schemas[0]["age"].decimals) in {("int64", 0), ("Int64", 0)}
 
 
+@pytest.mark.slow
 def test_a_default_dp_release_is_shaped_by_its_dp_facts(tmp_path):
     """`tabsynth release T.csv --model dp-marginal` without a schema file: the facts are measured, charged and
     recorded, and the released rows follow them (integers where the DP facts say 0 decimals)."""
@@ -136,6 +137,7 @@ def test_a_default_dp_release_is_shaped_by_its_dp_facts(tmp_path):
             assert not released.isna().any()
 
 
+@pytest.mark.slow
 def test_facts_measured_on_a_parquet_source_keep_typed_dates(tmp_path):
     table = _table()
     table["admitted"] = pd.to_datetime(table["admitted"], format="%d/%m/%Y")

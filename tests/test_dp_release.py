@@ -81,6 +81,7 @@ def test_dp_release_records_its_accounting(patients, public_domains, dp_policy, 
     assert code == 0 and "patients" in stdout
 
 
+@pytest.mark.slow
 def test_canary_never_leaves(patients, public_domains, dp_policy, tmp_path, tabsynth_cli):
     out, model = tmp_path / "rel", tmp_path / "model"
     common = ["--model", "dp-marginal", "--schema", public_domains, "--policy", dp_policy]
@@ -130,12 +131,14 @@ def _race(patients: Path, folder: Path, ledger: str) -> list[int]:
     return sorted(run.wait() for run in runs)
 
 
+@pytest.mark.slow
 def test_two_concurrent_releases_under_a_cap_sqlite(patients, tmp_path):
     ledger = f"sqlite:///{tmp_path / 'shared-ledger.db'}"
     assert _race(patients, tmp_path, ledger) == [0, 2]
     assert Ledger(ledger).spent(tmp_path.name)[0] == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_two_concurrent_releases_under_a_cap_postgres(patients, tmp_path):
     try:
         Ledger(POSTGRES)
@@ -171,6 +174,7 @@ def test_dp_fits_on_a_seeded_test_stream_are_identical_bytes(patients, public_do
     assert outputs[0] == outputs[1]
 
 
+@pytest.mark.slow
 def test_dp_release_does_not_copy_the_pii_missing_share(patients, public_domains, dp_policy, tmp_path, tabsynth_cli):
     """The real e-mail column is 30 % blank; a DP release's fakes must not reveal that (it is not paid for)."""
     frame = pd.read_csv(patients)

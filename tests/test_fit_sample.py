@@ -23,6 +23,7 @@ def adult_model(tmp_path_factory, adult_path):
     return folder
 
 
+@pytest.mark.slow
 def test_folder_loads_in_a_fresh_process(adult_model, tmp_path):
     out = tmp_path / "rows.csv"
     run = subprocess.run([str(TABSYNTH), "sample", str(adult_model), "--rows", "500", "--out", str(out),
@@ -32,6 +33,7 @@ def test_folder_loads_in_a_fresh_process(adult_model, tmp_path):
     assert sorted(p.name for p in adult_model.iterdir()) == ["arrays.npz", "model.json"]
 
 
+@pytest.mark.slow
 def test_where_returns_only_matching_rows(adult_model, tmp_path, tabsynth_cli, adult):
     out = tmp_path / "older_women.parquet"
     code, _, stderr = tabsynth_cli("sample", adult_model, "--rows", "2000", "--out", out, "--seed", "3",
@@ -47,6 +49,7 @@ def test_where_returns_only_matching_rows(adult_model, tmp_path, tabsynth_cli, a
     assert abs(share(rows) - share(real)) < 0.5 * abs(share(adult) - share(real))
 
 
+@pytest.mark.slow
 def test_rebalance_hits_the_share(adult_model, tmp_path, tabsynth_cli, adult):
     out = tmp_path / "balanced.parquet"
     code, _, stderr = tabsynth_cli("sample", adult_model, "--rows", "4000", "--out", out, "--seed", "5",
@@ -55,6 +58,7 @@ def test_rebalance_hits_the_share(adult_model, tmp_path, tabsynth_cli, adult):
     assert abs(pd.read_parquet(out)["income"].eq(">50K").mean() - 0.5) <= 0.02
 
 
+@pytest.mark.slow
 def test_rebalanced_rows_train_as_well(adult_model, tmp_path, tabsynth_cli, adult):
     from tabsynth.table.infer import conform, infer_schema
 
@@ -70,6 +74,7 @@ def test_rebalanced_rows_train_as_well(adult_model, tmp_path, tabsynth_cli, adul
     assert abs(scores["balanced"] - scores["plain"]) <= 0.02, scores
 
 
+@pytest.mark.slow
 def test_a_pickle_in_the_folder_is_refused(adult_model, tmp_path, tabsynth_cli):
     import shutil
 
@@ -88,6 +93,7 @@ def test_a_pickle_in_the_folder_is_refused(adult_model, tmp_path, tabsynth_cli):
     (["--out", "x.txt", "--rows", "10"], "must end in"),
     ([], "give --rows"),
 ])
+@pytest.mark.slow
 def test_bad_sampling_requests_get_one_line(adult_model, tmp_path, tabsynth_cli, args, message):
     out = ["--out", tmp_path / "x.csv"] if "--out" not in args else []
     code, _, stderr = tabsynth_cli("sample", adult_model, *out, *args)
@@ -105,6 +111,7 @@ def test_fit_params_and_refusals(tmp_path, tabsynth_cli, people):
     assert code == 2 and "bad parameter" in stderr
 
 
+@pytest.mark.slow
 def test_sampled_files_are_marked_ungated(adult_model, tmp_path, tabsynth_cli):
     from tabsynth.io.files import file_sha256
 

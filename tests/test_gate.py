@@ -20,6 +20,7 @@ def adult_files(tmp_path_factory, adult):
     return folder
 
 
+@pytest.mark.slow
 def test_validate_a_copy_of_the_training_rows_is_blocked(adult_files, tabsynth_cli, tmp_path):
     train, holdout = adult_files / "train.csv", adult_files / "holdout.csv"
     report = tmp_path / "check.html"

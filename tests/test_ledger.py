@@ -161,6 +161,7 @@ def test_concurrent_debits_cannot_overspend_sqlite(sqlite_url):
     _race_two_processes(sqlite_url, "adult.csv")
 
 
+@pytest.mark.slow
 def test_concurrent_debits_cannot_overspend_postgresql(postgres_url):
     _race_two_processes(*postgres_url)
 

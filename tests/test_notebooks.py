@@ -70,6 +70,7 @@ def test_uses_only_the_public_api(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+@pytest.mark.slow
 def test_runs_top_to_bottom_and_ends_with_a_passed_gate(path, kernel_name, tmp_path, monkeypatch):
     nbformat = _require("nbformat")
     nbclient = _require("nbclient")

@@ -79,6 +79,7 @@ def test_names_and_key_are_flagged_none_copied_and_validate_blocks_real_names(pa
     assert "patient_first_name" not in stderr
 
 
+@pytest.mark.slow
 def test_fakes_of_a_release_equal_no_real_value_even_for_common_names(tmp_path):
     from faker import Faker
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.pandas import column, data_frames, range_indexes
@@ -33,6 +34,7 @@ frames = data_frames(
                        "flags": [True, False, True]}), 0)
 @example(pd.DataFrame({"ints": [1, 2], "floats": [9.007199e15, 9.007199e15], "text": ["a", "a"],
                        "flags": [True, True]}), 0)
+@pytest.mark.slow
 def test_random_tables_round_trip(frame, seed):
     schema = infer_schema(frame)
     assert Schema.from_dict(schema.to_dict()) == schema

@@ -181,6 +181,7 @@ def test_empty_manifest_renders(mixed):
     assert len(images(html)) == len(schema.modelled()) + 1
 
 
+@pytest.mark.slow
 def test_partial_manifest_renders(mixed):
     real, synthetic, schema = mixed
     manifest = {"released": True, "gate": {"rules": [{"metric": "x"}, "junk"]}, "metrics": None, "input": []}
@@ -239,6 +240,7 @@ def adult():
     return real, shuffled(real), schema
 
 
+@pytest.mark.slow
 def test_adult_report(adult):
     real, synthetic, schema = adult
     manifest = make_manifest(real, synthetic, schema)
@@ -247,6 +249,7 @@ def test_adult_report(adult):
     assert "native-country" in html and "(missing)" not in html  # labels live inside the PNGs only
 
 
+@pytest.mark.slow
 def test_many_columns_are_capped(adult):
     real, synthetic, schema = adult
     wide_real = pd.concat([real.add_suffix(f"_{i}") for i in range(3)], axis=1)
@@ -324,6 +327,7 @@ def _pixels_near(image: np.ndarray, hex_color: str, tolerance: int = 30) -> int:
     return int((np.abs(image[..., :3].astype(int) - rgb).max(axis=-1) < tolerance).sum())
 
 
+@pytest.mark.slow
 def test_report_in_headless_chromium(tmp_path, mixed):
     import subprocess
 

@@ -53,6 +53,7 @@ def test_long_tailed_numbers_get_a_log_or_quantile_axis():
     assert column_plot(number, pd.Series(spread), pd.Series(spread)).axis == "log scale, value 0 apart"
 
 
+@pytest.mark.slow
 def test_a_long_tailed_column_is_captioned_with_its_axis(mixed):
     real, synthetic, schema = mixed
     real = real.assign(income=real["income"] ** 3)  # lognormal, now over several powers of ten
@@ -174,6 +175,7 @@ def _with_target(manifest: dict, target: str) -> dict:
     return manifest
 
 
+@pytest.mark.slow
 def test_per_class_view_of_the_target(narrow):
     real, synthetic, schema = narrow
     synthetic = synthetic.assign(age=np.where(synthetic["city"] == "Ely", 89, synthetic["age"]))  # Ely's ages off
@@ -196,6 +198,7 @@ def test_per_class_view_is_never_in_a_dp_shareable_report(narrow):
     assert "<h2>Target classes" in internal
 
 
+@pytest.mark.slow
 def test_a_validation_report_is_titled_as_one(narrow):
     real, synthetic, schema = narrow
     manifest = {**make_manifest(real, synthetic, schema, released=False), "kind": "validation",
@@ -232,6 +235,7 @@ def test_committed_screenshots_show_each_kind_of_report(kind, badge, other, plot
     assert (_pixels_near(image, SYNTH_ORANGE, 20) > 300) == plots
 
 
+@pytest.mark.slow
 def test_blocked_report_dom_in_headless_chromium(tmp_path, narrow):
     """Chromium parses the verdict and the itemised failures as written (no markup broken by the data)."""
     import subprocess

@@ -34,12 +34,14 @@ def test_manifest_lists_every_output_with_its_hash(released, tabsynth_cli):
     (lambda d: (d / "report.html").unlink(), "report.html: listed in the manifest but missing"),
     (lambda d: (d / "extra.csv").write_text("x\n"), "extra.csv: not part of the release"),
 ])
+@pytest.mark.slow
 def test_verify_names_what_changed(released, tabsynth_cli, tamper, message):
     tamper(released)
     code, _, stderr = tabsynth_cli("verify", released)
     assert code == 2 and message in stderr
 
 
+@pytest.mark.slow
 def test_export_without_required_review_is_refused(tmp_path, tabsynth_cli, people, review_policy):
     out, dest = tmp_path / "rel", tmp_path / "shared"
     dest.mkdir()
@@ -55,6 +57,7 @@ def test_export_without_required_review_is_refused(tmp_path, tabsynth_cli, peopl
     assert (dest / "synthetic.parquet").read_bytes() == (out / "synthetic.parquet").read_bytes()
 
 
+@pytest.mark.slow
 def test_editing_the_manifest_voids_the_sign_off(tmp_path, tabsynth_cli, people, review_policy):
     out = tmp_path / "rel"
     assert tabsynth_cli("release", people, "--out", out, "--policy", review_policy)[0] == 0
@@ -66,6 +69,7 @@ def test_editing_the_manifest_voids_the_sign_off(tmp_path, tabsynth_cli, people,
     assert code == 2 and "sign-off" in stderr and not (tmp_path / "copy.parquet").exists()
 
 
+@pytest.mark.slow
 def test_export_never_overwrites_silently(released, tmp_path, tabsynth_cli):
     dest = tmp_path / "copy.csv"
     dest.write_text("keep me")
@@ -94,6 +98,7 @@ def test_the_releaser_cannot_review_their_own_release(tmp_path, tabsynth_cli, pe
     assert json.loads((out / "approvals.json").read_text())[0]["os_user"] == releaser
 
 
+@pytest.mark.slow
 def test_export_into_a_folder_made_if_missing_or_to_a_named_file(released, tmp_path, tabsynth_cli):
     data = (released / "synthetic.csv").read_bytes()
     code, stdout, stderr = tabsynth_cli("export", released, tmp_path / "shared")  # the README's `export rel/ shared/`

@@ -124,6 +124,7 @@ def test_missing_values_and_dates_are_handled(contract, contract_results):
     assert results["dcr_share"].goal == "target" and results["mia_auc"].goal == "min"
 
 
+@pytest.mark.slow
 def test_adult_copies_and_fresh_rows(adult_split):
     train, holdout, fresh, schema = adult_split
     copy = values(privacy_risks(train, holdout, train, schema, rng=np.random.default_rng(1), max_rows=2_000))

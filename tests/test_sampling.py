@@ -130,6 +130,7 @@ def test_parse_rebalance_errors(text, problem):
         parse_rebalance(text)
 
 
+@pytest.mark.slow
 def test_rebalanced_rare_rows_look_like_the_models_own_rare_rows():
     """argn conditions natively, but its conditioned-first orders saw few frauds: rebalancing by those gave
     frauds that looked like ordinary payments. Rebalanced frauds must look as real as the model's own."""

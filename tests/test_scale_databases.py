@@ -77,6 +77,7 @@ def test_duckdb_scans_a_sqlite_table_in_place(tmp_path):
     assert "admitted" in types and "ward" in types
 
 
+@pytest.mark.slow
 def test_duckdb_scans_a_postgres_table_in_place_and_releases_it(pg_engine, tabsynth_cli, tmp_path,  # noqa: F811
                                                                 dp_policy):
     name = f"patients_{uuid.uuid4().hex[:10]}"

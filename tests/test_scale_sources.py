@@ -106,6 +106,7 @@ def test_text_that_duckdb_would_cast_loosely_stays_text_as_in_pandas(tmp_path):
 
 
 @pytest.mark.parametrize("spaced", [False, True])
+@pytest.mark.slow
 def test_adult_counts_match_pandas(adult_path, tmp_path, spaced):
     path = adult_path
     if spaced:  # as UCI publishes it

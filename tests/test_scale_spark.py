@@ -23,6 +23,8 @@ from tabsynth.table.counts import FrameCounts
 from tabsynth.table.infer import conform, infer_schema
 from tabsynth.table.schema import Facts
 
+pytestmark = pytest.mark.slow  # starts a Spark session (a JVM)
+
 PARTITIONS, ROWS, CHUNK = 4, 2001, 200
 
 

@@ -127,6 +127,7 @@ def test_inspect_and_fit_read_tables_and_queries(sqlite_db, tmp_path, tabsynth_c
     assert code == 0 and (tmp_path / "model" / "model.json").is_file(), stderr
 
 
+@pytest.mark.slow
 def test_existing_table_needs_replace_and_is_refused_before_any_work(sqlite_db, tmp_path, tabsynth_cli, ledger_url,
                                                                      monkeypatch):
     url, engine = sqlite_db
@@ -148,6 +149,7 @@ def test_existing_table_needs_replace_and_is_refused_before_any_work(sqlite_db, 
     assert row_count(engine, "synthetic_patients") == manifest["out_table"]["rows"] > 1
 
 
+@pytest.mark.slow
 def test_file_to_a_new_database_maps_pandas_types(people, tmp_path, tabsynth_cli):
     database = tmp_path / "new.db"
     code, _, stderr = tabsynth_cli("release", people, "--out", tmp_path / "rel", "--out-table", "people",
@@ -161,6 +163,7 @@ def test_file_to_a_new_database_maps_pandas_types(people, tmp_path, tabsynth_cli
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_blocked_release_writes_no_table(sqlite_db, tmp_path, tabsynth_cli):
     url, engine = sqlite_db
     never = tmp_path / "never.yaml"  # a copula spends no epsilon: the rule fails closed
@@ -181,6 +184,7 @@ def test_a_failed_folder_rolls_the_table_back(sqlite_db, tmp_path, tabsynth_cli)
     assert not sa.inspect(engine).has_table("synthetic_patients")
 
 
+@pytest.mark.slow
 def test_dp_release_from_a_table_charges_the_table(sqlite_db, tmp_path, tabsynth_cli, ledger_url):
     url, _ = sqlite_db
     policy = tmp_path / "dp.yaml"
@@ -236,6 +240,7 @@ def test_bad_sources_get_one_line(case, sqlite_db, people, tmp_path, tabsynth_cl
     assert "Traceback" not in stderr and "s3cret" not in stderr and not (tmp_path / "rel").exists()
 
 
+@pytest.mark.slow
 def test_postgresql_round_trip(pg_engine, pg_patients, tmp_path, tabsynth_cli):
     """The acceptance test: a patient table → release --out-table synthetic.<name> → same column types."""
     code, _, stderr = tabsynth_cli("release", POSTGRES, "--table", pg_patients, "--out", tmp_path / "rel",
@@ -249,6 +254,7 @@ def test_postgresql_round_trip(pg_engine, pg_patients, tmp_path, tabsynth_cli):
     assert manifest["input"]["table"] == f"public.{pg_patients}"
 
 
+@pytest.mark.slow
 def test_postgresql_replace_is_refused_then_atomic(pg_engine, pg_patients, tmp_path, tabsynth_cli):
     target = f"synthetic.{pg_patients}"
     with pg_engine.begin() as connection:

@@ -115,6 +115,7 @@ def test_regression_and_multiclass_targets(contract):
     assert 0 <= multiclass["trtr_auc"].value <= 1
 
 
+@pytest.mark.slow
 def test_degenerate_synthetic_tables_give_nan(contract):
     schema, table = contract
     train, holdout = table.iloc[:400], table.iloc[400:]
