@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -80,3 +81,35 @@ def test_the_python_examples_run_in_order(people, tmp_path, monkeypatch):
     assert names["older"]["age"].min() >= 65 and set(names["older"]["ward"]) == {"cardiology"}
     assert names["balanced"]["ward"].eq("icu").mean() == 0.3
     assert isinstance(names["verdict"].passed, bool)
+
+
+@pytest.mark.slow
+def test_every_command_of_the_usage_block_runs_in_order(people, tmp_path, tabsynth_cli, monkeypatch):
+    """Each `tabsynth ...` line of the README's command block, as written, on a patients.csv (the files the
+    validate line compares are made first, as a user would have them)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TABSYNTH_LEDGER", f"sqlite:///{tmp_path / 'ledger.db'}")
+    table = pd.read_csv(people)
+    table.to_csv("patients.csv", index=False)
+    table.iloc[:300].to_csv("real.csv", index=False)
+    table.iloc[300:].to_csv("unseen.csv", index=False)
+    lines = _usage_lines()
+    assert len(lines) >= 14
+    for line in lines:
+        if line[0] == "validate":
+            pd.read_parquet("release/synthetic.parquet").to_csv("synthetic.csv", index=False)
+        code, stdout, stderr = tabsynth_cli(*line)
+        assert code in ((0, 3) if line[0] == "validate" else (0,)), f"tabsynth {shlex.join(line)}: {stderr}"
+    assert Path("dp-release/manifest.json").is_file() and Path("shared/synthetic.parquet").is_file()
+    assert (pd.read_parquet("older.parquet")["age"] >= 65).all()
+    assert pd.read_parquet("balanced.parquet")["ward"].eq("icu").mean() == pytest.approx(0.3, abs=0.01)
+
+
+def _usage_lines() -> list[list[str]]:
+    """The `tabsynth` lines of the usage block (continuations joined, comments dropped, "a, b" split)."""
+    [block] = [b for b in _blocks("bash") if b.startswith("tabsynth inspect")]
+    text = block.replace("\\\n", " ")
+    commands = []
+    for line in text.splitlines():
+        commands += [shlex.split(part)[1:] for part in line.split("#")[0].split(", ") if part.strip()]
+    return commands
