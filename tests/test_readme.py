@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -113,3 +115,65 @@ def _usage_lines() -> list[list[str]]:
     for line in text.splitlines():
         commands += [shlex.split(part)[1:] for part in line.split("#")[0].split(", ") if part.strip()]
     return commands
+
+
+# The README's database examples name a server `db`; here they run against the test PostgreSQL, each table in a
+# schema of its own (dropped afterwards), and a SQLite file and a Parquet folder in the working folder.
+POSTGRES = os.environ.get("TABSYNTH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.mark.slow
+def test_the_database_and_duckdb_examples_run_as_written(people, tmp_path, tabsynth_cli, monkeypatch):
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(sa.make_url(POSTGRES).set(drivername="postgresql+psycopg2"))
+    try:
+        engine.connect().close()
+    except sa.exc.OperationalError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL at {POSTGRES} is not reachable: {exc.orig}")
+    schema = f"readme_{uuid.uuid4().hex[:8]}"
+    table = pd.read_csv(people).assign(year=lambda t: 2018 + np.arange(len(t)) % 6)
+    monkeypatch.setenv("TABSYNTH_LEDGER", f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
+        for name in ("patients", "claims"):
+            table.to_sql(name, engine, schema=schema, index=False)
+        for number, line in enumerate(_database_lines(schema), 1):
+            folder = tmp_path / f"example{number}"
+            folder.mkdir()
+            monkeypatch.chdir(folder)
+            table.to_sql("patients", sa.create_engine("sqlite:///clinic.db"), index=False)
+            Path("claims").mkdir()
+            for part, rows in enumerate((table[:200], table[200:])):
+                rows.to_parquet(f"claims/part-{part}.parquet", index=False)
+            code, stdout, stderr = tabsynth_cli(*line)
+            assert code == 0, f"tabsynth {shlex.join(line)}: {stderr}"
+        with engine.connect() as connection:
+            copied = connection.execute(sa.text(f"SELECT count(*) FROM {schema}.synthetic_patients")).scalar()
+        assert copied > 0  # the first example filled its --out-table
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        engine.dispose()
+
+
+def _database_lines(schema: str) -> list[list[str]]:
+    """The `tabsynth` lines of the README's database and DuckDB blocks, the server `db` replaced by the test
+    PostgreSQL and the tables' schema by `schema`."""
+    blocks = [b for b in _blocks("bash") if "--engine duckdb" in b or "--out-table" in b]
+    assert len(blocks) == 2
+    lines = []
+    names = {"public.patients": f"{schema}.patients", "synthetic.patients": f"{schema}.synthetic_patients",
+             "--out-table s.p": f"--out-table {schema}.p", "--table claims": f"--table {schema}.claims",
+             "FROM patients": f"FROM {schema}.patients"}
+    for line in "".join(blocks).splitlines():
+        for server in ("postgresql://me@db:5432/clinic", "postgresql://me@db/share", "postgresql://me@db/claims"):
+            line = line.replace(server, POSTGRES)
+        for name, test_name in names.items():
+            line = line.replace(name, test_name)
+        if line.startswith("tabsynth "):
+            lines.append(shlex.split(line.split("#")[0])[1:])
+    return lines
