@@ -171,7 +171,7 @@ class DPARGN(_Autoregressive):
 
     def __init__(self, *, epochs: int = 5, batch_size: int = 1024, lr: float = 5e-3, embedding: int = 4,
                  hidden: int = 32, layers: int = 1, flexible: float = 0.5, max_grad_norm: float = 1.0,
-                 preprocess_share: float = 0.3, bins: int = 16, binning: str = "quantile", device: str = "auto",
+                 preprocess_share: float = 0.1, bins: int = 16, binning: str = "quantile", device: str = "auto",
                  threads: int | None = None, verbose: bool = False):
         self.epochs, self.batch_size, self.lr = epochs, batch_size, lr
         self.embedding, self.hidden, self.layers, self.flexible = embedding, hidden, layers, flexible

@@ -1,18 +1,16 @@
 """The privacy side of `dp-argn`: splitting the budget, paying for column domains, planning DP-SGD, the report.
 
-The budget (ε, δ) is split in two parts added by basic composition:
-- preprocessing, in zCDP: column domains where the user declared none (`privacy.preprocess`) and the noisy
-  row count, converted to (ε, δ) by Canonne, Kamath & Steinke; category thresholding adds its own δ;
-- DP-SGD with Poisson sampling, accounted by opacus's RDP accountant (`privacy.accounting`).
+One accountant covers every step, as in `dp-ctgan`: the schema facts paid before the model (`Budget.prior`),
+column domains where the user declared none (`privacy.preprocess`) and the noisy row count are zCDP, which is
+(α, ρα)-RDP at every order α; DP-SGD with Poisson sampling adds opacus's RDP curve of the subsampled Gaussian;
+the sum is converted to (ε, δ) once (Balle et al. 2020). Category thresholding adds its own δ.
+Composing in RDP instead of adding two ε leaves DP-SGD more of the budget, hence less noise.
 The sample rate is set from the noisy row count, so the true count is never used to plan training.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,38 +19,43 @@ import pandas as pd
 from tabsynth.errors import ModelError
 from tabsynth.models.argn.encoding import DomainTokens, TableTokens
 from tabsynth.models.argn.training import DPSettings
-from tabsynth.privacy.accounting import dpsgd_epsilon, dpsgd_noise_multiplier, gaussian_sigma, zcdp_epsilon, zcdp_rho
+from tabsynth.privacy import dpsgd
+from tabsynth.privacy.accounting import gaussian_sigma, zcdp_rho
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.mechanisms import RandomSource, measure_counts
 from tabsynth.privacy.preprocess import Charge, domain_mechanisms, fit_encoding
 from tabsynth.table.schema import Column
 
-ACCOUNTING = ("preprocessing in zCDP (CKS 2020 conversion; category thresholding adds its δ) plus DP-SGD with "
-              "Poisson sampling by opacus's RDP accountant, added by basic composition")
-SAFETY = 1.0 - 1e-9  # spend a hair under the budget so rounding never reports more than was granted
+ACCOUNTING = ("RDP: the zCDP mechanisms (schema facts, domains, row count) count ρ·α at order α, DP-SGD with "
+              "Poisson sampling its opacus RDP curve; the sum is converted to (ε, δ) once by Balle et al. 2020; "
+              "category thresholding adds its δ")
+SAFETY = 1.0 - 1e-9  # plan a hair under the budget so rounding never reports more than was granted
+THRESHOLD_DELTA_SHARE = 0.25  # of δ, when some category list is measured; the rest is the RDP conversion's
 
 
 @dataclass(frozen=True)
 class BudgetSplit:
-    preprocess_rho: float
-    conversion_delta: float  # δ of the zCDP → (ε, δ) conversion of preprocessing
+    epsilon: float  # the whole ε, spent by the composition of all steps
+    preprocess_rho: float  # the model's own zCDP mechanisms (domains, histograms, row count)
+    prior_rho: float  # already spent before the model (schema facts)
+    conversion_delta: float  # δ of the one RDP → (ε, δ) conversion
     threshold_delta: float  # δ of category thresholding
-    train_epsilon: float
-    train_delta: float
 
 
 def split_budget(budget: Budget, columns: list[Column], share: float) -> BudgetSplit:
-    """Preprocessing gets `share` of ε, plus what the budget already paid before the model (its `prior`, in
-    zCDP, converted together with preprocessing); δ goes half to DP-SGD, the rest to preprocessing and thresholds."""
+    """Preprocessing gets `share` of the ρ that (ε, conversion δ) would buy in zCDP alone; the budget's `prior`
+    (schema facts) comes on top; DP-SGD gets what the composition leaves. δ: a quarter to category thresholds
+    when some category list is measured, the rest (less any δ the prior spent) to the conversion."""
     thresholds = any(c.kind == "categorical" and domain_mechanisms(c) for c in columns)
-    threshold_delta = budget.delta / 4 if thresholds else 0.0
-    conversion_delta = budget.delta / 2 - threshold_delta
-    preprocess_rho = SAFETY * zcdp_rho(share * budget.epsilon, conversion_delta)
-    preprocess_epsilon = zcdp_epsilon(preprocess_rho + budget.prior_rho, conversion_delta)
-    if preprocess_epsilon >= budget.epsilon:
+    threshold_delta = THRESHOLD_DELTA_SHARE * budget.delta if thresholds else 0.0
+    conversion_delta = budget.delta - threshold_delta - sum(charge.delta for charge in budget.prior)
+    if conversion_delta <= 0:
+        raise ModelError("the schema facts take the whole delta; raise delta")
+    whole_rho = zcdp_rho(budget.epsilon, conversion_delta)
+    preprocess_rho = SAFETY * share * whole_rho
+    if preprocess_rho + budget.prior_rho >= whole_rho:
         raise ModelError("the schema facts and column domains take the whole budget; raise epsilon")
-    return BudgetSplit(preprocess_rho, conversion_delta, threshold_delta,
-                       SAFETY * (budget.epsilon - preprocess_epsilon), budget.delta / 2)
+    return BudgetSplit(SAFETY * budget.epsilon, preprocess_rho, budget.prior_rho, conversion_delta, threshold_delta)
 
 
 def private_tokens(table: pd.DataFrame, columns: list[Column], split: BudgetSplit, noise: RandomSource, *,
@@ -74,31 +77,25 @@ def private_tokens(table: pd.DataFrame, columns: list[Column], split: BudgetSpli
 
 
 def plan_dpsgd(split: BudgetSplit, rows: int, batch_size: int, epochs: int, max_grad_norm: float) -> DPSettings:
-    """The noise multiplier that keeps `epochs` passes of Poisson-sampled batches within the training budget."""
+    """The smallest noise multiplier that keeps `epochs` passes of Poisson-sampled batches, composed with every
+    zCDP measurement, within the budget."""
     sample_rate = min(1.0, batch_size / rows)
     steps = max(1, math.ceil(epochs / sample_rate))
-    with _quiet_accountant():
-        sigma = dpsgd_noise_multiplier(split.train_epsilon, split.train_delta, sample_rate, steps)
-    return DPSettings(sigma, sample_rate, steps, max_grad_norm)
+    plan = dpsgd.plan_dpsgd(split.epsilon, split.conversion_delta, split.preprocess_rho + split.prior_rho,
+                            sample_rate, steps, None)
+    return DPSettings(plan.noise_multiplier, sample_rate, plan.steps, max_grad_norm)
 
 
 def privacy_report(split: BudgetSplit, charges: list[Charge], dp: DPSettings, noise: RandomSource) -> dict:
-    """`privacy_` of a fitted model: what was spent, how it was counted, every measurement."""
+    """`privacy_` of a fitted model: what was spent, how it was counted, every measurement (`charges` includes
+    the budget's prior)."""
     rho = sum(c.rho for c in charges)
-    with _quiet_accountant():
-        train_epsilon = dpsgd_epsilon(dp.noise_multiplier, dp.sample_rate, dp.steps, split.train_delta)
+    history = [(dp.noise_multiplier, dp.sample_rate, dp.steps)]
     sgd = {"what": ["dp-sgd", "network weights"], "mechanism": "DP-SGD (opacus, Poisson sampling, flat clipping)",
            "noise_multiplier": dp.noise_multiplier, "sample_rate": dp.sample_rate, "steps": dp.steps,
-           "max_grad_norm": dp.max_grad_norm, "epsilon": train_epsilon, "delta": split.train_delta}
-    return {"epsilon": zcdp_epsilon(rho, split.conversion_delta) + train_epsilon,
-            "delta": split.conversion_delta + sum(c.delta for c in charges) + split.train_delta,
-            "rho": rho, "accounting": ACCOUNTING, "measurements": [c.record for c in charges] + [sgd],
+           "max_grad_norm": dp.max_grad_norm, "delta": split.conversion_delta,
+           "dpsgd_epsilon": dpsgd.composed_epsilon(0.0, history, split.conversion_delta)}
+    return {"epsilon": dpsgd.composed_epsilon(rho, history, split.conversion_delta),
+            "delta": split.conversion_delta + sum(c.delta for c in charges), "rho": rho,
+            "accounting": ACCOUNTING, "measurements": [c.record for c in charges] + [sgd],
             "noise": noise.describe()}
-
-
-@contextlib.contextmanager
-def _quiet_accountant() -> Iterator[None]:
-    """opacus warns when its best Rényi order is the largest it tries: the bound is then valid but not tightest."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
-        yield
