@@ -215,3 +215,16 @@ def test_bad_measurements_are_refused_with_every_problem():
     with pytest.raises(ModelError) as caught:
         estimate(DOMAIN, [wrong_size, unknown, no_noise])
     assert len(caught.value.problems) == 3
+
+
+def test_mirror_descent_converges_in_few_steps_on_a_large_table():
+    """The step size adapts (doubles, then backtracks): 80 steps get within 0.1 % of the optimum's loss on
+    noisy marginals of a 50,000-row table, where a step size that only creeps up would still be far off."""
+    domain = Domain(("A", "B", "C"), (40, 6, 30))
+    joint = 50_000 * np.random.default_rng(7).dirichlet(np.full(domain.size(), 0.3)).reshape(domain.shape())
+    rng = np.random.default_rng(8)
+    measurements = [LinearMeasurement(m.clique, m.noisy + rng.normal(0, 20, m.noisy.size), 20.0)
+                    for m in measure(joint, domain, [("A", "B"), ("B", "C"), ("A",), ("C",)])]
+    optimum = measurement_loss(estimate(domain, measurements, iterations=2000), measurements)
+    quick = measurement_loss(estimate(domain, measurements, iterations=80), measurements)
+    assert optimum <= quick <= 1.001 * optimum
