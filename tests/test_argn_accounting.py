@@ -1,4 +1,5 @@
-"""dp-argn's accounting: schema facts, domains, the row count (zCDP) and DP-SGD composed in one RDP curve.
+"""dp-argn's accounting: schema facts, domains, marginals, the row count (zCDP) and DP-SGD composed in one RDP
+curve; and the calibration to the noisy marginals.
 
 A fixed plan's ε is pinned to a value (as opacus's tests do) and checked against an independent computation of
 the subsampled Gaussian's RDP (Mironov, Talwar & Zhang 2019, integer orders) written here from the formula.
@@ -6,9 +7,13 @@ the subsampled Gaussian's RDP (Mironov, Talwar & Zhang 2019, integer orders) wri
 
 import math
 
+import numpy as np
 import pytest
+import torch
 
 from tabsynth.errors import ModelError
+from tabsynth.models.argn.generation import calibrate_to_marginals, generate
+from tabsynth.models.argn.network import ARGNetwork
 from tabsynth.models.argn.private import plan_dpsgd, split_budget
 from tabsynth.privacy.accounting import dpsgd_epsilon, dpsgd_noise_multiplier, zcdp_epsilon, zcdp_rho
 from tabsynth.privacy.budget import Budget
@@ -78,3 +83,15 @@ def test_the_schema_facts_are_composed_and_refused_when_they_take_everything():
     greedy = Budget(1.0, DELTA, RandomSource.seeded(0), prior=(Charge({}, zcdp_rho(1.0, 0.75 * DELTA)),))
     with pytest.raises(ModelError, match="take the whole budget"):
         split_budget(greedy, columns(), 0.1)
+
+
+def test_calibration_moves_the_sampled_marginals_to_the_noisy_ones():
+    """Post-processing: an untrained network's sampled frequencies end near the given counts, column by column."""
+    network = ARGNetwork([3, 2], [0, 1], embedding=4, hidden=8, layers=1)
+    marginals = [np.array([700, 200, 100]), np.array([-5, 300])]  # a negative noisy count means share 0
+    allowed = [np.ones(3, dtype=bool), np.ones(2, dtype=bool)]
+    generator = torch.Generator().manual_seed(0)
+    calibrate_to_marginals(network, marginals, allowed, generator, torch.device("cpu"))
+    codes = generate(network, 20_000, [0, 1], [slice(0, 1), slice(1, 2)], allowed, generator, torch.device("cpu"))
+    assert np.bincount(codes[:, 0], minlength=3) / 20_000 == pytest.approx([0.7, 0.2, 0.1], abs=0.02)
+    assert np.bincount(codes[:, 1], minlength=2)[0] / 20_000 < 0.01

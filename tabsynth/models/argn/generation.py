@@ -8,6 +8,7 @@ import torch
 from tabsynth.models.argn.network import ARGNetwork
 
 SAMPLE_BATCH = 8192
+CALIBRATION_ROWS, CALIBRATION_ROUNDS = 20_000, 4
 
 
 @torch.no_grad()
@@ -38,3 +39,21 @@ def _generate_batch(network: ARGNetwork, rows: int, columns: list[tuple[slice, t
 
 def _batch_sizes(rows: int) -> list[int]:
     return [min(SAMPLE_BATCH, rows - start) for start in range(0, rows, SAMPLE_BATCH)]
+
+
+@torch.no_grad()
+def calibrate_to_marginals(network: ARGNetwork, marginals: list[np.ndarray], allowed: list[np.ndarray],
+                           generator: torch.Generator, device: torch.device, *, rows: int = CALIBRATION_ROWS,
+                           rounds: int = CALIBRATION_ROUNDS) -> None:
+    """Shift each output bias so that rows sampled in the fixed order have the given one-way marginals (noisy
+    counts, one token per column): DP-SGD's noise leaves the sampled frequencies off by several points.
+    Reads only the network and the noisy counts, so it is post-processing of DP outputs."""
+    targets = [np.clip(counts, 0, None) / max(np.clip(counts, 0, None).sum(), 1) for counts in marginals]
+    slices = [slice(c, c + 1) for c in range(len(marginals))]
+    for _ in range(rounds):
+        codes = generate(network, rows, list(range(len(marginals))), slices, allowed, generator, device)
+        for c, target in enumerate(targets):
+            seen = np.bincount(codes[:, c], minlength=len(target)) / rows
+            shift = np.log(target + 1.0 / rows) - np.log(seen + 1.0 / rows)
+            bias = network.heads[c][-1].bias
+            bias += torch.as_tensor(shift, dtype=bias.dtype, device=bias.device)

@@ -3,7 +3,8 @@
 Columns become tokens (`encoding`), one network predicts each token from those generated before it
 (`network`), trained on the fixed column order and on orders that put a random subset of columns first, so
 conditions on any columns are met by generating those columns first (`conditioning`, `generation`).
-`dp-argn` trains the same network with DP-SGD and takes its column domains from `privacy.preprocess`.
+`dp-argn` trains the same network with DP-SGD, takes its column domains from `privacy.preprocess`, and shifts
+its output biases to each column's noisy one-way marginal (post-processing).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 from tabsynth.errors import InputError, ModelError
 from tabsynth.models.argn.conditioning import column_limit, split_condition
 from tabsynth.models.argn.encoding import TableTokens, fit_tokens
-from tabsynth.models.argn.generation import generate
+from tabsynth.models.argn.generation import calibrate_to_marginals, generate
 from tabsynth.models.argn.network import ARGNetwork
 from tabsynth.models.argn.private import plan_dpsgd, privacy_report, private_tokens, split_budget
 from tabsynth.models.argn.training import (
@@ -169,9 +170,9 @@ class DPARGN(_Autoregressive):
     name = "dp-argn"
     differentially_private = True
 
-    def __init__(self, *, epochs: int = 5, batch_size: int = 1024, lr: float = 5e-3, embedding: int = 4,
+    def __init__(self, *, epochs: int = 10, batch_size: int = 1024, lr: float = 1e-2, embedding: int = 4,
                  hidden: int = 32, layers: int = 1, flexible: float = 0.5, max_grad_norm: float = 1.0,
-                 preprocess_share: float = 0.1, bins: int = 16, binning: str = "quantile", device: str = "auto",
+                 preprocess_share: float = 0.5, bins: int = 16, binning: str = "quantile", device: str = "auto",
                  threads: int | None = None, verbose: bool = False):
         self.epochs, self.batch_size, self.lr = epochs, batch_size, lr
         self.embedding, self.hidden, self.layers, self.flexible = embedding, hidden, layers, flexible
@@ -195,8 +196,8 @@ class DPARGN(_Autoregressive):
         rng = np.random.default_rng(rng)
         columns = schema.modelled()
         split = split_budget(budget, columns, self.preprocess_share)
-        self.tokens_, self.rows_, charges, warnings = private_tokens(
-            table, columns, split, budget.noise, bins=self.bins, binning=self.binning)
+        start = private_tokens(table, columns, split, budget.noise, bins=self.bins, binning=self.binning)
+        self.tokens_, self.rows_ = start.tokens, start.rows
         dp = plan_dpsgd(split, self.rows_, self.batch_size, self.epochs, self.max_grad_norm)
         settings = Settings(self.epochs, self.batch_size, self.lr, self.flexible)
         device = resolve_device(self.device)
@@ -204,8 +205,11 @@ class DPARGN(_Autoregressive):
             network = self._new_network(rng).to(device)
             train_private(network, self.tokens_.encode(table), self.tokens_.owners, settings, dp, rng, budget.noise,
                           device, _reporter(self, progress))
+            calibrate_to_marginals(network, start.marginals, [c.valid for c in self.tokens_.columns],
+                                   torch_generator(rng, device), device)
         self.network_ = network.cpu()
-        self.privacy_ = privacy_report(split, list(budget.prior) + charges, dp, budget.noise) | {"warnings": warnings}
+        self.privacy_ = (privacy_report(split, list(budget.prior) + start.charges, dp, budget.noise)
+                         | {"warnings": start.warnings})
         return self
 
     def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:

@@ -58,22 +58,42 @@ def split_budget(budget: Budget, columns: list[Column], share: float) -> BudgetS
     return BudgetSplit(SAFETY * budget.epsilon, preprocess_rho, budget.prior_rho, conversion_delta, threshold_delta)
 
 
-def private_tokens(table: pd.DataFrame, columns: list[Column], split: BudgetSplit, noise: RandomSource, *,
-                   bins: int, binning: str) -> tuple[TableTokens, int, list[Charge], list[str]]:
-    """Column domains and the noisy row count, from public facts where given and paid for otherwise; also the
-    warnings of DP losses (values clipped by a DP range).
+@dataclass(frozen=True)
+class PrivateStart:
+    """What dp-argn learns from the private table before DP-SGD, all with DP."""
 
-    Each mechanism (a category list, a bound, a fine histogram for quantile bins, the row count) gets an equal
-    share of the preprocessing ρ."""
+    tokens: TableTokens
+    rows: int  # the noisy row count
+    marginals: list[np.ndarray]  # each column's noisy counts over its token, for calibration (post-processing)
+    charges: list[Charge]
+    warnings: list[str]  # DP losses (values clipped by a DP range)
+
+
+def private_tokens(table: pd.DataFrame, columns: list[Column], split: BudgetSplit, noise: RandomSource, *,
+                   bins: int, binning: str) -> PrivateStart:
+    """Column domains, each column's one-way marginal over its token and the noisy row count, from public facts
+    where given and paid for otherwise.
+
+    Each mechanism (a category list, a bound, a column's histogram, the row count) gets an equal share of the
+    preprocessing ρ; a quantile-binned column's fine histogram gives its marginal too, at no further cost."""
     domains = sum(domain_mechanisms(c) for c in columns)
-    histograms = sum(c.kind in ("numerical", "datetime") for c in columns) if binning == "quantile" else 0
-    share = split.preprocess_rho / (domains + histograms + 1)
+    share = split.preprocess_rho / (domains + len(columns) + 1)
+    sigma = gaussian_sigma(share)
     prepared = fit_encoding(table, columns, rho=share * domains, delta=split.threshold_delta, noise=noise,
-                            histogram_sigma=gaussian_sigma(share), bins=bins, binning=binning)
-    count = measure_counts(np.array([len(table)]), gaussian_sigma(share), ("rows",), noise)
-    charges = prepared.charges + [Charge(count.record() | {"mechanism": "discrete Gaussian"}, count.rho)]
+                            histogram_sigma=sigma, bins=bins, binning=binning)
     tokens = TableTokens(tuple(DomainTokens(codec) for codec in prepared.encoding.codecs))
-    return tokens, max(1, int(count.noisy[0])), charges, prepared.warnings
+    codes, marginals, charges = tokens.encode(table), [], list(prepared.charges)
+    for c, codec in enumerate(prepared.encoding.codecs):
+        if codec.name in prepared.one_way and prepared.one_way[codec.name].noisy.size == codec.size:
+            marginals.append(prepared.one_way[codec.name].noisy)
+            continue
+        measured = measure_counts(np.bincount(codes[:, c], minlength=codec.size), sigma, ("marginal", codec.name),
+                                  noise)
+        marginals.append(measured.noisy)
+        charges.append(Charge(measured.record() | {"mechanism": "discrete Gaussian"}, measured.rho))
+    count = measure_counts(np.array([len(table)]), sigma, ("rows",), noise)
+    charges.append(Charge(count.record() | {"mechanism": "discrete Gaussian"}, count.rho))
+    return PrivateStart(tokens, max(1, int(count.noisy[0])), marginals, charges, prepared.warnings)
 
 
 def plan_dpsgd(split: BudgetSplit, rows: int, batch_size: int, epochs: int, max_grad_norm: float) -> DPSettings:
