@@ -151,3 +151,16 @@ def test_workload_and_candidates_follow_aim():
     assert len(with_target) == 6 + 3 and all("d" in c for c in with_target if len(c) == 3)
     pool = aim.candidates({("a", "b"): 1.0, ("b", "c"): 1.0})
     assert pool == {("a",): 1.0, ("a", "b"): 3.0, ("b",): 2.0, ("b", "c"): 3.0, ("c",): 1.0}
+
+
+def test_one_way_marginals_cost_their_share_of_aims_budget(model):
+    """The starting one-way marginals (measured in preprocessing or by AIM) cost exactly ONE_WAY_SHARE of what
+    is left after the domain mechanisms."""
+    measurements = model.privacy_["measurements"]
+    domains = sum(m["rho"] for m in measurements if m["what"][0] not in ("marginal", "select"))
+    firsts = {}  # AIM may select a one-way again later: only each column's first measurement starts the model
+    for m in measurements:
+        if m["what"][0] == "marginal" and len(m["what"]) == 2:
+            firsts.setdefault(m["what"][1], m["rho"])
+    one_ways = sum(firsts.values())
+    assert one_ways == pytest.approx(aim.ONE_WAY_SHARE * (model.privacy_["rho"] - domains), rel=1e-6)

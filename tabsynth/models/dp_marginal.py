@@ -78,7 +78,7 @@ class DPMarginal:
             raise ModelError("model 'dp-marginal': the schema facts took the whole budget; raise epsilon")
         domain_rho = self.preprocess_share * rho if sum(domain_mechanisms(c) for c in columns) else 0.0
         rounds = self.rounds or max(8, 2 * len(columns))
-        one_way_sigma = aim.one_way_sigma(rho - domain_rho, rounds, len(columns))
+        one_way_sigma = aim.one_way_sigma(rho - domain_rho, len(columns))
         counts = as_counts(table)
         prepared = fit_encoding(counts, columns, rho=domain_rho, delta=threshold_delta, noise=budget.noise,
                                 histogram_sigma=one_way_sigma, bins=self.bins, binning=self.binning)
