@@ -26,7 +26,7 @@ from tabsynth.privacy.accounting import gaussian_rho, gaussian_sigma, zcdp_rho
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.mechanisms import RandomSource, measure_counts
 from tabsynth.privacy.preprocess import Charge
-from tabsynth.table.schema import Column, Schema
+from tabsynth.table.schema import Column, Facts, Schema
 
 FACTS_SHARE = 0.05  # of the ρ that the whole (ε, δ/2) buys, spent on the facts of undeclared columns
 # Few classes on purpose: a kind is decided on the sum of its classes' noisy counts, whose noise grows with
@@ -38,13 +38,18 @@ DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%d/%m/%Y"
                 "%d.%m.%Y")
 DATE_SHAPE = r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"
 BOOL_WORDS = {"true": True, "false": False}
+# A public prior: the words of a yes/no column, as (no, yes), in the spellings tried. A column whose text is (by
+# its noisy counts) one of these pairs gets the pair as public categories: no threshold hides its rarer answer.
+YES_NO_WORDS = (("no", "yes"), ("No", "Yes"), ("NO", "YES"), ("n", "y"), ("N", "Y"))
 CLASSES = ("missing", "boolean", "number 0 or 1", *(f"number with {k} decimals" for k in range(MAX_DECIMALS + 1)),
-           "number with more decimals", "typed datetime", *(f"date {fmt}" for fmt in DATE_FORMATS), "text")
+           "number with more decimals", "typed datetime", *(f"date {fmt}" for fmt in DATE_FORMATS), "text",
+           *(f"the words {no} / {yes}" for no, yes in YES_NO_WORDS))
 MISSING, BOOLEAN, ZERO_ONE, NUMBER = 0, 1, 2, 3  # NUMBER + k: a number needing k decimals (other than 0 and 1)
 MORE_DECIMALS = NUMBER + MAX_DECIMALS + 1
 DATETIME = MORE_DECIMALS + 1
 DATE = DATETIME + 1
-TEXT = len(CLASSES) - 1
+TEXT = CLASSES.index("text")
+YES_NO = TEXT + 1  # YES_NO + i: a word of YES_NO_WORDS[i]
 CONFIDENCE = 3.0  # a noisy count is taken as non-zero when above this many noise scales
 # Missing values and extra decimals are taken as present at a lower bar: a column wrongly made nullable gets a
 # few DP-added missing values, while one wrongly made non-nullable has its real missing values filled in.
@@ -93,6 +98,9 @@ def _object_classes(values: pd.Series) -> np.ndarray:
     words = text.str.lower().isin(BOOL_WORDS.keys()).to_numpy() & (typed == 0)
     out[words] = BOOLEAN
     rest = (typed == 0) & ~words
+    for offset, pair in enumerate(YES_NO_WORDS):
+        hits = rest & text.isin(pair).to_numpy()
+        out[hits], rest = YES_NO + offset, rest & ~hits
     numbers = pd.to_numeric(text.where(rest), errors="coerce").to_numpy(float)
     is_number = rest & ~np.isnan(numbers)
     out[is_number] = _number_classes(numbers[is_number])
@@ -176,10 +184,12 @@ def _column(name: str, values: pd.Series, user: Schema | None, noisy: np.ndarray
         return Column(name=name, kind="pii", dtype="object", reason=f"column name {name!r}: {match.kind}",
                       missing=None, pii=match.kind), {"facts": "public: recognised as PII by its column name"}
     column = decide(name, noisy, sigma, values.dtype)
+    words = column.declared.categories
+    domain = (f"public: the words {words[0]} and {words[1]} (a yes/no column by its noisy value classes; any other "
+              "text is written as missing)") if words else DOMAIN_SOURCE.get(column.kind, "none: not modelled")
     return column, {"facts": "measured with DP (noisy counts of value classes)",
                     "kind": column.kind, "dtype": column.dtype, "nullable": column.nullable,
-                    "decimals": column.decimals, "datetime_format": column.datetime_format,
-                    "domain": DOMAIN_SOURCE.get(column.kind, "none: not modelled")}
+                    "decimals": column.decimals, "datetime_format": column.datetime_format, "domain": domain}
 
 
 def decide(name: str, noisy: np.ndarray, sigma: float, stored: object) -> Column:
@@ -187,7 +197,7 @@ def decide(name: str, noisy: np.ndarray, sigma: float, stored: object) -> Column
     zone of a typed datetime column, which is part of the column's declared storage type, not of its rows).
     Category columns stay nullable: values in categories too rare to release are written as missing."""
     groups = {"boolean": noisy[BOOLEAN], "numerical": noisy[ZERO_ONE:MORE_DECIMALS + 1].sum(),
-              "datetime": noisy[DATETIME] + noisy[DATE:TEXT].max(), "categorical": noisy[TEXT]}
+              "datetime": noisy[DATETIME] + noisy[DATE:TEXT].max(), "categorical": noisy[TEXT:].sum()}
     kind = max(groups, key=groups.get)
     if kind == "numerical" and _is_label(noisy, sigma):
         kind = "boolean"  # numbers 0 and 1 only: a yes/no label, kept as 0/1 in its dtype
@@ -201,9 +211,22 @@ def decide(name: str, noisy: np.ndarray, sigma: float, stored: object) -> Column
     if pii.is_key_name(name):
         kind = "id"
     dtype = _dtype(kind, nullable, 0 if kind == "boolean" and noisy[ZERO_ONE] > noisy[BOOLEAN] else decimals, stored)
+    words = yes_no_words(noisy, sigma) if kind == "categorical" else None
     return Column(name=name, kind=kind, dtype=dtype, reason=DP_REASON, missing=None, discrete=False,
                   decimals=decimals if kind == "numerical" else None, datetime_format=fmt,
-                  nullable=True if kind == "categorical" else bool(nullable))
+                  nullable=True if kind == "categorical" else bool(nullable), declared=Facts(categories=words))
+
+
+def yes_no_words(noisy: np.ndarray, sigma: float) -> tuple[str, str] | None:
+    """The (no, yes) words of a text column whose values are, by their noisy counts, nearly all one spelling of
+    YES_NO_WORDS: its other text (held as missing) is within a small share of them or two of its noise scales."""
+    words = noisy[YES_NO:]
+    best = int(np.argmax(words))
+    others = noisy[TEXT:].sum() - words[best]
+    spread = MISSING_CONFIDENCE * sigma * math.sqrt(len(words))
+    if words[best] <= CONFIDENCE * sigma or others > max(ROUNDING_SHARE * words[best], spread):
+        return None
+    return YES_NO_WORDS[best]
 
 
 def _is_label(noisy: np.ndarray, sigma: float) -> bool:

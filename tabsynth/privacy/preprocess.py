@@ -31,6 +31,7 @@ from tabsynth.table.schema import Column
 FINE_CELLS = 128  # cells of the noisy histogram that quantile-like bins are cut from
 DAY, SECOND = 86_400.0, 1.0  # dates are coded as wall-clock seconds since 1970
 BINNINGS = ("quantile", "uniform")
+ROWS_PER_BIN_SIGMA = 4.0  # a coarse bin should hold at least this many one-way noise scales of rows
 
 
 @dataclass(frozen=True)
@@ -166,13 +167,36 @@ def _measure_fine(counts, fine: dict[int, tuple[BinCodec, BinCodec, np.ndarray]]
         return {}, []
     histograms = counts.code_counts([outside for _, outside, _ in fine.values()],
                                     [(codec.name,) for codec, _, _ in fine.values()])
-    one_way, warnings = {}, []
+    rows = noisy_rows([histograms[(codec.name,)] + noise for codec, _, noise in fine.values()])
+    chosen = coarse_bins(rows, sigma, bins)
+    one_way, warnings = {}, [coarser_warning(len(fine), chosen, rows, sigma)] if chosen < bins else []
     for i, (codec, _, noise) in fine.items():
         codecs[i], one_way[codec.name], charge, warning = _quantile_codec(codec, histograms[(codec.name,)], noise,
-                                                                          sigma, bins)
+                                                                          sigma, chosen)
         charges[i].append(charge)
         warnings += [warning] if warning else []
     return one_way, warnings
+
+
+def noisy_rows(histograms: list[np.ndarray]) -> float:
+    """The row count estimated from noisy full histograms of the same rows (each sums to it, with variance growing
+    with its cells): their inverse-variance-weighted mean of sums; post-processing of DP outputs."""
+    sums = np.array([h.sum() for h in histograms], dtype=float)
+    weights = 1.0 / np.array([h.size for h in histograms], dtype=float)
+    return max(0.0, float(np.sum(weights * sums) / np.sum(weights)))
+
+
+def coarse_bins(rows: float, sigma: float, most: int) -> int:
+    """At most `most` bins, fewer on a small table: so many that a bin, split in two by another column in a
+    marginal, still holds about ROWS_PER_BIN_SIGMA / 2 noise scales `sigma` (a public number) of the noisy
+    `rows`. With more bins than that, a marginal's noise outweighs the counts it keeps apart."""
+    return int(min(most, max(2, rows // (ROWS_PER_BIN_SIGMA * sigma))))
+
+
+def coarser_warning(columns: int, bins: int, rows: float, sigma: float) -> str:
+    return (f"{columns} number or date column{'s' if columns != 1 else ''} cut into {bins} bins each: about "
+            f"{rows:,.0f} rows (a DP estimate) for noise of about {sigma:,.0f} per count leave no room for finer "
+            "ones, so values are kept only to within their bin; raise epsilon or use a larger table for finer bins")
 
 
 def _quantile_codec(fine: BinCodec, histogram: np.ndarray, noise: np.ndarray, sigma: float,
