@@ -173,7 +173,7 @@ def test_facts_measured_on_few_rows_are_flagged():
     _, _, record = pay_for_facts(_table(200), None, Budget(1.0, 1e-9, RandomSource.system()))
     sigma = record["sigma"]
     assert "may be misjudged" in few_rows_warning(record, noisy_rows=5 * sigma)
-    assert few_rows_warning(record, noisy_rows=100 * sigma) is None
+    assert "may be misjudged" not in (few_rows_warning(record, noisy_rows=100 * sigma) or "")
     declared = Schema.from_dict({"columns": [{"name": n, "kind": "categorical"} for n in _table(10).columns]})
     assert few_rows_warning(pay_for_facts(_table(200), declared, Budget(1.0, 1e-9, RandomSource.system()))[2],
                             noisy_rows=10) is None

@@ -10,7 +10,20 @@ import pytest
 
 from tabsynth.models.dp_marginal import DPMarginal
 from tabsynth.privacy.budget import Budget
-from tabsynth.privacy.facts import CLASSES, TEXT, YES_NO, YES_NO_WORDS, decide, dp_schema, value_classes
+from tabsynth.privacy.facts import (
+    CLASSES,
+    DATE,
+    NUMBER,
+    TEXT,
+    UNDECIDED_REASON,
+    YES_NO,
+    YES_NO_WORDS,
+    decide,
+    dp_schema,
+    few_rows_warning,
+    pay_for_facts,
+    value_classes,
+)
 from tabsynth.privacy.mechanisms import RandomSource
 from tabsynth.privacy.preprocess import coarse_bins, domain_mechanisms, noisy_rows
 
@@ -73,3 +86,39 @@ def test_a_small_table_gets_coarser_bins_and_says_so():
     model = DPMarginal().fit(big, schema, budget=Budget(1.0, 1e-7, RandomSource.system(), prior=tuple(charges)))
     assert not any("cut into" in w for w in model.privacy_["warnings"])
     assert max(int(c.groups.max()) + 1 for c in model.encoding_.codecs if hasattr(c, "groups")) > 12
+
+
+def _noisy_decisions(counts: np.ndarray, sigma: float, trials: int = 2000) -> list:
+    """decide() on `trials` noisy copies of `counts` (Gaussian noise of scale `sigma`, as the DP counts carry)."""
+    rng = np.random.default_rng(7)
+    return [decide("x", counts + rng.normal(0.0, sigma, len(counts)), sigma, np.dtype(int)) for _ in range(trials)]
+
+
+def test_a_kind_no_count_can_decide_is_read_as_categories_not_guessed():
+    """birthwt (issue 19): ~150 integer values with noise of ~79 per count. The date kind scored the largest of
+    its 7 format counts, so noise alone made integer columns dates in about 40 % of draws."""
+    counts = np.zeros(len(CLASSES))
+    counts[NUMBER] = 150.0
+    columns = _noisy_decisions(counts, sigma=79.0)
+    kinds = pd.Series([c.kind for c in columns]).value_counts(normalize=True)
+    assert kinds.get("datetime", 0.0) < 0.01
+    undecided = [c for c in columns if c.reason == UNDECIDED_REASON]
+    assert len(undecided) > 0.5 * len(columns)
+    assert all((c.kind, c.dtype, c.nullable) == ("categorical", "object", True) for c in undecided)
+
+
+def test_kinds_with_enough_rows_are_still_decided():
+    for cells, kind in (([NUMBER], "numerical"), ([DATE + 3, DATE + 4], "datetime"), ([TEXT], "categorical")):
+        counts = np.zeros(len(CLASSES))
+        counts[cells] = 3000.0 / len(cells)
+        assert {c.kind for c in _noisy_decisions(counts, sigma=79.0, trials=300)} == {kind}
+
+
+def test_undecided_columns_are_named_in_the_warning():
+    table = _loans(150)
+    schema, _, record = pay_for_facts(table, None, Budget(1.0, 1e-9, RandomSource.system()))
+    undecided = [n for n, fact in record["columns"].items() if fact["kind_undecided"]]
+    assert undecided  # 150 rows: noise of ~125 per count at this budget
+    warning = few_rows_warning(record, noisy_rows=150)
+    assert "too few rows to decide the kind of " + ", ".join(undecided) in warning
+    assert all(schema[n].kind == "categorical" for n in undecided)

@@ -51,6 +51,17 @@ DATE = DATETIME + 1
 TEXT = CLASSES.index("text")
 YES_NO = TEXT + 1  # YES_NO + i: a word of YES_NO_WORDS[i]
 CONFIDENCE = 3.0  # a noisy count is taken as non-zero when above this many noise scales
+# The classes each kind sums. A kind is compared on the plain sum of its classes' noisy counts (unbiased, unlike
+# a max over them) and counts only when that sum clears CONFIDENCE times its own noise scale, so a kind with no
+# rows wins by noise alone in about 1 case in 700, whatever its number of classes.
+KIND_CLASSES = {"boolean": (BOOLEAN,), "numerical": tuple(range(ZERO_ONE, MORE_DECIMALS + 1)),
+                "datetime": (DATETIME, *range(DATE, TEXT)), "categorical": tuple(range(TEXT, len(CLASSES)))}
+# When no kind clears its bar (too few rows for the noise), the column is read as categories: every value is
+# kept as it is written (a number as that number, text as text) or, if too rare to release, written as missing.
+# Reading it as numbers or dates would turn every text value into a missing one, or a number into a date.
+UNDECIDED_KIND = "categorical"
+UNDECIDED_REASON = ("too few rows to decide this column's kind at this eps (no kind's DP count clears its noise): "
+                    "read as categories; declare it in a schema file")
 # Missing values and extra decimals are taken as present at a lower bar: a column wrongly made nullable gets a
 # few DP-added missing values, while one wrongly made non-nullable has its real missing values filled in.
 MISSING_CONFIDENCE = 2.0
@@ -160,12 +171,22 @@ def pay_for_facts(frame: pd.DataFrame, user: Schema | None, budget: Budget, *,
 
 def few_rows_warning(record: dict | None, noisy_rows: float) -> str | None:
     """A line for the steward when the facts were measured on too few rows for their noise (judged on the DP
-    model's noisy row count): kinds, nullability and decimals may then be misjudged."""
-    if not record or not record["measured_columns"] or noisy_rows >= FEW_ROWS_PER_SIGMA * record["sigma"]:
+    model's noisy row count): kinds, nullability and decimals may then be misjudged; it names the columns whose
+    kind no DP count could decide (read as categories)."""
+    if not record or not record["measured_columns"]:
         return None
-    return (f"schema facts: measured with DP on about {max(noisy_rows, 0):,.0f} rows with noise of about "
-            f"{record['sigma']:,.0f} per count, so a column's kind, missing values or decimals may be misjudged; "
-            "declare them in a schema file (tabsynth inspect, then --schema) to keep them exact and free")
+    undecided = [name for name, fact in record["columns"].items() if fact.get("kind_undecided")]
+    lines = []
+    if noisy_rows < FEW_ROWS_PER_SIGMA * record["sigma"]:
+        lines.append(f"schema facts: measured with DP on about {max(noisy_rows, 0):,.0f} rows with noise of about "
+                     f"{record['sigma']:,.0f} per count, so a column's kind, missing values or decimals may be "
+                     "misjudged; declare them in a schema file (tabsynth inspect, then --schema) to keep them exact "
+                     "and free")
+    if undecided:
+        lines.append(f"schema facts: too few rows to decide the kind of {', '.join(undecided)} at this eps; read as "
+                     "categories (values kept as written, rare ones written as missing); declare "
+                     f"{'it' if len(undecided) == 1 else 'them'} in a schema file")
+    return "; ".join(lines) or None
 
 
 def sampled_facts(source, rows: int, user: Schema | None, budget: Budget) -> tuple[Schema, Budget, dict]:
@@ -188,17 +209,19 @@ def _column(name: str, values: pd.Series, user: Schema | None, noisy: np.ndarray
     domain = (f"public: the words {words[0]} and {words[1]} (a yes/no column by its noisy value classes; any other "
               "text is written as missing)") if words else DOMAIN_SOURCE.get(column.kind, "none: not modelled")
     return column, {"facts": "measured with DP (noisy counts of value classes)",
-                    "kind": column.kind, "dtype": column.dtype, "nullable": column.nullable,
+                    "kind_undecided": column.reason == UNDECIDED_REASON, "kind": column.kind,
+                    "dtype": column.dtype, "nullable": column.nullable,
                     "decimals": column.decimals, "datetime_format": column.datetime_format, "domain": domain}
 
 
 def decide(name: str, noisy: np.ndarray, sigma: float, stored: object) -> Column:
     """A column's facts from its noisy class counts (post-processing only; `stored` is used only for the time
     zone of a typed datetime column, which is part of the column's declared storage type, not of its rows).
-    Category columns stay nullable: values in categories too rare to release are written as missing."""
-    groups = {"boolean": noisy[BOOLEAN], "numerical": noisy[ZERO_ONE:MORE_DECIMALS + 1].sum(),
-              "datetime": noisy[DATETIME] + noisy[DATE:TEXT].max(), "categorical": noisy[TEXT:].sum()}
-    kind = max(groups, key=groups.get)
+    Category columns stay nullable: values in categories too rare to release are written as missing. A column
+    whose kind no count can decide (`decided_kind`) is read as categories, and its reason says so."""
+    kind = decided_kind(noisy, sigma)
+    reason = DP_REASON if kind is not None else UNDECIDED_REASON
+    kind = kind or UNDECIDED_KIND
     if kind == "numerical" and _is_label(noisy, sigma):
         kind = "boolean"  # numbers 0 and 1 only: a yes/no label, kept as 0/1 in its dtype
     fmt = None
@@ -212,9 +235,18 @@ def decide(name: str, noisy: np.ndarray, sigma: float, stored: object) -> Column
         kind = "id"
     dtype = _dtype(kind, nullable, 0 if kind == "boolean" and noisy[ZERO_ONE] > noisy[BOOLEAN] else decimals, stored)
     words = yes_no_words(noisy, sigma) if kind == "categorical" else None
-    return Column(name=name, kind=kind, dtype=dtype, reason=DP_REASON, missing=None, discrete=False,
+    return Column(name=name, kind=kind, dtype=dtype, reason=reason, missing=None, discrete=False,
                   decimals=decimals if kind == "numerical" else None, datetime_format=fmt,
                   nullable=True if kind == "categorical" else bool(nullable), declared=Facts(categories=words))
+
+
+def decided_kind(noisy: np.ndarray, sigma: float) -> str | None:
+    """The kind with the largest noisy row count among those whose count clears CONFIDENCE times its noise
+    scale (KIND_CLASSES); None when none does."""
+    sums = {kind: float(noisy[list(cells)].sum()) for kind, cells in KIND_CLASSES.items()}
+    clear = {kind: total for kind, total in sums.items()
+             if total > CONFIDENCE * sigma * math.sqrt(len(KIND_CLASSES[kind]))}
+    return max(clear, key=clear.get) if clear else None
 
 
 def yes_no_words(noisy: np.ndarray, sigma: float) -> tuple[str, str] | None:
