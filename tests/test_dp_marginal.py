@@ -72,7 +72,7 @@ def test_spending_is_within_the_budget_and_fully_accounted(model):
     conversion_delta = 1e-8 - sum(m.get("delta", 0.0) for m in spent["measurements"])
     assert zcdp_epsilon(spent["rho"], conversion_delta) <= 1.0
     kinds = {m["what"][0] for m in spent["measurements"]}
-    assert kinds == {"categories", "lower bound", "upper bound", "marginal", "select"}
+    assert kinds == {"categories", "range histogram", "marginal", "select"}
     assert spent["noise"]["kind"] == "seeded" and "zCDP" in spent["accounting"]
     assert not any("noisy" in m or "values" in m for m in spent["measurements"])
 
@@ -116,7 +116,7 @@ def test_declared_domains_cost_nothing_and_bound_the_output(data):
     schema = schema.replace("age", declared=Facts(min=0, max=100))
     model = fit((table, schema))
     paid = [m["what"] for m in model.privacy_["measurements"] if m["what"][0] not in ("marginal", "select")]
-    assert paid == [["lower bound", "bill"], ["upper bound", "bill"]], "only bill's domain is measured"
+    assert paid == [["range histogram", "bill"]], "only bill's domain is measured"
     sample = model.sample(5000, rng=0)
     assert set(sample["ward"].dropna()) <= {"cardio", "geriatrics", "surgery", "maternity"}
     assert sample["age"].between(0, 100).all()

@@ -3,7 +3,7 @@
 A DP model may not read a column's categories or range from the private table. Each modelled column gets
 its domain from public facts where the user declared them, else pays for it here:
 - categories: the noisy counts that pass a release threshold (`thresholded_counts`); rarer ones are dropped;
-- numbers and dates: each bound by the exponential mechanism over a fixed grid of candidates; then (quantile
+- numbers and dates: both bounds from one noisy histogram over a fixed grid of candidates; then (quantile
   binning) a noisy fine histogram over the range, merged into coarse quantile-like bins by post-processing.
   That histogram is the column's one-way measurement for the model, so it is not paid for twice.
 Missing values are a cell of their own wherever the column's dtype can hold them (categories too rare to be
@@ -92,7 +92,7 @@ def fit_encoding(table, columns: list[Column], *, rho: float, delta: float, nois
             codec, spent = _category_codec(column, categories.get(column.name), share, delta / max(lists, 1), noise)
         else:
             low, high, records = dp_bounds(column, buckets[column.name], share, noise)
-            spent = [Charge(record, share) for record in records]
+            spent = [Charge(record, record["rho"]) for record in records]
             if binning == "quantile":
                 codec = _fine_codec(column, low, high)
                 # the histogram's noise is drawn in the column's turn (it does not depend on the counts), so a
