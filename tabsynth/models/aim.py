@@ -31,6 +31,7 @@ SELECTION_SHARE = 0.1  # of each round's budget, as in AIM
 # columns of ~100 cells (one round's share, as before, left adult_disc's workload error at 0.283 at ε 0.3; 0.2: 0.255).
 ONE_WAY_SHARE = 0.2
 BYTES_PER_CELL = 8
+TARGET_WEIGHT = 2.0  # of a workload marginal holding the target column
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,15 @@ class AimSettings:
     final_iterations: int
 
 
-def workload(names: list[str], degree: int, target: str | None = None) -> dict[Clique, float]:
-    """Marginals to preserve, weight 1: all of `degree` columns, or with a target, every pair plus the
-    `degree`-way marginals that contain the target."""
-    if target is None or degree <= 2:
+def workload(names: list[str], degree: int, target: str | None = None,
+             target_weight: float = TARGET_WEIGHT) -> dict[Clique, float]:
+    """Marginals to preserve: all of `degree` columns, weight 1; or with a target, every pair plus the
+    `degree`-way marginals that contain the target, those holding the target weighted `target_weight`."""
+    if target is None:
         return {clique: 1.0 for clique in combinations(names, min(degree, len(names)))}
-    pairs = {clique: 1.0 for clique in combinations(names, 2)}
-    return pairs | {clique: 1.0 for clique in combinations(names, degree) if target in clique}
+    cliques = [*combinations(names, min(degree, 2, len(names))),
+               *(clique for clique in combinations(names, degree) if degree > 2 and target in clique)]
+    return {clique: target_weight if target in clique else 1.0 for clique in cliques}
 
 
 def candidates(weights: dict[Clique, float]) -> dict[Clique, float]:
