@@ -57,15 +57,17 @@ class Synthesizer:
     def fit(self, data: Data, *, schema: str | Path | None = None, epsilon: float | None = None,
             delta: float | None = None, policy: str = "default", seed: int | None = None,
             source_id: str | None = None, ledger: str | None = None, table: str | None = None,
-            query: str | None = None, progress: bool | Progress = True) -> Synthesizer:
+            query: str | None = None, target: str | None = None,
+            progress: bool | Progress = True) -> Synthesizer:
         """Fit on every row of `data`. A DP model (or `epsilon`) debits the privacy ledger first (`ledger`: a
-        database URL, default $TABSYNTH_LEDGER or ~/.tabsynth/ledger.db). `progress`: a bar in a terminal or
-        Jupyter, False for none, or a callback (what, share done)."""
+        database URL, default $TABSYNTH_LEDGER or ~/.tabsynth/ledger.db). `target` (default: the policy's) names
+        a label column a DP model favours, as in `release`. `progress`: a bar in a terminal or Jupyter, False for
+        none, or a callback (what, share done)."""
         if self.params and self.model == AUTO:
             raise InputError("model parameters need a model name: Synthesizer('argn', epochs=50)")
         options = FitOptions(data=data, out=None, model=self.model, schema=_path(schema), seed=seed,
                              epsilon=epsilon, delta=delta, policy=policy, source_id=source_id, ledger=ledger,
-                             model_params=dict(self.params), table=table, query=query)
+                             model_params=dict(self.params), table=table, query=query, target=target)
         with _progress(progress) as say:
             self._set(run_fit.fit_model(options, say))
         return self

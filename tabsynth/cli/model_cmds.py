@@ -33,8 +33,10 @@ from tabsynth.cli.options import (
 @source_id_option
 @ledger_option
 @click.option("--overwrite", is_flag=True, help="Replace an earlier model folder.")
+@click.option("--target", help="Label column a DP model favours (dp-marginal weights its marginals, dp-argn "
+              "predicts it last) [default: the policy's].")
 def fit(data, table, query, out, model, params, schema_path, seed, epsilon, delta, policy, source_id, ledger,
-        overwrite) -> None:
+        overwrite, target) -> None:
     """Fit a model on every row of DATA and save it to a model folder for `tabsynth sample`.
 
     The folder holds the schema, the parameters and the fitted state as JSON and numpy arrays; it loads
@@ -46,7 +48,7 @@ def fit(data, table, query, out, model, params, schema_path, seed, epsilon, delt
 
     options = FitOptions(data=data, out=out, model=model, schema=schema_path, seed=seed, epsilon=epsilon,
                          delta=delta, policy=policy, source_id=source_id, ledger=ledger, overwrite=overwrite,
-                         model_params=parse_params(params), table=table, query=query)
+                         model_params=parse_params(params), table=table, query=query, target=target)
     with progress_bar() as progress:
         summary = fit_folder(options, progress)
     spent = summary["privacy"]

@@ -41,13 +41,15 @@ def main() -> None:
               "from the operating system's CSPRNG, never from a seed.")
 @click.option("--master", help="Spark master, e.g. local[4] [default: the one spark-submit gives].")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier model folder.")
-def fit(data, out, schema_path, params, epsilon, delta, policy, source_id, ledger, seed, master, overwrite) -> None:
+@click.option("--target", help="Label column whose marginals dp-marginal favours [default: the policy's].")
+def fit(data, out, schema_path, params, epsilon, delta, policy, source_id, ledger, seed, master, overwrite,
+        target) -> None:
     """Fit dp-marginal on DATA (Parquet file or folder, or CSV; a path or a URI such as s3a://...)."""
     from tabsynth.run import spark
 
     spent = spark.fit(data, out, schema_path=schema_path, params=parse_params(params), epsilon=epsilon, delta=delta,
                       policy=policy, source_id=source_id, ledger=ledger, seed=seed, master=master,
-                      overwrite=overwrite)
+                      overwrite=overwrite, target=target)
     click.echo(f"privacy: epsilon {spent['epsilon']:.4g}, delta {spent['delta']:.3g} spent")
     click.echo(f"model {spark.MODEL!r} saved to {out}/")
 

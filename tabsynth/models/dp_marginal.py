@@ -34,26 +34,28 @@ CANDIDATE_BYTES = 4096  # per candidate marginal in AIM's selection: its cells, 
 
 
 class DPMarginal:
-    """Parameters: `degree` (largest marginal in the workload), `target` (a column that every marginal of
-    `degree` columns must contain; all pairs are kept), `rounds` (planned AIM rounds, default 2 per column, at
-    least 8), `max_model_mb` (size cap of the graphical model), `bins` and `binning` (coarse bins of number and
-    date columns: "quantile" from a noisy histogram, or "uniform"), `preprocess_share` (share of the budget
-    for DP domains, when some are not declared), `iterations` / `final_iterations` (mirror-descent steps per
-    round / for the final model)."""
+    """Parameters: `degree` (largest marginal in the workload), `target` (a label column: every marginal of
+    `degree` columns must contain it, all pairs are kept, and the marginals holding it weigh `target_weight`
+    times the others in AIM's selection; a release passes its --target here), `rounds` (planned AIM rounds,
+    default 2 per column, at least 8), `max_model_mb` (size cap of the graphical model), `bins` and `binning`
+    (coarse bins of number and date columns: "quantile" from a noisy histogram, or "uniform"),
+    `preprocess_share` (share of the budget for DP domains, when some are not declared), `iterations` /
+    `final_iterations` (mirror-descent steps per round / for the final model)."""
 
     name = "dp-marginal"
     differentially_private = True
 
-    def __init__(self, *, degree: int = 3, target: str | None = None, rounds: int | None = None,
-                 max_model_mb: float = 2.0, bins: int = 16, binning: str = "quantile",
+    def __init__(self, *, degree: int = 3, target: str | None = None, target_weight: float = aim.TARGET_WEIGHT,
+                 rounds: int | None = None, max_model_mb: float = 2.0, bins: int = 16, binning: str = "quantile",
                  preprocess_share: float = 0.1, iterations: int = 100, final_iterations: int = 1000):
         self.degree, self.target, self.rounds, self.max_model_mb = degree, target, rounds, max_model_mb
+        self.target_weight = target_weight
         self.bins, self.binning, self.preprocess_share = bins, binning, preprocess_share
         self.iterations, self.final_iterations = iterations, final_iterations
 
     def get_params(self) -> dict:
-        return {"degree": self.degree, "target": self.target, "rounds": self.rounds,
-                "max_model_mb": self.max_model_mb, "bins": self.bins, "binning": self.binning,
+        return {"degree": self.degree, "target": self.target, "target_weight": self.target_weight,
+                "rounds": self.rounds, "max_model_mb": self.max_model_mb, "bins": self.bins, "binning": self.binning,
                 "preprocess_share": self.preprocess_share, "iterations": self.iterations,
                 "final_iterations": self.final_iterations}
 
@@ -85,7 +87,7 @@ class DPMarginal:
         self.encoding_ = prepared.encoding
         settings = aim.AimSettings(rounds=rounds, max_model_mb=self.max_model_mb, iterations=self.iterations,
                                    final_iterations=self.final_iterations)
-        weights = aim.workload([c.name for c in columns], self.degree, self.target)
+        weights = aim.workload([c.name for c in columns], self.degree, self.target, self.target_weight)
         self.model_, aim_charges = aim.run_aim(counts, self.encoding_.codecs, weights, rho - domain_rho,
                                                budget.noise, settings, prepared.one_way)
         charges = list(budget.prior) + prepared.charges + aim_charges
@@ -145,6 +147,9 @@ class DPMarginal:
             problems.append(f"preprocess_share must be between 0 and 1, got {self.preprocess_share!r}")
         if self.binning not in BINNINGS:
             problems.append(f"binning must be one of {', '.join(BINNINGS)}, got {self.binning!r}")
+        if not (isinstance(self.target_weight, (int, float)) and not isinstance(self.target_weight, bool)
+                and self.target_weight >= 1):
+            problems.append(f"target_weight must be a number >= 1, got {self.target_weight!r}")
         if self.target is not None and self.target not in [c.name for c in columns]:
             problems.append(f"target {self.target!r} is not a modelled column")
         if problems:

@@ -15,6 +15,7 @@ from tabsynth.models.base import MODEL_FILE, is_private, load_model, save_model
 from tabsynth.models.memory import check_memory
 from tabsynth.run.options import FitOptions, Progress, SampleOptions
 from tabsynth.run.plan import (
+    check_named_columns,
     conform_rows,
     debit_ledger,
     plan_for,
@@ -72,6 +73,8 @@ def fit_model(options: FitOptions, progress: Progress | None = None) -> Fitted:
     plan = plan_for(options, sql.open_source(options.data, options.table, options.query))
     raw, schema = read_and_infer(plan, say)
     options, plan = settle_model(options, plan, schema, len(raw))
+    if plan.request is not None:
+        check_named_columns(plan, schema)  # a target the DP model cannot use costs nothing
     check_memory(plan.model, schema, len(raw), options.model)
     budget, ledger = debit_ledger(options, plan, say, raw, note="fit to")
     schema, budget, _ = schema_for_fit(raw, schema, plan, budget)

@@ -67,6 +67,7 @@ class FitOptions:
     ledger: str | None = None
     overwrite: bool = False
     model_params: dict = field(default_factory=dict)
+    target: str | None = None  # a label column for models with a `target` parameter [default: the policy's]
     table: str | None = None
     query: str | None = None
     engine: str = "memory"

@@ -4,6 +4,7 @@ work, the model settled, the ledger debited before a private row is read, and th
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from inspect import signature
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +17,7 @@ from tabsynth.io.files import FORMATS
 from tabsynth.io.frames import FrameSource
 from tabsynth.metrics.checks import CheckOptions
 from tabsynth.metrics.result import MetricResult
-from tabsynth.models.base import create_model, is_private
+from tabsynth.models.base import create_model, is_private, model_class
 from tabsynth.privacy import spending
 from tabsynth.privacy.facts import conform_values, few_rows_warning, pay_for_facts
 from tabsynth.publish.policy import Policy, load_policy, target_metric_problems
@@ -58,26 +59,27 @@ def preflight(options: ReleaseOptions) -> Plan:
     check_output(Path(options.out), source, options.overwrite)
     plan = plan_for(options, source)
     return replace(plan, constraints=tuple(load_constraints(options.constraints)) if options.constraints else (),
-                   target=options.target or plan.policy.target,
                    sensitive=tuple(options.sensitive) or plan.policy.sensitive, sink=sink)
 
 
 def plan_for(options: Options, source) -> Plan:
     """What release and fit decide alike before reading a row: the policy, the model (or that auto will choose
-    one, DP or not), the (ε, δ) asked for within the policy's limits, the ledger identity, the user's schema."""
+    one, DP or not), the (ε, δ) asked for within the policy's limits, the ledger identity, the user's schema, and
+    the target (--target, else the policy's)."""
     policy = load_policy(options.policy)
-    model, private = preflight_model(options, policy)
+    target = options.target or policy.target
+    model, private = preflight_model(options, policy, target)
     request = spending.plan(private, policy, options.epsilon, options.delta, options.model)
     ledger_source = None if request is None else spending.declared_identity(source, options.source_id, policy)
     return Plan(policy=policy, model=model, user_schema=None if options.schema is None else Schema.load(options.schema),
-                request=request, source=source, ledger_source=ledger_source)
+                request=request, source=source, ledger_source=ledger_source, target=target)
 
 
-def preflight_model(options: Options, policy: Policy) -> tuple[object | None, bool]:
+def preflight_model(options: Options, policy: Policy, target: str | None = None) -> tuple[object | None, bool]:
     """The model --model names, and whether it is DP. For --model auto no model yet (`settle_model` chooses it
     once the table is read), but whether it will be DP is known now, from the policy and the options alone."""
     if options.model != auto.AUTO:
-        model = create_model(options.model, **options.model_params)
+        model = create_model(options.model, **params_with_target(options.model, options.model_params, target))
         return model, is_private(model)
     if options.model_params:
         raise InputError("--param needs --model NAME: --model auto sets its model's parameters itself")
@@ -93,7 +95,16 @@ def settle_model(options: Options, plan: Plan, schema: Schema, rows: int) -> tup
         return with_choice(options, auto.named(options.model)), plan
     choice = auto.choose_model(dp=plan.request is not None, rows=rows, columns=len(schema.modelled()),
                                rule_metrics=[r.metric for r in plan.policy.rules], engine=options.engine)
-    return with_choice(options, choice), replace(plan, model=create_model(choice.name, **choice.params))
+    params = params_with_target(choice.name, choice.params, plan.target)
+    return with_choice(options, choice), replace(plan, model=create_model(choice.name, **params))
+
+
+def params_with_target(name: str, params: dict, target: str | None) -> dict:
+    """A model with a `target` parameter (dp-marginal, dp-argn) favours the plan's target column, unless
+    --param target= set it (`target=null`: no target). The name is the user's (public): nothing private decides."""
+    if target is None or "target" in params or "target" not in signature(model_class(name)).parameters:
+        return params
+    return {**params, "target": target}
 
 
 def with_choice(options: Options, choice: auto.Choice) -> Options:

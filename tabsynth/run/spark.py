@@ -18,7 +18,7 @@ from tabsynth.models.dp_marginal import DPMarginal
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.facts import sampled_facts
 from tabsynth.run.options import FitOptions
-from tabsynth.run.plan import debit_ledger, plan_for
+from tabsynth.run.plan import check_named_columns, debit_ledger, plan_for
 from tabsynth.scale.spark import SparkCounts, is_remote, local_path, sample_to_parquet, spark_session
 from tabsynth.table.counts import Counts
 from tabsynth.table.schema import Schema
@@ -57,18 +57,21 @@ def ledger_source(data: str, source_id: str | None) -> str:
 def fit(data: str, out: Path, *, schema_path: Path | None = None, params: dict | None = None,
         epsilon: float | None = None, delta: float | None = None, policy: str = "default",
         source_id: str | None = None, ledger: str | None = None, seed: int | None = None,
-        master: str | None = None, overwrite: bool = False) -> dict:
+        master: str | None = None, overwrite: bool = False, target: str | None = None) -> dict:
     """Fit dp-marginal on `data` (Parquet file or folder, or CSV; a path or a URI) and save the model folder
     `out` on the driver. `seed` fixes only the row sample a schema is inferred from, never DP noise; `master`
-    None keeps the Spark master spark-submit gave. Returns the spend, {"epsilon": ..., "delta": ...}."""
+    None keeps the Spark master spark-submit gave; `target` (else the policy's) is the label column dp-marginal
+    favours. Returns the spend, {"epsilon": ..., "delta": ...}."""
     options = FitOptions(data=data, out=out, model=MODEL, schema=schema_path, epsilon=epsilon, delta=delta,
-                         policy=policy, source_id=source_id, ledger=ledger, model_params=dict(params or {}))
+                         policy=policy, source_id=source_id, ledger=ledger, model_params=dict(params or {}),
+                         target=target)
     plan = plan_for(options, data)  # the plan of every fit: policy limits, the model, the ledger identity
     if plan.ledger_source is None:
         ledger_source(data, None)  # says why a Spark source needs --source-id
     check_can_create(out, overwrite=overwrite)  # before Spark starts
     counts = SparkCounts(spark_session(master), data)
-    infer_spark_schema(counts, plan.user_schema, seed)  # a table Spark cannot read fails before the debit
+    # A table Spark cannot read, or a target that is not one of its columns, fails before the debit.
+    check_named_columns(plan, infer_spark_schema(counts, plan.user_schema, seed))
     with staged_directory(out, overwrite=overwrite) as staging:
         budget, _ = debit_ledger(options, plan, lambda *_: None, note="spark fit to")
         schema, budget, _ = sampled_facts(counts, SCHEMA_SAMPLE_ROWS, plan.user_schema, budget)

@@ -167,13 +167,16 @@ class ARGN(_Autoregressive):
 
 
 class DPARGN(_Autoregressive):
+    """`target` (a label column; a release passes its --target here) is generated last, from all the others."""
+
     name = "dp-argn"
     differentially_private = True
 
     def __init__(self, *, epochs: int = 10, batch_size: int = 1024, lr: float = 1e-2, embedding: int = 4,
                  hidden: int = 32, layers: int = 1, flexible: float = 0.5, max_grad_norm: float = 1.0,
                  preprocess_share: float = 0.5, bins: int = 16, binning: str = "quantile", device: str = "auto",
-                 threads: int | None = None, verbose: bool = False):
+                 threads: int | None = None, verbose: bool = False, target: str | None = None):
+        self.target = target
         self.epochs, self.batch_size, self.lr = epochs, batch_size, lr
         self.embedding, self.hidden, self.layers, self.flexible = embedding, hidden, layers, flexible
         self.max_grad_norm, self.preprocess_share = max_grad_norm, preprocess_share
@@ -182,7 +185,7 @@ class DPARGN(_Autoregressive):
 
     def get_params(self) -> dict:
         names = ("epochs", "batch_size", "lr", "embedding", "hidden", "layers", "flexible", "max_grad_norm",
-                 "preprocess_share", "bins", "binning", "device", "threads", "verbose")
+                 "preprocess_share", "bins", "binning", "device", "threads", "verbose", "target")
         return {name: getattr(self, name) for name in names}
 
     def fit(self, table: pd.DataFrame, schema: Schema, *, budget: Budget | None = None, rng=None,
@@ -194,7 +197,8 @@ class DPARGN(_Autoregressive):
                              "(epsilon, delta)")
         self._check_private_params(schema)
         rng = np.random.default_rng(rng)
-        columns = schema.modelled()
+        self.names_ = [c.name for c in schema.modelled()]
+        columns = sorted(schema.modelled(), key=lambda c: c.name == self.target)  # the target last, if any
         split = split_budget(budget, columns, self.preprocess_share)
         start = private_tokens(table, columns, split, budget.noise, bins=self.bins, binning=self.binning)
         self.tokens_, self.rows_ = start.tokens, start.rows
@@ -219,6 +223,10 @@ class DPARGN(_Autoregressive):
     def set_state(self, schema: Schema, state: dict, arrays: dict[str, np.ndarray]) -> None:
         super().set_state(schema, state, arrays)
         self.privacy_ = state["privacy"]
+        self.names_ = [c.name for c in schema.modelled()]
+
+    def _draw(self, n: int, limits: dict, rng: np.random.Generator) -> pd.DataFrame:
+        return super()._draw(n, limits, rng)[self.names_]  # the table's column order, whatever the network's
 
     def _check_private_params(self, schema: Schema) -> None:
         problems = self._problems(schema, INTEGER_PARAMS + (("bins", 2),), ("flexible",))
@@ -229,6 +237,8 @@ class DPARGN(_Autoregressive):
             problems.append(f"model {self.name!r}: max_grad_norm must be a positive number, got {self.max_grad_norm!r}")
         if self.binning not in BINNINGS:
             problems.append(f"model {self.name!r}: binning must be one of {', '.join(BINNINGS)}, got {self.binning!r}")
+        if self.target is not None and self.target not in [c.name for c in schema.modelled()]:
+            problems.append(f"model {self.name!r}: target {self.target!r} is not a modelled column")
         if problems:
             raise ModelError(*problems)
 
