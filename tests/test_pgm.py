@@ -246,3 +246,18 @@ def test_mirror_descent_converges_in_few_steps_on_a_large_table():
     optimum = measurement_loss(estimate(domain, measurements, iterations=2000), measurements)
     quick = measurement_loss(estimate(domain, measurements, iterations=80), measurements)
     assert optimum <= quick <= 1.001 * optimum
+
+
+def test_momentum_gets_close_to_the_optimum_in_a_hundred_steps_on_a_cycle():
+    """Nesterov momentum with restart: on sparse noisy marginals around a cycle (a clique tree of 3- and
+    2-way cliques), 100 steps come within 2x of the optimum's loss; plain mirror descent (doubling step,
+    backtracking) is still above 5x there and needs 200-250 steps to get within 2x."""
+    domain = Domain(("A", "B", "C", "D", "E"), (30, 8, 20, 6, 25))
+    joint = 50_000 * np.random.default_rng(7).dirichlet(np.full(domain.size(), 0.05)).reshape(domain.shape())
+    rng = np.random.default_rng(8)
+    cliques = [("A", "B", "C"), ("B", "C", "D"), ("D", "E"), ("A", "E"), ("A",), ("C",)]
+    measurements = [LinearMeasurement(m.clique, m.noisy + rng.normal(0, 5, m.noisy.size), 5.0)
+                    for m in measure(joint, domain, cliques)]
+    optimum = measurement_loss(estimate(domain, measurements, iterations=2000), measurements)
+    quick = measurement_loss(estimate(domain, measurements, iterations=100), measurements)
+    assert optimum <= quick <= 2 * optimum
