@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import secrets
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -52,8 +53,8 @@ TEXT = CLASSES.index("text")
 YES_NO = TEXT + 1  # YES_NO + i: a word of YES_NO_WORDS[i]
 CONFIDENCE = 3.0  # a noisy count is taken as non-zero when above this many noise scales
 # The classes each kind sums. A kind is compared on the plain sum of its classes' noisy counts (unbiased, unlike
-# a max over them) and counts only when that sum clears CONFIDENCE times its own noise scale, so a kind with no
-# rows wins by noise alone in about 1 case in 700, whatever its number of classes.
+# a max over them) and counts only when that sum, or its largest class with a bar raised for the number of
+# classes, clears CONFIDENCE noise scales: a kind with no rows wins by noise alone in about 1 case in 350.
 KIND_CLASSES = {"boolean": (BOOLEAN,), "numerical": tuple(range(ZERO_ONE, MORE_DECIMALS + 1)),
                 "datetime": (DATETIME, *range(DATE, TEXT)), "categorical": tuple(range(TEXT, len(CLASSES)))}
 # When no kind clears its bar (too few rows for the noise), the column is read as categories: every value is
@@ -244,9 +245,17 @@ def decided_kind(noisy: np.ndarray, sigma: float) -> str | None:
     """The kind with the largest noisy row count among those whose count clears CONFIDENCE times its noise
     scale (KIND_CLASSES); None when none does."""
     sums = {kind: float(noisy[list(cells)].sum()) for kind, cells in KIND_CLASSES.items()}
-    clear = {kind: total for kind, total in sums.items()
-             if total > CONFIDENCE * sigma * math.sqrt(len(KIND_CLASSES[kind]))}
+    clear = {kind: sums[kind] for kind, cells in KIND_CLASSES.items() if _clears(noisy[list(cells)], sigma)}
     return max(clear, key=clear.get) if clear else None
+
+
+def _clears(cells: np.ndarray, sigma: float) -> bool:
+    """Whether a kind's classes hold rows beyond noise: their sum clears CONFIDENCE noise scales of the sum, or
+    their largest count clears the bar that the largest of as many pure-noise counts passes as rarely (a kind
+    whose rows are nearly all of one class, as a yes/no or integer column, needs ~√k times fewer rows so)."""
+    tail = NormalDist().cdf(-CONFIDENCE)
+    return bool(cells.sum() > CONFIDENCE * sigma * math.sqrt(len(cells))
+                or cells.max() > sigma * NormalDist().inv_cdf(1.0 - tail / len(cells)))
 
 
 def yes_no_words(noisy: np.ndarray, sigma: float) -> tuple[str, str] | None:
