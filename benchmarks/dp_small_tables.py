@@ -90,7 +90,8 @@ def release(name: str, model: str, train: pd.DataFrame, label: str, seed: int, f
     started = time.perf_counter()
     try:
         result = tabsynth.release(source, folder / f"{name}-{model}-{seed}", model=model, epsilon=EPSILON,
-                                  target=label, seed=seed, progress=False)
+                                  target=label, seed=seed, progress=False,
+                                  ledger=f"sqlite:///{folder}/{name}-{model}-{seed}-ledger.db")  # not the user's
     except ReleaseBlocked as blocked:
         return {"blocked": str(blocked), "seconds": time.perf_counter() - started}
     return {"synthetic": result.synthetic, "manifest": result.manifest, "seconds": time.perf_counter() - started}
