@@ -107,6 +107,19 @@ def test_marginal_across_cliques_equals_brute_force(cliques):
             np.testing.assert_allclose(got, marginal_of(joint, DOMAIN, attrs), rtol=1e-9, atol=1e-9)
 
 
+def test_a_marginal_across_a_subnormal_separator_stays_finite():
+    """B = 1 has probability ~1e-321 (subnormal, so 1 / p(B) overflows): the marginal over A and C, which no
+    clique holds, is that of B = 0, not inf or NaN (AIM refused such scores mid-fit)."""
+    domain = Domain(("A", "B", "C"), (2, 2, 2))
+    tree = build_tree(domain, [("A", "B"), ("B", "C")])
+    given_b0 = np.array([0.0, 1.0])
+    potentials = [np.array([[0.0, -740.0], [0.0, -740.0]]), np.array([given_b0, [2.0, 0.0]])]
+    model = GraphicalModel(domain, tree, potentials, 1000.0)
+    assert 0 < model.marginal(("B",))[1] < 1e-300
+    expected = 1000.0 * np.outer([0.5, 0.5], np.exp(given_b0) / np.exp(given_b0).sum())
+    np.testing.assert_allclose(model.marginal(("A", "C")), expected, rtol=1e-9)
+
+
 def test_scaled_calibration_agrees_with_log_space_and_reports_underflow():
     model = random_model(DOMAIN, [("A", "B"), ("B", "C"), ("C", "D"), ("B", "E")], seed=10)
     scaled = calibrate_scaled(model.tree, [np.exp(theta - theta.max()) for theta in model.potentials])

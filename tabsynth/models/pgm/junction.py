@@ -11,6 +11,7 @@ from tabsynth.models.pgm.sample import sample_codes
 from tabsynth.models.pgm.tree import JunctionTree
 
 UNDERFLOW = 1e-200  # scaled tables whose largest entry falls below this are taken to have underflowed
+TINY = np.finfo(float).tiny  # the smallest normal float: its inverse is finite
 
 
 def calibrate(tree: JunctionTree, potentials: list[np.ndarray]) -> list[np.ndarray]:
@@ -124,7 +125,8 @@ class GraphicalModel:
                  if edge[0] in nodes and edge[1] in nodes]
         for (parent, child), separator in reversed(inner):
             margin = domain.sum_to(self.probabilities[child], cliques[child], separator)
-            inverse = np.divide(1.0, margin, out=np.zeros_like(margin), where=margin > 0)
+            # 1 / a subnormal margin overflows to inf (and inf · 0 to NaN); below TINY p(C | S) weighs nothing
+            inverse = np.divide(1.0, margin, out=np.zeros_like(margin), where=margin > TINY)
             held = factors.pop(child) + [(separator, inverse)]
             keep = domain.canonical(a for attrs, _ in held for a in attrs if a in target or a in separator)
             factors[parent].append((keep, _contract(held, keep)))
