@@ -148,7 +148,8 @@ def test_facts_measured_on_a_parquet_source_keep_typed_dates(tmp_path):
 
 
 def test_dp_losses_are_measured_and_shown(tmp_path):
-    """A long tail clipped by the DP range and categories too rare to release become warnings, from DP counts."""
+    """A long tail clipped by the DP range and categories too rare to release (merged into '(other)') become
+    warnings, from DP counts."""
     from tabsynth.models.dp_marginal import DPMarginal
     from tabsynth.privacy.budget import Budget
 
@@ -164,7 +165,7 @@ def test_dp_losses_are_measured_and_shown(tmp_path):
     model = DPMarginal().fit(table, schema, budget=Budget(1.0, 1e-9, RandomSource.system()))
     warnings = model.privacy_["warnings"]
     assert any(w.startswith("cost: about") and "clipped" in w for w in warnings)
-    assert any(w.startswith("code: ") and "too rare to release" in w for w in warnings)
+    assert any(w.startswith("code: ") and "too rare to keep" in w and "merged into '(other)'" in w for w in warnings)
     assert not any(w.startswith("age") for w in warnings)
 
 

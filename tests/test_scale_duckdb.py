@@ -180,6 +180,16 @@ def test_codes_match_when_values_sit_on_edges_and_categories_are_declared(both):
     duck.method = "stream"
 
 
+def test_codes_match_for_an_other_cell(both):
+    """Values not released code to the other cell, missing ones to the missing cell (or, with none, the other)."""
+    frame, duck, _ = both
+    for nullable in (True, False):
+        codecs = [CategoryCodec("ward", "object", ("icu", "(other)"), nullable, True)]
+        expected = frame.code_counts(codecs, [("ward",)])[("ward",)]
+        assert expected[1] > 0 and (expected[2] > 0 if nullable else len(expected) == 2)
+        assert np.array_equal(duck.code_counts(codecs, [("ward",)])[("ward",)], expected)
+
+
 def old_bound_scores(present: np.ndarray, grid: np.ndarray, side: str, epsilon: float) -> np.ndarray:
     """The scores as dp_bound computed them from the sorted values before counts came from queries."""
     import math

@@ -48,6 +48,7 @@ from tabsynth.privacy.preprocess import (
     Charge,
     OneWay,
     Preprocessed,
+    category_warnings,
     domain_mechanisms,
     fit_encoding,
 )
@@ -128,7 +129,8 @@ class DPCTGAN:
                          "delta": conversion_delta + sum(c.delta for c in charges), "rho": spent_rho,
                          "accounting": ACCOUNTING,
                          "measurements": [c.record for c in charges] + [sgd], "noise": budget.noise.describe(),
-                         "warnings": prepared.warnings}
+                         "warnings": prepared.warnings + category_warnings(
+                             columns, self.encoding_.codecs, [m.noisy for m in marginals])}
         return self
 
     def sample(self, n: int | None = None, *, conditions=None, rng=None) -> pd.DataFrame:

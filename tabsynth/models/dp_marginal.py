@@ -18,7 +18,7 @@ from tabsynth.models import aim
 from tabsynth.models.pgm import GraphicalModel
 from tabsynth.privacy.accounting import zcdp_epsilon, zcdp_rho
 from tabsynth.privacy.budget import Budget
-from tabsynth.privacy.domains import suppressed_warning
+from tabsynth.privacy.domains import category_warning
 from tabsynth.privacy.preprocess import BINNINGS, domain_mechanisms, fit_encoding
 from tabsynth.table.codecs import Encoding
 from tabsynth.table.counts import Counts, as_counts
@@ -101,12 +101,11 @@ class DPMarginal:
         return self
 
     def _suppressed_warnings(self, columns: list[Column]) -> list[str]:
-        """From the fitted model (post-processing): columns whose DP category list left many rows missing."""
+        """From the fitted model (post-processing): columns whose DP category list merged or dropped many rows."""
         warnings = []
         for column, codec in zip(columns, self.encoding_.codecs, strict=True):
-            if column.kind == "categorical" and domain_mechanisms(column) and codec.nullable:
-                share = float(self.model_.marginal((codec.name,))[-1] / max(self.model_.total, 1.0))
-                warnings += [w for w in [suppressed_warning(codec.name, len(codec.values), share)] if w]
+            if column.kind == "categorical" and domain_mechanisms(column):
+                warnings += [w for w in [category_warning(codec, self.model_.marginal((codec.name,)))] if w]
         return warnings
 
     def sample(self, n: int | None = None, *, conditions=None, rng=None) -> pd.DataFrame:

@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 
+from tabsynth.table.codecs import OTHER
+
 
 def fine_edges(low: float, high: float, unit: float | None, cells: int) -> np.ndarray:
     """About `cells` equal cells covering [low, high] (high included), aligned to `unit`; 0 gets a cell of its own."""
@@ -58,6 +60,26 @@ def _shown(kind: str, value: float) -> str:
     if kind == "datetime":
         return str(np.datetime64(int(value), "s").astype("datetime64[D]"))
     return f"{value:,.6g}"
+
+
+def category_warning(codec, noisy: np.ndarray) -> str | None:
+    """A line for the steward when a column's noisy one-way counts over its cells (`noisy`, post-processing of
+    DP measurements) say many rows lost their category to the DP category list: merged into its other cell,
+    or, without one, written in its missing cell. None for a codec with neither cell."""
+    counts = np.clip(np.asarray(noisy, dtype=float), 0, None)
+    total = max(float(counts.sum()), 1.0)
+    if codec.other:
+        return merged_warning(codec.name, len(codec.values) - 1, float(counts[len(codec.values) - 1]) / total)
+    return suppressed_warning(codec.name, len(codec.values), float(counts[-1]) / total) if codec.nullable else None
+
+
+def merged_warning(name: str, released: int, other_share: float) -> str | None:
+    """A line for the steward when a DP estimate says many rows of a text column fall in its other cell."""
+    if other_share <= CLIPPED_WARN_SHARE:
+        return None
+    return (f"{name}: {released} categor{'y' if released == 1 else 'ies'} kept; those too rare to keep at this "
+            f"budget were merged into {OTHER!r} (about {other_share:.0%} of rows, a DP estimate); declare its "
+            "categories in the schema file to keep them")
 
 
 def suppressed_warning(name: str, released: int, missing_share: float) -> str | None:

@@ -2,13 +2,14 @@
 
 A DP model may not read a column's categories or range from the private table. Each modelled column gets
 its domain from public facts where the user declared them, else pays for it here:
-- categories: the noisy counts that pass a release threshold (`thresholded_counts`); rarer ones are dropped;
+- categories: the noisy counts that pass a release threshold (`thresholded_counts`); rarer ones are merged
+  into one OTHER cell in a text column, else written as missing;
 - numbers and dates: both bounds from one noisy histogram over a fixed grid of candidates; then (quantile
   binning) a noisy fine histogram over the range, merged into coarse quantile-like bins by post-processing.
   That histogram is the column's one-way measurement for the model, so it is not paid for twice.
 Missing values are a cell of their own wherever the column's dtype can hold them (categories too rare to be
-released are written as missing). Decoding samples a value within its bin. All costs are in zCDP (ρ adds up);
-thresholding also costs δ.
+released are written as missing, except in text columns). Decoding samples a value within its bin. All costs are
+in zCDP (ρ adds up); thresholding also costs δ.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ import numpy as np
 from tabsynth.errors import ModelError
 from tabsynth.privacy.accounting import gaussian_rho, gaussian_sigma
 from tabsynth.privacy.bounds import bound_requests, dp_bounds
-from tabsynth.privacy.domains import clipping_warning, fine_edges, quantile_groups, with_outside_cells
+from tabsynth.privacy.domains import category_warning, clipping_warning, fine_edges, quantile_groups, with_outside_cells
 from tabsynth.privacy.mechanisms import Measurement, RandomSource, discrete_gaussian, thresholded_counts
-from tabsynth.table.codecs import BinCodec, CategoryCodec, Encoding
+from tabsynth.table.codecs import OTHER, BinCodec, CategoryCodec, Encoding
 from tabsynth.table.counts import as_counts
 from tabsynth.table.schema import Column
 
@@ -32,6 +33,7 @@ FINE_CELLS = 128  # cells of the noisy histogram that quantile-like bins are cut
 DAY, SECOND = 86_400.0, 1.0  # dates are coded as wall-clock seconds since 1970
 BINNINGS = ("quantile", "uniform")
 ROWS_PER_BIN_SIGMA = 4.0  # a coarse bin should hold at least this many one-way noise scales of rows
+TEXT_DTYPES = ("object", "str", "string")  # a measured category list of these gets an OTHER cell
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,14 @@ def fit_encoding(table, columns: list[Column], *, rho: float, delta: float, nois
                         warnings)
 
 
+def category_warnings(columns: list[Column], codecs, one_ways: list[np.ndarray]) -> list[str]:
+    """Post-processing: a warning for each column whose measured category list merged or dropped many rows, by
+    its noisy one-way counts over its codes (one_ways[i] for columns[i] and codecs[i])."""
+    return [warning for column, codec, noisy in zip(columns, codecs, one_ways, strict=True)
+            if column.kind == "categorical" and domain_mechanisms(column)
+            for warning in [category_warning(codec, noisy)] if warning]
+
+
 def _is_categorical(column: Column) -> bool:
     return column.declared.categories is not None or column.kind in ("categorical", "boolean")
 
@@ -135,12 +145,21 @@ def _category_codec(column: Column, observed: dict | None, rho: float, delta: fl
     kept = thresholded_counts(observed, sigma, delta, noise)
     # Sorted by a public key: the order of the true counts must not show through.
     released = tuple(sorted(kept, key=lambda v: (type(v).__name__, str(v))))
+    # Whether any category was dropped is not public: a text column gets its other cell whatever was dropped.
+    other = _is_text(column)
+    if other:
+        released = tuple(v for v in released if v != OTHER) + (OTHER,)
     if not released and not nullable:
         raise ModelError(f"column {column.name!r}: no category is frequent enough to be released at this budget "
                          "and its dtype cannot hold missing values; declare its categories or raise epsilon")
     record = {"what": ["categories", column.name], "mechanism": "thresholded discrete Gaussian", "sigma": sigma,
-              "rho": rho, "delta": delta, "released": len(released)}
-    return CategoryCodec(column.name, column.dtype, released, nullable), [Charge(record, rho, delta)]
+              "rho": rho, "delta": delta, "released": len(released) - other} | ({"other": OTHER} if other else {})
+    return CategoryCodec(column.name, column.dtype, released, nullable, other), [Charge(record, rho, delta)]
+
+
+def _is_text(column: Column) -> bool:
+    """Whether the column's dtype (a public fact) holds text, so that it can hold the value OTHER."""
+    return column.dtype in TEXT_DTYPES or column.dtype.startswith("string")
 
 
 def _uniform_codec(column: Column, low: float, high: float, bins: int) -> BinCodec:

@@ -190,7 +190,10 @@ def value_family(sql_type: str | None) -> str | None:
 
 
 def _category_code_sql(codec: CategoryCodec, value: str, dialect: Dialect, sql_type: str | None) -> str:
-    fallback = int(codec.encode(pd.Series([None], dtype=object))[0])
+    missing = int(codec.encode(pd.Series([None], dtype=object))[0])
+    # with an other cell, a value that is not released (but not missing) codes to it
+    fallback = f"CASE WHEN {value} IS NULL THEN {missing} ELSE {len(codec.values) - 1} END" \
+        if codec.other else str(missing)
     later_first = list(reversed(list(enumerate(codec.values))))  # later duplicates win, as in a dict lookup
     family = value_family(sql_type)
     if family is None:
@@ -216,13 +219,13 @@ def _family_literal(category, family: str, dialect: Dialect) -> str | None:
     return dialect.literal(category) if isinstance(category, dt.date) and not is_stamp else None
 
 
-def _category_code_by_casts(later_first: list, value: str, dialect: Dialect, fallback: int) -> str:
+def _category_code_by_casts(later_first: list, value: str, dialect: Dialect, fallback: str) -> str:
     by_type: dict[str, list[tuple[str, int]]] = {}
     for code, category in later_first:
         by_type.setdefault(dialect.sql_type(category), []).append((dialect.literal(category), code))
     cases = [f"CASE {dialect.try_cast(value, sql_type)} " + " ".join(f"WHEN {lit} THEN {code}" for lit, code in pairs)
              + " END" for sql_type, pairs in by_type.items()]
-    return f"COALESCE({', '.join([*cases, str(fallback)])})"
+    return f"COALESCE({', '.join([*cases, fallback])})"
 
 
 def _bin_code_sql(codec: BinCodec, number: str, dialect: Dialect) -> str:

@@ -13,15 +13,21 @@ from tabsynth.table.values import from_numbers, plain_value, take_categories, to
 DECODE_ROWS = 1 << 20  # rows decoded at once
 
 
+OTHER = "(other)"  # the value written for categories merged because they were too rare to keep
+
+
 @dataclass(frozen=True)
 class CategoryCodec:
-    """Codes 0..k-1 for the released categories, and a last cell for missing or unreleased values if nullable
-    (a column that cannot hold missing values codes an unknown value as the first category)."""
+    """Codes 0..k-1 for the released categories, and a last cell for missing values if nullable.
+
+    With `other`, the last released value is OTHER and every value not released codes to it; without, such a
+    value codes to the missing cell (or, in a column that cannot hold missing values, to the first category)."""
 
     name: str
     dtype: str
     values: tuple
     nullable: bool
+    other: bool = False
 
     @property
     def size(self) -> int:
@@ -29,8 +35,12 @@ class CategoryCodec:
 
     def encode(self, series: pd.Series) -> np.ndarray:
         lookup = {value: code for code, value in enumerate(self.values)}
-        fallback = len(self.values) if self.nullable else 0
-        return series.map(lookup).astype(float).fillna(fallback).to_numpy(np.int64)
+        missing = len(self.values) if self.nullable else 0
+        codes = series.map(lookup).astype(float)
+        if self.other:
+            codes = codes.mask(codes.isna() & series.notna().to_numpy(), len(self.values) - 1)
+            missing = missing if self.nullable else len(self.values) - 1
+        return codes.fillna(missing).to_numpy(np.int64)
 
     def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pd.Series:
         return take_categories(self.values, codes, self.dtype, self.name)  # the code len(values) is missing
@@ -38,7 +48,7 @@ class CategoryCodec:
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         values = [plain_value(v) for v in self.values]
         return {"type": "categories", "name": self.name, "dtype": self.dtype, "values": values,
-                "nullable": self.nullable}, {}
+                "nullable": self.nullable, "other": self.other}, {}
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,7 +135,8 @@ class Encoding:
         codecs = []
         for i, meta in enumerate(metas):
             if meta["type"] == "categories":
-                codecs.append(CategoryCodec(meta["name"], meta["dtype"], tuple(meta["values"]), bool(meta["nullable"])))
+                codecs.append(CategoryCodec(meta["name"], meta["dtype"], tuple(meta["values"]), bool(meta["nullable"]),
+                                            bool(meta.get("other", False))))
             else:
                 codecs.append(BinCodec(meta["name"], meta["kind"], meta["dtype"], arrays[f"c{i}_edges"],
                                        arrays[f"c{i}_groups"], arrays[f"c{i}_weights"], meta["unit"],

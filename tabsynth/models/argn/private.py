@@ -23,7 +23,7 @@ from tabsynth.privacy import dpsgd
 from tabsynth.privacy.accounting import gaussian_sigma, zcdp_rho
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.mechanisms import RandomSource, measure_counts
-from tabsynth.privacy.preprocess import Charge, domain_mechanisms, fit_encoding
+from tabsynth.privacy.preprocess import Charge, category_warnings, domain_mechanisms, fit_encoding
 from tabsynth.table.schema import Column
 
 ACCOUNTING = ("RDP: the zCDP mechanisms (schema facts, domains, row count) count ρ·α at order α, DP-SGD with "
@@ -66,7 +66,7 @@ class PrivateStart:
     rows: int  # the noisy row count
     marginals: list[np.ndarray]  # each column's noisy counts over its token, for calibration (post-processing)
     charges: list[Charge]
-    warnings: list[str]  # DP losses (values clipped by a DP range)
+    warnings: list[str]  # DP losses (values clipped by a DP range, categories merged or dropped)
 
 
 def private_tokens(table: pd.DataFrame, columns: list[Column], split: BudgetSplit, noise: RandomSource, *,
@@ -93,7 +93,8 @@ def private_tokens(table: pd.DataFrame, columns: list[Column], split: BudgetSpli
         charges.append(Charge(measured.record() | {"mechanism": "discrete Gaussian"}, measured.rho))
     count = measure_counts(np.array([len(table)]), sigma, ("rows",), noise)
     charges.append(Charge(count.record() | {"mechanism": "discrete Gaussian"}, count.rho))
-    return PrivateStart(tokens, max(1, int(count.noisy[0])), marginals, charges, prepared.warnings)
+    warnings = prepared.warnings + category_warnings(columns, prepared.encoding.codecs, marginals)
+    return PrivateStart(tokens, max(1, int(count.noisy[0])), marginals, charges, warnings)
 
 
 def plan_dpsgd(split: BudgetSplit, rows: int, batch_size: int, epochs: int, max_grad_norm: float) -> DPSettings:
