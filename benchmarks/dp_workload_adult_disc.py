@@ -70,7 +70,7 @@ def run(table: pd.DataFrame, schema: Schema, sizes: dict[str, int], epsilon: flo
     return {"rows": workload_error(table, model.sample(rng=seed), sizes), "model": model_error(table, model, sizes),
             "fit s": fit.seconds, "marginals": sum(m["what"][0] == "marginal" for m in measurements),
             "preprocessing rho": sum(m["rho"] for m in measurements
-                                     if m["what"][0] in ("categories", "lower bound", "upper bound"))}
+                                     if m["what"][0] in ("categories", "range histogram"))}
 
 
 def main() -> None:

@@ -7,6 +7,8 @@ the sample can resolve. The same event is counted on the real mechanism, whose b
 Sources are seeded so the tests are reproducible; the product's noise always comes from the OS CSPRNG.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -23,7 +25,7 @@ from tabsynth.privacy.accounting import (
     zcdp_rho,
 )
 from tabsynth.privacy.audit import epsilon_lower_bound, event_epsilon, likelihood_ratio_event
-from tabsynth.privacy.bounds import BUCKET_SIDE, bound_scores, number_grid
+from tabsynth.privacy.bounds import range_histogram
 from tabsynth.privacy.dpsgd import gaussian_noise
 from tabsynth.privacy.mechanisms import (
     RandomSource,
@@ -34,7 +36,7 @@ from tabsynth.privacy.mechanisms import (
     release_threshold,
     thresholded_counts,
 )
-from tabsynth.table.counts import bucket_counts
+from tabsynth.table.schema import Column
 
 EPSILON, DELTA = 1.0, 1e-5
 ALPHA = 0.05 / 4  # 95 % confidence over the four one-sided intervals of one event
@@ -114,21 +116,40 @@ def test_measure_counts_passes_audit_at_epsilon_one_and_half_noise_fails():
     assert audit_counts(measure_counts_half_noise, sigma, event) > EPSILON
 
 
-# bounds: five rows at 30, the canary far above them; the upper bound is chosen over the integer grid
-BOUND_GRID = number_grid(0)
-BOUND_ROWS, BOUND_CANARY, BOUND_DRAWS = [30.0] * 5, 10_000.0, 20_000
+def range_histogram_half_noise(column, counts, rho, source):
+    """Broken on purpose: claims `rho` but draws the noise of 4·rho (half the scale)."""
+    return dataclasses.replace(range_histogram(column, counts, 4 * rho, source), rho=rho)
 
 
-def choice_probabilities(values: list[float], epsilon: float, noise_scale: float = 1.0) -> np.ndarray:
-    """Exact output distribution of the upper-bound choice (Gumbel-max = softmax of ε·score/2)."""
-    scores = upper_bound_scores(values, epsilon)
+def audit_range_histogram(histogram, event_outputs: np.ndarray) -> float:
+    """A number column's range histogram (both bounds undeclared) at the cost of ε = 1: one bucket counted 0 times
+    in D and once in D'. Its bounds are post-processing of this histogram."""
+    column = Column(name="x", kind="numerical", dtype="float64", reason="audit", missing=None)
+    rho, source = zcdp_rho(EPSILON, DELTA), RandomSource.seeded(70)
+    sides = [histogram(column, np.full(COUNT_DRAWS, held, dtype=np.int64), rho, source) for held in (0, 1)]
+    assert all(side.rho == pytest.approx(rho) for side in sides)  # what the ledger is charged
+    return event_epsilon(*hit_counts(event_outputs, *(side.noisy for side in sides)), COUNT_DRAWS, DELTA, ALPHA)
+
+
+@pytest.mark.slow
+def test_range_histogram_passes_audit_at_epsilon_one_and_half_noise_fails():
+    sigma = gaussian_sigma(zcdp_rho(EPSILON, DELTA))
+    half = discrete_gaussian_pmf(sigma / 2, SUPPORT), discrete_gaussian_pmf(sigma / 2, SUPPORT, shift=1)
+    event = SUPPORT[likelihood_ratio_event(*half, COUNT_DRAWS, DELTA, ALPHA)]
+    assert audit_range_histogram(range_histogram, event) < EPSILON
+    assert audit_range_histogram(range_histogram_half_noise, event) > EPSILON
+
+
+# the exponential mechanism (AIM's choice of marginals): each of CHOICES scores moves by at most 1 when one row
+# is added; the worst case raises one score and lowers all the others
+CHOICES, CHOICE_DRAWS = 50, 20_000
+CHOICE_SCORES = np.zeros(CHOICES), np.append(1.0, -np.ones(CHOICES - 1))
+
+
+def choice_probabilities(scores: np.ndarray, epsilon: float, noise_scale: float = 1.0) -> np.ndarray:
+    """Exact output distribution of the choice (Gumbel-max = softmax of ε·score/2)."""
     weights = np.exp(epsilon * (scores - scores.max()) / (2 * noise_scale))
     return weights / weights.sum()
-
-
-def upper_bound_scores(values: list[float], epsilon: float) -> np.ndarray:
-    buckets = bucket_counts(np.asarray(values), BOUND_GRID, BUCKET_SIDE["upper"])
-    return bound_scores(buckets, "upper", epsilon)
 
 
 def choose_half_noise(scores, epsilon, sensitivity, source):
@@ -136,21 +157,19 @@ def choose_half_noise(scores, epsilon, sensitivity, source):
     return exponential_mechanism(scores, 2 * epsilon, sensitivity, source)
 
 
-def audit_upper_bound(choose, event: np.ndarray) -> float:
-    epsilon = exponential_epsilon(exponential_rho(EPSILON))  # what dp_bound_from_counts gives the mechanism
+def audit_choice(choose, event: np.ndarray) -> float:
+    epsilon = exponential_epsilon(exponential_rho(EPSILON))  # the ε of the ρ a choice is charged
     source = RandomSource.seeded(30)
-    sides = []
-    for values in (BOUND_ROWS, BOUND_ROWS + [BOUND_CANARY]):
-        scores = upper_bound_scores(values, epsilon)
-        sides.append(np.array([choose(scores, epsilon, 1.0, source) for _ in range(BOUND_DRAWS)]))
-    return event_epsilon(*hit_counts(np.flatnonzero(event), *sides), BOUND_DRAWS, DELTA, ALPHA)
+    sides = [np.array([choose(scores, epsilon, 1.0, source) for _ in range(CHOICE_DRAWS)])
+             for scores in CHOICE_SCORES]
+    return event_epsilon(*hit_counts(np.flatnonzero(event), *sides), CHOICE_DRAWS, DELTA, ALPHA)
 
 
-def test_dp_bounds_pass_audit_at_epsilon_one_and_half_noise_fails():
-    half = [choice_probabilities(v, EPSILON, noise_scale=0.5) for v in (BOUND_ROWS, BOUND_ROWS + [BOUND_CANARY])]
-    event = likelihood_ratio_event(*half, BOUND_DRAWS, DELTA, ALPHA)
-    assert audit_upper_bound(exponential_mechanism, event) < EPSILON
-    assert audit_upper_bound(choose_half_noise, event) > EPSILON
+def test_exponential_mechanism_passes_audit_at_epsilon_one_and_half_noise_fails():
+    half = [choice_probabilities(scores, EPSILON, noise_scale=0.5) for scores in CHOICE_SCORES]
+    event = likelihood_ratio_event(*half, CHOICE_DRAWS, DELTA, ALPHA)
+    assert audit_choice(exponential_mechanism, event) < EPSILON
+    assert audit_choice(choose_half_noise, event) > EPSILON
 
 
 def released_canaries(release, sigma: float, delta: float, trials: int = 100_000) -> np.ndarray:

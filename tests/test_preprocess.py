@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabsynth.privacy.bounds import NUMBER_GRID, dp_bound
 from tabsynth.privacy.domains import fine_edges, quantile_groups
 from tabsynth.privacy.mechanisms import RandomSource
 from tabsynth.privacy.preprocess import domain_mechanisms, fit_encoding
@@ -135,16 +134,6 @@ def test_the_state_ignores_observed_facts():
                            histogram_sigma=30.0).encoding.state() for s in (schema, scrambled)]
     assert states[0][0] == states[1][0]
     assert all(np.array_equal(states[0][1][k], states[1][1][k]) for k in states[0][1])
-
-
-def test_dp_bound_is_tight_with_budget_and_honest_without():
-    ages = np.random.default_rng(0).integers(17, 91, 20_000).astype(float)
-    picks = [dp_bound(ages, NUMBER_GRID, "upper", 0.01, RandomSource.seeded(s), "age")[0] for s in range(20)]
-    assert picks.count(100.0) >= 19
-    lows = [dp_bound(ages, NUMBER_GRID, "lower", 0.01, RandomSource.seeded(s), "age")[0] for s in range(20)]
-    assert lows.count(10.0) >= 19
-    empty = [dp_bound(np.array([]), NUMBER_GRID, "upper", 0.01, RandomSource.seeded(s), "x")[0] for s in range(20)]
-    assert len(set(empty)) > 5, "with no data every candidate is about as likely"
 
 
 def test_fine_edges_are_aligned_to_the_unit():

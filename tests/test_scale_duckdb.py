@@ -12,7 +12,7 @@ from tabsynth.errors import InputError
 from tabsynth.io.files import read_table
 from tabsynth.models.dp_marginal import DPMarginal
 from tabsynth.models.pgm import Domain
-from tabsynth.privacy.bounds import BUCKET_SIDE, DATE_GRID, NUMBER_GRID, _decayed, bound_scores, number_grid
+from tabsynth.privacy.bounds import DATE_GRID, NUMBER_GRID, number_grid
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.mechanisms import RandomSource
 from tabsynth.privacy.preprocess import fit_encoding
@@ -188,40 +188,6 @@ def test_codes_match_for_an_other_cell(both):
         expected = frame.code_counts(codecs, [("ward",)])[("ward",)]
         assert expected[1] > 0 and (expected[2] > 0 if nullable else len(expected) == 2)
         assert np.array_equal(duck.code_counts(codecs, [("ward",)])[("ward",)], expected)
-
-
-def old_bound_scores(present: np.ndarray, grid: np.ndarray, side: str, epsilon: float) -> np.ndarray:
-    """The scores as dp_bound computed them from the sorted values before counts came from queries."""
-    import math
-
-    cap = 4.0 * math.log(len(grid) / 0.05) / epsilon
-    ordered = np.sort(present)
-    if side == "lower":
-        clipped = np.searchsorted(ordered, grid, side="left")
-        cells = np.diff(clipped, append=len(ordered))
-        evidence = _decayed(np.minimum(cells, cap)[::-1])[::-1]
-    else:
-        covered = np.searchsorted(ordered, grid, side="right")
-        cells = np.diff(covered, prepend=0)
-        evidence = _decayed(np.minimum(cells, cap))
-        clipped = len(ordered) - covered
-    return evidence - clipped
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_bound_scores_from_histograms_equal_the_sorted_array_scores(seed):
-    rng = np.random.default_rng(seed)
-    on_grid = rng.choice(NUMBER_GRID, 300)
-    spread = rng.normal(0, 10.0 ** rng.integers(-3, 12), 700)
-    present = np.concatenate([on_grid, spread, [NUMBER_GRID[0], NUMBER_GRID[-1], 1e300, -1e300]])
-    for side in ("lower", "upper"):
-        for epsilon in (0.05, 1.0):
-            buckets = np.bincount(np.searchsorted(NUMBER_GRID, present, side=BUCKET_SIDE[side]),
-                                  minlength=len(NUMBER_GRID) + 1)
-            assert np.array_equal(bound_scores(buckets, side, epsilon),
-                                  old_bound_scores(present, NUMBER_GRID, side, epsilon))
-    assert np.array_equal(bound_scores(np.zeros(len(NUMBER_GRID) + 1, np.int64), "upper", 1.0),
-                          old_bound_scores(np.array([]), NUMBER_GRID, "upper", 1.0))
 
 
 def test_a_seeded_fit_through_duckdb_is_the_fit_through_the_dataframe(both):

@@ -4,7 +4,7 @@
 once, by post-processing (`histogram_range`). On a small table this is far more accurate than the exponential
 mechanism per bound at the same cost (AER CreditCard, 850 rows, ρ of ε = 0.025 per bound: the mechanism gave
 ranges like -5e5 to 1e12 in 40-75 % of draws on 5 of 9 columns; the histogram gives none, clipping 0-4 % on 6
-of them). The exponential mechanism per bound (`dp_bound`, `bound_scores`) stays for its audits.
+of them).
 The private table is read as bucket counts (`bucket_counts`): any engine that can count can answer them, and
 the histograms of all columns can be asked at once (`bound_requests`, then `dp_bounds` with the answers).
 """
@@ -18,9 +18,8 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from tabsynth.privacy.accounting import exponential_epsilon, gaussian_sigma
-from tabsynth.privacy.mechanisms import RandomSource, exponential_mechanism, measure_counts
-from tabsynth.table.counts import bucket_counts
+from tabsynth.privacy.accounting import gaussian_sigma
+from tabsynth.privacy.mechanisms import Measurement, RandomSource, measure_counts
 from tabsynth.table.schema import Column
 
 NUMBER_GRID = np.array(sorted({0.0} | {s * m * 10.0**k for s in (-1, 1) for m in (1, 2, 5) for k in range(-4, 13)}))
@@ -57,13 +56,20 @@ def dp_bounds(column: Column, answers: Sequence[np.ndarray], rho: float,
     missing = [side for side in bounds if bounds[side] is None]
     if not missing:
         return bounds["lower"], bounds["upper"], []
-    sigma = gaussian_sigma(rho * len(missing))
-    measured = measure_counts(np.asarray(answers[0], dtype=np.int64), sigma, ("range histogram", column.name), noise)
+    measured = range_histogram(column, answers[0], rho * len(missing), noise)
+    sigma = measured.sigma
     found = dict(zip(("lower", "upper"), histogram_range(measured.noisy.astype(float), grid, sigma), strict=True))
     bounds = {side: found[side] if value is None else value for side, value in bounds.items()}
     record = measured.record() | {"mechanism": "discrete Gaussian", "bounds": missing, "candidates": len(grid)}
     low, high = bounds["lower"], bounds["upper"]
     return min(low, high), max(low, high), [record]
+
+
+def range_histogram(column: Column, counts: np.ndarray, rho: float, noise: RandomSource) -> Measurement:
+    """The column's bucket counts over its grid plus discrete Gaussian noise costing `rho` (one row adds 1 to one
+    bucket); its bounds are post-processing of it (`histogram_range`)."""
+    return measure_counts(np.asarray(counts, dtype=np.int64), gaussian_sigma(rho), ("range histogram", column.name),
+                          noise)
 
 
 def histogram_range(noisy: np.ndarray, grid: np.ndarray, sigma: float) -> tuple[float, float]:
@@ -120,44 +126,6 @@ def declared_number(kind: str, value) -> float | None:
     return float(value)
 
 
-def bound_scores(buckets: np.ndarray, side: str, epsilon: float) -> np.ndarray:
-    """Score of each grid candidate: evidence that the data reaches it, minus the rows it would clip.
-
-    The evidence is the rows in the grid cell just inside the candidate, plus half those of the next cell
-    inwards, a quarter of the next, and so on, each cell capped; a candidate far out scores about 0. One row
-    changes a score by at most 1. The cap is twice the mechanism's usual error margin, so a bound with a full
-    cell next to it wins against any number of empty candidates. `buckets` is the histogram of BUCKET_SIDE[side].
-    """
-    candidates = len(buckets) - 1
-    cap = 4.0 * math.log(candidates / 0.05) / epsilon
-    if side == "lower":
-        clipped = np.cumsum(buckets)[:candidates]  # rows < candidate
-        cells = buckets[1:]  # rows in [grid[i], grid[i+1]), the last one open above
-        evidence = _decayed(np.minimum(cells, cap)[::-1])[::-1]
-    else:
-        cells = buckets[:candidates]  # rows in (grid[i-1], grid[i]], the first one open below
-        evidence = _decayed(np.minimum(cells, cap))
-        clipped = buckets.sum() - np.cumsum(cells)  # rows > candidate
-    return evidence - clipped
-
-
-def dp_bound_from_counts(buckets: np.ndarray, grid: np.ndarray, side: str, rho: float, noise: RandomSource,
-                         name: str) -> tuple[float, dict]:
-    """A lower or upper bound from `grid` by the exponential mechanism, given the histogram of
-    BUCKET_SIDE[side]; also the record of what it released (the bound's cost is `rho`)."""
-    epsilon = exponential_epsilon(rho)
-    choice = float(grid[exponential_mechanism(bound_scores(np.asarray(buckets), side, epsilon), epsilon, 1.0, noise)])
-    record = {"what": [f"{side} bound", name], "mechanism": "exponential", "epsilon": epsilon, "rho": rho,
-              "candidates": len(grid)}
-    return choice, record
-
-
-def dp_bound(present: np.ndarray, grid: np.ndarray, side: str, rho: float, noise: RandomSource,
-             name: str) -> tuple[float, dict]:
-    """dp_bound_from_counts over an array of present values."""
-    return dp_bound_from_counts(bucket_counts(present, grid, BUCKET_SIDE[side]), grid, side, rho, noise, name)
-
-
 def number_grid(decimals: int | None) -> np.ndarray:
     """The candidates a column's values can take: integers get no bound between 0 and 1, and so on."""
     if decimals is None:
@@ -165,10 +133,3 @@ def number_grid(decimals: int | None) -> np.ndarray:
     scaled = NUMBER_GRID * 10.0**decimals
     return NUMBER_GRID[np.isclose(scaled, np.round(scaled), rtol=0, atol=1e-6)]
 
-
-def _decayed(values: np.ndarray) -> np.ndarray:
-    """out[i] = values[i] + values[i-1] / 2 + values[i-2] / 4 + ..."""
-    out = values.astype(float)
-    for i in range(1, len(out)):
-        out[i] += out[i - 1] / 2
-    return out
