@@ -125,3 +125,17 @@ def test_the_networks_write_other_and_say_how_much(name):
     assert not any(w.startswith("grade: ") and "(other)" in w for w in model.privacy_["warnings"])
     synthetic = model.sample(2000, rng=0)
     assert (synthetic["code"] == OTHER).any() and not (synthetic["grade"].astype(str) == OTHER).any()
+
+
+@pytest.mark.slow
+def test_a_release_shows_the_merge_in_its_manifest_and_report(tmp_path):
+    from tabsynth.run.options import ReleaseOptions
+    from tabsynth.run.release import release
+
+    _codes().to_parquet(tmp_path / "t.parquet")
+    result = release(ReleaseOptions(data=tmp_path / "t.parquet", out=tmp_path / "out", model="dp-marginal",
+                                    epsilon=1.0, ledger=f"sqlite:///{tmp_path}/l.db"))
+    [warning] = [w for w in result.manifest["warnings"] if w.startswith("code: ")]
+    assert "merged into '(other)'" in warning
+    assert "merged into &#39;(other)&#39; (about" in (tmp_path / "out" / "report.html").read_text()
+    assert (result.synthetic["code"] == OTHER).any()
