@@ -106,11 +106,13 @@ def test_dp_marginal_writes_other_apart_from_missing_and_says_how_much(tmp_path)
     assert synthetic.isna().mean() == pytest.approx(100 / 3000, abs=0.02), "missing values stay missing"
 
 
-def test_conditions_on_other_are_met(tmp_path):
+@pytest.mark.parametrize(("name", "params"), [("dp-marginal", {}), ("dp-argn", {"epochs": 2})])
+def test_conditions_on_other_are_met(tmp_path, name, params):
+    """By rejection (dp-marginal) and by dp-argn's token limits."""
     from tabsynth import Synthesizer
 
-    synth = Synthesizer("dp-marginal").fit(_codes(), epsilon=1.0, ledger=f"sqlite:///{tmp_path}/l.db",
-                                           progress=False)
+    synth = Synthesizer(name, **params).fit(_codes(), epsilon=1.0, ledger=f"sqlite:///{tmp_path}/l.db",
+                                            progress=False)
     rows = synth.sample(50, where="code == '(other)'", seed=0)
     assert len(rows) == 50 and (rows["code"] == OTHER).all()
 
