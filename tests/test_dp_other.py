@@ -106,6 +106,7 @@ def test_dp_marginal_writes_other_apart_from_missing_and_says_how_much(tmp_path)
     assert synthetic.isna().mean() == pytest.approx(100 / 3000, abs=0.02), "missing values stay missing"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "params"), [("dp-marginal", {}), ("dp-argn", {"epochs": 2})])
 def test_conditions_on_other_are_met(tmp_path, name, params):
     """By rejection (dp-marginal) and by dp-argn's token limits."""
@@ -117,6 +118,7 @@ def test_conditions_on_other_are_met(tmp_path, name, params):
     assert len(rows) == 50 and (rows["code"] == OTHER).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["dp-argn", "dp-ctgan"])
 def test_the_networks_write_other_and_say_how_much(name):
     from tabsynth.models.base import create_model
