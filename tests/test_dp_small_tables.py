@@ -57,10 +57,10 @@ def test_a_rare_answer_of_a_yes_no_column_survives_a_small_budget():
     """On ~1,000 rows at ε = 1 the 'Yes' of `default` (about 9 %) fell below the category release threshold and
     was written as missing: the label lost its positive class."""
     table = _loans(1000)
-    schema, charges, provenance = dp_schema(table, None, rho=0.0007, noise=RandomSource.system())
+    schema, charges, provenance = dp_schema(table, None, rho=0.0007, noise=RandomSource.seeded(1))
     assert schema["default"].declared.categories == ("No", "Yes")
     assert provenance["default"]["domain"].startswith("public: the words No and Yes")
-    budget = Budget(1.0, 1e-7, RandomSource.system(), prior=tuple(charges))
+    budget = Budget(1.0, 1e-7, RandomSource.seeded(2), prior=tuple(charges))
     model = DPMarginal(target="default").fit(table, schema, budget=budget)
     assert not any(m["what"][0] == "categories" for m in model.privacy_["measurements"])
     assert set(model.sample(2000, rng=0)["default"].dropna()) == {"No", "Yes"}
@@ -76,14 +76,15 @@ def test_bins_follow_the_noisy_row_count():
 
 
 def test_a_small_table_gets_coarser_bins_and_says_so():
-    schema, charges, _ = dp_schema(_loans(800), None, rho=0.0007, noise=RandomSource.system())
-    model = DPMarginal().fit(_loans(800), schema, budget=Budget(1.0, 1e-7, RandomSource.system(), prior=tuple(charges)))
+    schema, charges, _ = dp_schema(_loans(800), None, rho=0.0007, noise=RandomSource.seeded(3))
+    budget = Budget(1.0, 1e-7, RandomSource.seeded(4), prior=tuple(charges))
+    model = DPMarginal().fit(_loans(800), schema, budget=budget)
     coarse = {c.name: int(c.groups.max()) + 1 for c in model.encoding_.codecs if hasattr(c, "groups")}
     assert set(coarse) == {"balance", "income"} and max(coarse.values()) <= 12
     assert any("number or date columns cut into" in w for w in model.privacy_["warnings"])
     big = _loans(40_000)
-    schema, charges, _ = dp_schema(big, None, rho=0.0007, noise=RandomSource.system())
-    model = DPMarginal().fit(big, schema, budget=Budget(1.0, 1e-7, RandomSource.system(), prior=tuple(charges)))
+    schema, charges, _ = dp_schema(big, None, rho=0.0007, noise=RandomSource.seeded(5))
+    model = DPMarginal().fit(big, schema, budget=Budget(1.0, 1e-7, RandomSource.seeded(6), prior=tuple(charges)))
     assert not any("cut into" in w for w in model.privacy_["warnings"])
     assert max(int(c.groups.max()) + 1 for c in model.encoding_.codecs if hasattr(c, "groups")) > 12
 
@@ -116,7 +117,7 @@ def test_kinds_with_enough_rows_are_still_decided():
 
 def test_undecided_columns_are_named_in_the_warning():
     table = _loans(150)
-    schema, _, record = pay_for_facts(table, None, Budget(1.0, 1e-9, RandomSource.system()))
+    schema, _, record = pay_for_facts(table, None, Budget(1.0, 1e-9, RandomSource.seeded(7)))
     undecided = [n for n, fact in record["columns"].items() if fact["kind_undecided"]]
     assert undecided  # 150 rows: noise of ~125 per count at this budget
     warning = few_rows_warning(record, noisy_rows=150)
@@ -135,7 +136,7 @@ def _range_draws(values: np.ndarray, decimals: int | None, draws: int = 30, rho:
     (_, grid, side), = bound_requests(column)
     answers = [bucket_counts(values, grid, side)]
     assert np.array_equal(grid, bound_grid(column))
-    return np.array([dp_bounds(column, answers, rho, RandomSource.system())[:2] for _ in range(draws)])
+    return np.array([dp_bounds(column, answers, rho, RandomSource.seeded(i))[:2] for i in range(draws)])
 
 
 @pytest.mark.parametrize("decimals", [0, 2])
@@ -170,7 +171,7 @@ def test_a_range_histogram_costs_its_bounds_and_records_one_measurement():
     assert histogram_range(counts, grid, sigma=10.0) == (10.0, 100.0)
     column = Column(name="age", kind="numerical", dtype="int64", reason="test", missing=None, decimals=0,
                     declared=Facts(min=0))
-    low, high, records = dp_bounds(column, [counts.astype(np.int64)], 0.01, RandomSource.system())
+    low, high, records = dp_bounds(column, [counts.astype(np.int64)], 0.01, RandomSource.seeded(8))
     assert low == 0.0 and high in grid and high >= 100.0 and len(records) == 1  # noise may widen it a cell or two
     assert records[0]["rho"] == pytest.approx(0.01) and records[0]["bounds"] == ["upper"]
 
