@@ -164,35 +164,3 @@ def test_one_way_marginals_cost_their_share_of_aims_budget(model):
             firsts.setdefault(m["what"][1], m["rho"])
     one_ways = sum(firsts.values())
     assert one_ways == pytest.approx(aim.ONE_WAY_SHARE * (model.privacy_["rho"] - domains), rel=1e-6)
-
-
-def _before_first_selection(model: DPMarginal) -> list[dict]:
-    measurements = model.privacy_["measurements"]
-    first = next(i for i, m in enumerate(measurements) if m["what"][0] == "select")
-    return measurements[:first]
-
-
-def test_the_targets_pairs_are_measured_up_front_at_their_share(data):
-    """With a target, AIM measures the target with every other column before any selection, for TARGET_SHARE of
-    its budget, and still spends the whole budget; without one, nothing but one-ways precedes the selections."""
-    model = fit(data, target="readmitted")
-    early = _before_first_selection(model)
-    pairs = [m for m in early if m["what"][0] == "marginal" and len(m["what"]) == 3]
-    assert sorted(tuple(sorted(m["what"][1:])) for m in pairs) == [
-        ("age", "readmitted"), ("bill", "readmitted"), ("readmitted", "ward")]
-    spent = model.privacy_
-    domains = sum(m["rho"] for m in spent["measurements"] if m["what"][0] not in ("marginal", "select"))
-    assert sum(m["rho"] for m in pairs) == pytest.approx(aim.TARGET_SHARE * (spent["rho"] - domains), rel=1e-6)
-    assert 0.99 < spent["epsilon"] <= 1.0
-    assert spent["rho"] == pytest.approx(sum(m["rho"] for m in spent["measurements"]))
-    plain = fit(data)
-    assert all(len(m["what"]) == 2 for m in _before_first_selection(plain) if m["what"][0] == "marginal")
-
-
-def test_the_targets_pairs_fit_the_size_cap_smallest_first():
-    domain = aim.Domain(("t", "a", "b", "c"), (2, 10, 100, 1000))
-    pool = aim.candidates(aim.workload(list(domain.names), 2, target="t"))
-    assert aim.target_pairs(pool, domain, "t", 1.0) == [("t", "a"), ("t", "b"), ("t", "c")]
-    cells = 2 * 10 + 2 * 100 + 1000 + 10  # (t, a) and (t, b) fit beside the one-ways; (t, c) would add 2000 - 1000
-    assert aim.target_pairs(pool, domain, "t", cells * aim.BYTES_PER_CELL / 2**20) == [("t", "a"), ("t", "b")]
-    assert aim.target_pairs(pool, domain, None, 1.0) == []

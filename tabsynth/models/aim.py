@@ -1,12 +1,10 @@
 """AIM's select–measure–estimate loop (McKenna, Mullins, Sheldon & Miklau 2022, arXiv:2201.12677).
 
-Start from noisy one-way marginals and, given a target column, its pairs with every other column (measured
-without a selection step: the workload and target are public, so choosing them costs nothing, and on a small
-table each selection gets too little budget to find the label's pairs reliably). Then, each round, pick the
-workload marginal the current model gets most wrong (exponential mechanism, score: weight · (L1 error −
-expected noise), the bias term favouring small marginals), measure it with the discrete Gaussian, and refit
-the graphical model from the last one. When a measurement barely moves the model the noise is halved (budget
-annealing); the last round spends whatever is left. Candidates that would make the model exceed its size cap (which
+Start from noisy one-way marginals; then, each round, pick the workload marginal the current model
+gets most wrong (exponential mechanism, score: weight · (L1 error − expected noise), the bias term
+favouring small marginals), measure it with the discrete Gaussian, and refit the graphical model from
+the last one. When a measurement barely moves the model the noise is halved (budget annealing); the
+last round spends whatever is left. Candidates that would make the model exceed its size cap (which
 grows with the budget spent) are skipped. Only the counts passed to the mechanisms read the data: they are
 asked of a `Counts` object all at once, so an engine like DuckDB answers them in one scan.
 """
@@ -34,9 +32,6 @@ SELECTION_SHARE = 0.1  # of each round's budget, as in AIM
 ONE_WAY_SHARE = 0.2
 BYTES_PER_CELL = 8
 TARGET_WEIGHT = 2.0  # of a workload marginal holding the target column
-# Of the whole budget, for the target's pairs measured after the one-ways (when a target is given). At ε 1, 0.2
-# raised Adult's 2-way TVD 0.056 -> 0.068 (3 runs; AIM finds those pairs there anyway); 0.1: 0.057.
-TARGET_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -70,11 +65,9 @@ def one_way_sigma(rho: float, columns: int) -> float:
 
 
 def run_aim(counts: Counts, codecs: Sequence[Codec], weights: dict[Clique, float], rho: float, noise: RandomSource,
-            settings: AimSettings, one_way: dict[str, OneWay],
-            target: str | None = None) -> tuple[GraphicalModel, list[Charge]]:
+            settings: AimSettings, one_way: dict[str, OneWay]) -> tuple[GraphicalModel, list[Charge]]:
     """The fitted model and the charges of the mechanisms run here; spends at most `rho` including the
     one-way marginals in `one_way`, measured beforehand at `one_way_sigma` (those not given are measured here).
-    With a `target`, its pairs in the workload are measured next (`target_pairs`, TARGET_SHARE of `rho`).
     The model's domain is the codecs' codes; `counts` answers the marginal queries."""
     domain = Domain(tuple(c.name for c in codecs), tuple(c.size for c in codecs))
     pool = candidates(weights)
@@ -86,12 +79,6 @@ def run_aim(counts: Counts, codecs: Sequence[Codec], weights: dict[Clique, float
         if name not in one_way:
             _measure(answers[(name,)], (name,), sigma, noise, measurements, charges)
     used = len(domain) * gaussian_rho(sigma)
-    pairs = target_pairs(pool, domain, target, settings.max_model_mb * (ONE_WAY_SHARE + TARGET_SHARE))
-    if pairs:
-        pair_sigma = math.sqrt(len(pairs) / (2 * TARGET_SHARE * rho))
-        for pair in pairs:
-            _measure(answers[pair], pair, pair_sigma, noise, measurements, charges)
-        used += len(pairs) * gaussian_rho(pair_sigma)
     sigma, epsilon = _round_noise(rho / (settings.rounds + 1))
     model = estimate(domain, measurements, iterations=settings.iterations)
     finished = False
@@ -110,17 +97,6 @@ def run_aim(counts: Counts, codecs: Sequence[Codec], weights: dict[Clique, float
             sigma, epsilon = sigma / 2, epsilon * 2
     model = estimate(domain, measurements, iterations=settings.final_iterations, warm_start=model)
     return model, charges
-
-
-def target_pairs(pool: dict[Clique, float], domain: Domain, target: str | None, limit_mb: float) -> list[Clique]:
-    """The candidate pairs holding `target`, smallest first, as many as keep the model within `limit_mb`
-    (with the one-ways); none without a target."""
-    limit_cells = limit_mb * 2**20 / BYTES_PER_CELL
-    chosen = []
-    for pair in sorted((c for c in pool if len(c) == 2 and target in c), key=domain.size):
-        if junction_tree_size(domain, [(name,) for name in domain.names] + chosen + [pair]) <= limit_cells:
-            chosen.append(pair)
-    return chosen
 
 
 def _round_noise(rho: float) -> tuple[float, float]:

@@ -35,10 +35,9 @@ CANDIDATE_BYTES = 4096  # per candidate marginal in AIM's selection: its cells, 
 
 class DPMarginal:
     """Parameters: `degree` (largest marginal in the workload), `target` (a label column: every marginal of
-    `degree` columns must contain it, all pairs are kept, its pairs are measured before AIM selects anything, and
-    the marginals holding it weigh `target_weight` times the others in AIM's selection; a release passes its
-    --target here), `rounds` (planned AIM rounds, default 2 per column, at least 8), `max_model_mb` (size cap
-    of the graphical model), `bins` and `binning`
+    `degree` columns must contain it, all pairs are kept, and the marginals holding it weigh `target_weight`
+    times the others in AIM's selection; a release passes its --target here), `rounds` (planned AIM rounds,
+    default 2 per column, at least 8), `max_model_mb` (size cap of the graphical model), `bins` and `binning`
     (coarse bins of number and date columns: "quantile" from a noisy histogram, or "uniform"),
     `preprocess_share` (share of the budget for DP domains, when some are not declared), `iterations` /
     `final_iterations` (mirror-descent steps per round / for the final model)."""
@@ -90,7 +89,7 @@ class DPMarginal:
                                    final_iterations=self.final_iterations)
         weights = aim.workload([c.name for c in columns], self.degree, self.target, self.target_weight)
         self.model_, aim_charges = aim.run_aim(counts, self.encoding_.codecs, weights, rho - domain_rho,
-                                               budget.noise, settings, prepared.one_way, self.target)
+                                               budget.noise, settings, prepared.one_way)
         charges = list(budget.prior) + prepared.charges + aim_charges
         self.rows_ = max(1, round(self.model_.total))
         spent_rho = sum(c.rho for c in charges)
