@@ -40,6 +40,7 @@ def bound_grid(column: Column) -> np.ndarray:
 # so mass spread thinly over a decade or two is seen too
 FALSE_SEED = 1e-3
 SEED_RUNS = (1, 3, 6)
+ZERO_SCALES = 2.0  # noise passes it in about 2 % of columns without zeros, widening their range down to 0
 TRIM_SHARE = 0.005  # outer cells holding at most this share of the (noisy) rows are trimmed; their clipping is shown
 
 
@@ -60,11 +61,30 @@ def dp_bounds(column: Column, answers: Sequence[np.ndarray], rho: float,
         return bounds["lower"], bounds["upper"], []
     measured = range_histogram(column, answers[0], rho * len(missing), noise)
     sigma = measured.sigma
-    found = dict(zip(("lower", "upper"), histogram_range(measured.noisy.astype(float), grid, sigma), strict=True))
+    noisy = measured.noisy.astype(float)
+    found_range = histogram_range(noisy, grid, sigma)
+    if column.kind != "datetime":
+        found_range = with_zero(noisy, grid, sigma, *found_range)
+    found = dict(zip(("lower", "upper"), found_range, strict=True))
     bounds = {side: found[side] if value is None else value for side, value in bounds.items()}
     record = measured.record() | {"mechanism": "discrete Gaussian", "bounds": missing, "candidates": len(grid)}
     low, high = bounds["lower"], bounds["upper"]
     return min(low, high), max(low, high), [record]
+
+
+def with_zero(noisy: np.ndarray, grid: np.ndarray, sigma: float, low: float, high: float) -> tuple[float, float]:
+    """A number range of one sign spanning a decade or more reaches to 0 when the noisy count of exact zeros clears
+    ZERO_SCALES noise scales (post-processing): a share of zeros too small for its cell to clear the seed bar on a
+    small table (AER CreditCard's expenditure: 23 % of 850 rows at noise ~80 per count) was otherwise clipped up
+    to the range's start, among real amounts. Never clips more; the range grows by at most a tenth of its width."""
+    zeros = noisy[int(np.searchsorted(grid, 0.0, side="right"))]  # the cell [0, the grid point above 0)
+    if zeros <= ZERO_SCALES * sigma:
+        return low, high
+    if 0 < low <= high / 10:
+        return 0.0, high
+    if low / 10 <= high < 0:
+        return low, 0.0
+    return low, high
 
 
 def range_histogram(column: Column, counts: np.ndarray, rho: float, noise: RandomSource) -> Measurement:
@@ -80,11 +100,14 @@ def histogram_range(noisy: np.ndarray, grid: np.ndarray, sigma: float) -> tuple[
     a bar that noise alone passes with probability FALSE_SEED over the whole grid; the range's outer cells that
     came in with a run are trimmed while they hold at most TRIM_SHARE of the noisy total; then neighbouring cells
     that clear the one-cell bar join, one by one (a lower bar lets noise alone grow the range: at one noise scale,
-    Adult's age reached 5,000 in a third of draws). With no run clearing its bar, the fullest cell."""
+    Adult's age reached 5,000 in a third of draws). With no run clearing its bar, the run whose noisy sum is the
+    most noise scales above 0."""
     runs = _runs(grid, len(noisy))
     bar = sigma * NormalDist().inv_cdf(1.0 - FALSE_SEED / len(runs))
     seeded = [run for run in runs if noisy[run].sum() > bar * math.sqrt(len(run))]
-    cells = sorted({cell for run in seeded for cell in run}) or [int(np.argmax(noisy))]
+    if not seeded:  # the run most unlike noise, not the fullest single cell (far out, that is often noise)
+        seeded = [max(runs, key=lambda run: noisy[run].sum() / math.sqrt(len(run)))]
+    cells = sorted({cell for run in seeded for cell in run})
     least = TRIM_SHARE * max(float(noisy.sum()), 0.0)
     low, high = _trimmed(noisy, least, cells[0], cells[-1], {run[0] for run in seeded if len(run) == 1})
     while low > 0 and noisy[low - 1] > bar:

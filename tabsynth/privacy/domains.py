@@ -48,7 +48,7 @@ def with_outside_cells(codec):
 def clipping_warning(codec, below: float, above: float, total: float, sigma: float) -> str | None:
     """A line for the steward when the noisy counts say the DP range clips a noticeable share of the values."""
     clipped = max(below, 0.0) + max(above, 0.0)
-    share = clipped / total if total > 0 else 0.0
+    share = min(clipped / total, 1.0) if total > 0 else 0.0  # both are noisy: the ratio may pass 1
     if share <= CLIPPED_WARN_SHARE or clipped <= 2 * sigma * math.sqrt(2):
         return None
     low, high = (_shown(codec.kind, codec.edges[i]) for i in (0, -1))
