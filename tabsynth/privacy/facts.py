@@ -185,7 +185,7 @@ def few_rows_warning(record: dict | None, noisy_rows: float) -> str | None:
                      "and free")
     if undecided:
         lines.append(f"schema facts: too few rows to decide the kind of {', '.join(undecided)} at this eps; read as "
-                     "categories (values kept as written, rare ones written as missing); declare "
+                     "categories (values kept as written, rare ones merged into '(other)'); declare "
                      f"{'it' if len(undecided) == 1 else 'them'} in a schema file")
     return "; ".join(lines) or None
 
