@@ -12,15 +12,19 @@ the rows travel beside it as `{table name: DataFrame}`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import pydantic
+import yaml
 
-from tabsynth.errors import SchemaError
+from tabsynth.errors import InputError, SchemaError
+from tabsynth.io.atomic import atomic_write_text
 from tabsynth.io.files import read_yaml
+from tabsynth.io.sql import is_url, parse_url, public_url
 
 
 @dataclass(frozen=True)
@@ -137,7 +141,7 @@ def relations_from_dict(raw: object, where: str = "dataset") -> Relations:
 def read_relations(path: str | Path) -> Relations:
     """A dataset YAML; relative table paths are resolved against the YAML's folder."""
     path = Path(path)
-    relations = relations_from_dict(read_yaml(path), where=path.name)
+    relations = relations_from_dict(read_yaml(path, "dataset", SchemaError), where=path.name)
     resolved = {}
     for name, t in relations.tables.items():
         table_path = t.path
@@ -145,6 +149,42 @@ def read_relations(path: str | Path) -> Relations:
             table_path = str(path.parent / table_path)
         resolved[name] = TableSpec(name, table_path, t.primary_key, t.foreign_keys, t.order_by, t.schema)
     return Relations(resolved)
+
+
+def relations_to_dict(relations: Relations, folder: str | Path | None = None) -> dict:
+    """The dataset YAML's content: table paths inside `folder` relative to it, database URLs without password."""
+    tables = {}
+    for name, t in relations.tables.items():
+        entry = {"path": _shareable_path(t.path, folder), "primary_key": t.primary_key,
+                 "foreign_keys": [{"column": fk.column, "references": f"{fk.parent}.{fk.parent_column}"}
+                                  for fk in t.foreign_keys] or None,
+                 "order_by": t.order_by, "schema": _shareable_path(t.schema, folder)}
+        tables[name] = {key: value for key, value in entry.items() if value is not None}
+    return {"tables": tables}
+
+
+def save_relations(relations: Relations, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write the dataset YAML in one rename (read back by `read_relations`); an existing file only with
+    `overwrite`."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise InputError(f"{path} already exists (use --overwrite, or --dataset-out for another file)")
+    text = yaml.safe_dump(relations_to_dict(relations, path.resolve().parent), sort_keys=False, width=120)
+    atomic_write_text(path, text)
+    return path
+
+
+def _shareable_path(path: str | None, folder: str | Path | None) -> str | None:
+    if path is None:
+        return None
+    if is_url(path):
+        url, _, table = path.partition("#")
+        return public_url(parse_url(url)) + (f"#{table}" if table else "")
+    if folder is None:
+        return path
+    absolute = Path(path).resolve()
+    inside = Path(folder).resolve() in absolute.parents
+    return Path(os.path.relpath(absolute, folder)).as_posix() if inside else str(absolute)
 
 
 def check_rows(relations: Relations, frames: Mapping[str, pd.DataFrame]) -> None:
@@ -190,7 +230,14 @@ def _key_problems(name, t: TableSpec, frame, frames, relations) -> list[str]:
 
 
 def _mixed_types(values: pd.Series) -> bool:
+    """Python values of several types, or text (as a CSV gives it) of which some reads as numbers and some not."""
     if values.dtype != object:
         return False
-    kinds = {type(v).__name__ for v in values.dropna()}
-    return len(kinds) > 1
+    present = values.dropna()
+    kinds = {type(v).__name__ for v in present}
+    if len(kinds) > 1:
+        return True
+    if kinds != {"str"}:
+        return False
+    numbers = pd.to_numeric(present, errors="coerce").notna()
+    return bool(numbers.any() and not numbers.all())
