@@ -1,11 +1,10 @@
-"""Commands that read a real table: inspect, release, validate, demo."""
+"""Commands that read a real table: release, validate, demo (inspect: inspect_cmds)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from tabsynth.cli.app import DEMO_TABLE, cli, out_console, print_gate, progress_bar
 from tabsynth.cli.options import (
@@ -20,61 +19,6 @@ from tabsynth.cli.options import (
     source_id_option,
     source_options,
 )
-
-
-@cli.command(epilog=DATA_HELP)
-@click.argument("data")
-@source_options
-@click.option("--out", "out", type=click.Path(path_type=Path), default=Path("schema.yaml"), show_default=True,
-              help="Where to write the inferred schema (YAML).")
-@click.option("--schema", "schema_path", type=click.Path(path_type=Path),
-              help="An edited schema to start from: its decisions override inference.")
-@click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
-def inspect(data: str, table, query, out: Path, schema_path: Path | None, overwrite: bool) -> None:
-    """Infer DATA's schema (types, keys, PII, missing values), print it, and save it as YAML."""
-    from tabsynth.errors import InputError
-    from tabsynth.io import sql
-    from tabsynth.table.infer import infer_schema
-    from tabsynth.table.schema import Schema
-
-    source = sql.open_source(data, table, query)
-    frame = sql.read_source(source)
-    schema = infer_schema(frame, user=Schema.load(schema_path) if schema_path else None)
-    if out.exists() and not overwrite and out != schema_path:  # the input's own problems are reported first
-        raise InputError(f"{out} already exists (use --overwrite, or --out for another file)")
-    title = f"{sql.source_name(source)}: {len(frame):,} rows, {frame.shape[1]} columns"
-    out_console.print(schema_table(schema, title=title))
-    schema.save(out)
-    flagged = [c.name for c in schema.columns if c.kind in ("pii", "id")]
-    out_console.print(f"PII and identifier columns: {', '.join(flagged) if flagged else 'none found'}")
-    out_console.print(f"schema written to {out}; edit it and pass it back with --schema")
-
-
-def schema_table(schema, title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("column", overflow="fold")
-    for heading in ("kind", "dtype", "missing"):
-        table.add_column(heading, no_wrap=True)
-    table.add_column("facts", overflow="fold")
-    table.add_column("why", overflow="fold", ratio=1)
-    for col in schema.columns:
-        kind = f"pii:{col.pii}" if col.kind == "pii" else col.kind
-        table.add_row(col.name, kind, col.dtype, f"{col.missing:.1%}", _facts(col), col.reason)
-    return table
-
-
-def _facts(col) -> str:
-    if col.kind == "pii":
-        return "replaced by fakes" if col.handling == "fake" else "dropped"
-    if col.kind == "id":
-        return "regenerated unique"
-    facts = col.observed
-    if facts.categories is not None:
-        shown = ", ".join(map(str, facts.categories[:4]))
-        more = f" +{len(facts.categories) - 4}" if len(facts.categories) > 4 else ""
-        return f"{len(facts.categories)} values: {shown}{more}"
-    nature = ("discrete " if col.discrete else "continuous ") if col.kind == "numerical" else ""
-    return f"{nature}{facts.min} … {facts.max}" if facts.min is not None else ""
 
 
 @cli.command(epilog=DATA_HELP)

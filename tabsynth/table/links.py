@@ -116,25 +116,24 @@ def _links_from(child: str, frame: pd.DataFrame, frames, candidates) -> list[Lin
     for column in map(str, frame.columns):
         if is_row_number(column) or _key_type(frame[column]) is None:
             continue
-        found = [_link(child, column, frame[column], parent, key, frames[parent][key])
+        found = [measure_link(child, ForeignKey(column, parent, key), frames)
                  for parent in frames if parent != child for key in candidates[parent]
-                 if _named_after(column, parent, key, repeats=not frame[column].is_unique)]
-        found = [link for link in found if link is not None and link.share >= MIN_CONTAINMENT]
+                 if _named_after(column, parent, key, repeats=not frame[column].is_unique)
+                 and _key_type(frame[column]) == _key_type(frames[parent][key])]
+        found = [link for link in found if link.present and link.share >= MIN_CONTAINMENT]
         if found:
             out.append(max(found, key=lambda link: link.share))
     return out
 
 
-def _link(child: str, column: str, values: pd.Series, parent: str, key: str, keys: pd.Series) -> Link | None:
-    if _key_type(values) != _key_type(keys):
-        return None
+def measure_link(child: str, key: ForeignKey, frames: dict[str, pd.DataFrame]) -> Link:
+    """The evidence for a declared foreign key: how many of the child's values are among the parent's keys."""
+    values, keys = frames[child][key.column], frames[key.parent][key.parent_column]
     present = values.dropna()
-    if present.empty:
-        return None
-    if _key_type(keys) == "int":
-        present, keys = present.astype("int64"), keys.astype("int64")
+    if _key_type(values) == _key_type(keys) == "int":
+        present, keys = present.astype("int64"), keys.dropna().astype("int64")
     found = int(present.isin(set(keys)).sum())
-    return Link(ForeignKey(column, parent, key), child, found, len(present), int(values.isna().sum()))
+    return Link(key, child, found, len(present), int(values.isna().sum()))
 
 
 def _named_after(column: str, parent: str, key: str, repeats: bool) -> bool:
