@@ -34,8 +34,13 @@ def inspect(data: tuple[str, ...], table, query, out: Path, schema_path: Path | 
       tabsynth inspect sqlite:///clinic.db          # the keys the database declares
       tabsynth inspect cgd.csv --split-by id        # one table with several rows per id: split it
     """
+    from tabsynth.io.sql import is_url
     from tabsynth.run.inspect_dataset import is_dataset
 
+    if (table or query) and len(data) > 1:
+        raise click.UsageError("--table and --query read one table from one database URL; DATA names several")
+    if db_schema and not (len(data) == 1 and is_url(data[0]) and not (table or query)):
+        raise click.UsageError("--db-schema names the tables of a database URL given without --table or --query")
     if is_dataset(data, table, query):
         if split_by:
             raise click.UsageError("--split-by splits one table; DATA names several")

@@ -75,9 +75,10 @@ def dataset_options(command):
     """What `inspect` reads and writes for linked tables."""
     return _apply(command, (
         click.option("--dataset-out", type=PATH,
-                     help="Where to write the dataset YAML (tables, keys, order columns) that `read_relations` reads "
-                          "back [default: dataset.yaml in the current folder; a dataset YAML given as DATA is only "
-                          "checked, not rewritten]. An existing file is kept unless --overwrite."),
+                     help="Where to write the dataset YAML (tables, keys, order columns) that `tabsynth inspect "
+                          "DATASET.yaml` reads back [default: dataset.yaml in the current folder; a dataset YAML "
+                          "given as DATA is only checked, not rewritten]. An existing file is kept unless "
+                          "--overwrite."),
         click.option("--split-by", metavar="KEY",
                      help="One table with several rows per KEY (a person): write a person table (KEY and every column "
                           "constant within it) and an events table (the rest, KEY as foreign key, an event_id, "

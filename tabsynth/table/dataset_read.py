@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from tabsynth.errors import SchemaError
+from tabsynth.errors import InputError, SchemaError
 from tabsynth.io import sql
 from tabsynth.io.catalogue import read_catalogue
 from tabsynth.io.files import read_table
@@ -31,11 +31,15 @@ def read_dataset(relations: Relations) -> dict[str, pd.DataFrame]:
 
 
 def read_one(table: TableSpec) -> pd.DataFrame:
-    """One table's rows from its file or database table (a missing file is one InputError line)."""
-    if not sql.is_url(table.path):
-        return read_table(table.path)
-    url, _, name = table.path.partition("#")
-    return sql.read_source(sql.open_source(url, table=name or table.name))
+    """One table's rows from its file or database table; a failure (a missing file, an unknown table) is one
+    InputError line naming the table."""
+    try:
+        if not sql.is_url(table.path):
+            return read_table(table.path)
+        url, _, name = table.path.partition("#")
+        return sql.read_source(sql.open_source(url, table=name or table.name))
+    except InputError as exc:
+        raise InputError(*(f"table {table.name}: {line}" for line in exc.problems)) from None
 
 
 def read_database(url: str, schema: str | None = None) -> tuple[Relations, dict[str, pd.DataFrame]]:
