@@ -155,3 +155,23 @@ def test_sqlite_rows_that_break_a_declared_key_are_refused(tmp_path, tabsynth_cl
     assert code == 2 and stderr.count("error:") == 1
     assert "visits.patient_id: 1 rows reference no patients row" in stderr
     assert not (tmp_path / "d.yaml").exists()
+
+
+def test_a_database_table_splits_into_parquet_files_named_after_it(tmp_path, tabsynth_cli):
+    url = f"sqlite:///{tmp_path / 'trial.db'}"
+    flat = pd.DataFrame({"subject_id": [7, 7, 7, 9, 9], "arm": ["A", "A", "A", "B", "B"],
+                         "visit_date": ["25/01/2024", "01/01/2024", "01/02/2024", "01/03/2024", "09/01/2024"],
+                         "score": [3.5, 1.0, 2.0, 4.0, 5.5]})
+    engine = sa.create_engine(url)
+    flat.to_sql("visits_flat", engine, index=False)
+    engine.dispose()
+    out = tmp_path / "split" / "dataset.yaml"
+    code, stdout, stderr = tabsynth_cli("inspect", url, "--table", "visits_flat", "--split-by", "subject_id",
+                                        "--dataset-out", out)
+    assert code == 0, stderr
+    assert sorted(p.name for p in out.parent.iterdir()) == [
+        "dataset.yaml", "visits_flat_events.parquet", "visits_flat_persons.parquet"]
+    frames = read_dataset(read_relations(out))
+    assert frames["persons"].to_dict("list") == {"subject_id": [7, 9], "arm": ["A", "B"]}
+    assert frames["events"]["visit_date"].tolist() == ["01/01/2024", "25/01/2024", "01/02/2024", "09/01/2024",
+                                                       "01/03/2024"]  # by person, then by date (day first)

@@ -115,7 +115,7 @@ def split_table(source, frame: pd.DataFrame, key: str) -> DatasetView:
 def write_split(view: DatasetView, source, dataset_out: Path, overwrite: bool) -> list[Path]:
     """The split's tables beside the dataset YAML (`STEM_persons.csv`, `STEM_events.csv`; Parquet for a Parquet
     or database source), then the YAML naming them. Every target is checked before the first is written."""
-    stem = Path(sql.source_name(source)).stem
+    stem = source.table if isinstance(source, sql.SqlSource) and source.table else Path(sql.source_name(source)).stem
     fmt = "csv" if isinstance(source, Path) and source.suffix.lower() == ".csv" else "parquet"
     folder = dataset_out.parent
     targets = {name: folder / f"{stem}_{name}.{fmt}" for name in view.relations.tables}

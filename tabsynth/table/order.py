@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from tabsynth.pii.names import name_words
-from tabsynth.table.infer import infer_column
+from tabsynth.table.infer import conform_datetime, infer_column
 
 TIME_WORDS = ("time", "date", "start", "begin", "stamp", "datetime", "day", "dt", "ts", "when", "onset")
 END_WORDS = ("stop", "end", "finish", "until")
@@ -70,9 +70,22 @@ def _names(word: str, term: str) -> bool:
     return word == term or (len(term) >= 4 and (word.startswith(term) or word.endswith(term)))
 
 
+def sortable(name: str, values: pd.Series) -> pd.Series:
+    """An order column's values as they sort: text dates parsed in their format (`03/01/2024` after
+    `12/31/2023`), anything else as it is."""
+    column = _as_dates(name, values)
+    return conform_datetime(column, values) if column is not None else values
+
+
 def _parses_as_dates(name: str, values: pd.Series) -> bool:
+    return _as_dates(name, values) is not None
+
+
+def _as_dates(name: str, values: pd.Series):
+    """The schema column of text that parses as dates (with its format), or None."""
     present = values.dropna()
     if present.empty or not present.map(lambda v: isinstance(v, str)).all():
-        return False
+        return None
     sample = present.sample(SAMPLE_ROWS, random_state=0) if len(present) > SAMPLE_ROWS else present
-    return infer_column(name, sample.reset_index(drop=True)).kind == "datetime"
+    column = infer_column(name, sample.reset_index(drop=True))
+    return column if column.kind == "datetime" else None

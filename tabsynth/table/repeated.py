@@ -17,7 +17,7 @@ import pandas as pd
 from tabsynth import pii
 from tabsynth.errors import SchemaError
 from tabsynth.table.dataset import ForeignKey, Relations, TableSpec
-from tabsynth.table.order import choose_order
+from tabsynth.table.order import choose_order, sortable
 
 PERSONS, EVENTS = "persons", "events"
 
@@ -67,8 +67,7 @@ def split_repeated_key(frame: pd.DataFrame, key: str, persons: str = PERSONS,
     person_rows = frame[[key, *shape.constant]].drop_duplicates(key).sort_values(key, kind="stable")
     event_rows = frame[[key, *shape.varying]]
     order = choose_order(event_rows, skip={key})
-    by = [key, order.column] if order.column else [key]
-    event_rows = event_rows.sort_values(by, kind="stable").reset_index(drop=True)
+    event_rows = _in_order(event_rows, key, order.column)
     event_key = _free_name("event_id", event_rows.columns)
     event_rows.insert(0, event_key, range(1, len(event_rows) + 1))
     relations = Relations({
@@ -77,6 +76,15 @@ def split_repeated_key(frame: pd.DataFrame, key: str, persons: str = PERSONS,
                           order_by=order.column),
     })
     return relations.check(), {persons: person_rows.reset_index(drop=True), events: event_rows}
+
+
+def _in_order(rows: pd.DataFrame, key: str, order: str | None) -> pd.DataFrame:
+    """By person, then by the order column (text dates by date); ties keep the rows' order."""
+    rows = rows.reset_index(drop=True)
+    if order is None:
+        return rows.sort_values(key, kind="stable").reset_index(drop=True)
+    position = pd.DataFrame({"key": rows[key].to_numpy(), "order": sortable(order, rows[order]).to_numpy()})
+    return rows.take(position.sort_values(["key", "order"], kind="stable").index).reset_index(drop=True)
 
 
 def _check_key(frame: pd.DataFrame, key: str) -> None:
