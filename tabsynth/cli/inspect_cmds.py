@@ -54,8 +54,8 @@ def inspect(data: tuple[str, ...], table, query, out: Path, schema_path: Path | 
 def _inspect_table(data: str, table, query, out: Path, schema_path: Path | None, overwrite: bool) -> None:
     from tabsynth.errors import InputError
     from tabsynth.io import sql
+    from tabsynth.run.inspect_dataset import person_key_hint
     from tabsynth.table.infer import infer_schema
-    from tabsynth.table.repeated import find_repeated_keys
     from tabsynth.table.schema import Schema
 
     source = sql.open_source(data, table, query)
@@ -68,16 +68,14 @@ def _inspect_table(data: str, table, query, out: Path, schema_path: Path | None,
     schema.save(out)
     flagged = [c.name for c in schema.columns if c.kind in ("pii", "id")]
     out_console.print(f"PII and identifier columns: {', '.join(flagged) if flagged else 'none found'}")
-    for repeated in find_repeated_keys(frame)[:1]:
-        out_console.print(f"{repeated.describe()}. The person, not the row, is the "
-                          f"privacy unit: split it into a person table and an events table with "
-                          f"--split-by {repeated.column}", markup=False)
+    hint = person_key_hint(frame)
+    if hint:
+        out_console.print(hint, markup=False)
     out_console.print(f"schema written to {out}; edit it and pass it back with --schema")
 
 
 def _inspect_dataset(data: tuple[str, ...], db_schema, dataset_out: Path | None, overwrite: bool) -> None:
-    from tabsynth.run.inspect_dataset import check_dataset_out, inspect_dataset
-    from tabsynth.table.dataset import save_relations
+    from tabsynth.run.inspect_dataset import check_dataset_out, inspect_dataset, save_dataset
 
     view = inspect_dataset(data, db_schema)
     target = dataset_out or (None if view.declared_in else Path("dataset.yaml"))
@@ -87,7 +85,7 @@ def _inspect_dataset(data: tuple[str, ...], db_schema, dataset_out: Path | None,
     if target is None:
         out_console.print("keys checked against the rows; nothing written (--dataset-out PATH writes a copy)")
         return
-    save_relations(view.relations, target, overwrite=True)
+    save_dataset(view, target)
     out_console.print(f"dataset written to {target}; confirm or edit it", markup=False)
 
 

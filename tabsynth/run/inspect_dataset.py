@@ -18,7 +18,7 @@ from tabsynth.table.dataset import Relations, check_rows, read_relations, save_r
 from tabsynth.table.dataset_read import read_database, read_dataset
 from tabsynth.table.links import Link, infer_links, measure_link
 from tabsynth.table.order import REASONS, choose_order, order_kind
-from tabsynth.table.repeated import split_repeated_key
+from tabsynth.table.repeated import find_repeated_keys, split_repeated_key
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -129,6 +129,20 @@ def write_split(view: DatasetView, source, dataset_out: Path, overwrite: bool) -
     tables = {name: replace(t, path=str(targets[name])) for name, t in view.relations.tables.items()}
     save_relations(Relations(tables), dataset_out, overwrite=True)
     return [*targets.values(), dataset_out]
+
+
+def save_dataset(view: DatasetView, path: Path) -> None:
+    """The dataset YAML, once `check_dataset_out` allowed it (written in one rename)."""
+    save_relations(view.relations, path, overwrite=True)
+
+
+def person_key_hint(frame: pd.DataFrame) -> str | None:
+    """What to tell the steward of one table with several rows per person, if it has them."""
+    found = find_repeated_keys(frame)
+    if not found:
+        return None
+    return (f"{found[0].describe()}. The person, not the row, is the privacy unit: split it into a person table "
+            f"and an events table with --split-by {found[0].column}")
 
 
 def check_dataset_out(path: Path, view: DatasetView, overwrite: bool) -> None:

@@ -63,8 +63,9 @@ class Inference:
 
     def problems(self) -> list[str]:
         """What the steward must fix or confirm before the guess is a dataset: rows that reference no parent."""
-        return [f"{link.describe()}: {link.orphans:,} rows reference no {link.key.parent} row; fix or drop them "
-                f"before a release (a release refuses them)" for link in self.links if link.orphans]
+        return [f"{link.child}.{link.key.column}: {link.orphans:,} of {link.present + link.missing:,} rows reference "
+                f"no {link.key.parent} row ({link.missing:,} without a value); fix or drop them before a release, "
+                f"which refuses them" for link in self.links if link.orphans]
 
 
 def infer_relations(frames: dict[str, pd.DataFrame]) -> Relations:
