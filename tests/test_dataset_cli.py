@@ -175,3 +175,16 @@ def test_a_database_table_splits_into_parquet_files_named_after_it(tmp_path, tab
     assert frames["persons"].to_dict("list") == {"subject_id": [7, 9], "arm": ["A", "B"]}
     assert frames["events"]["visit_date"].tolist() == ["01/01/2024", "25/01/2024", "01/02/2024", "09/01/2024",
                                                        "01/03/2024"]  # by person, then by date (day first)
+
+
+def test_a_guess_with_orphans_is_written_with_a_warning_and_refused_when_read(clinic, tmp_path, tabsynth_cli):
+    folder, frames = clinic
+    frames["patients"].iloc[3:].to_csv(folder / "patients.csv", index=False)  # patients 1-3 gone
+    orphans = int(frames["visits"]["patient_id"].isin([1, 2, 3]).sum())
+    out = tmp_path / "dataset.yaml"
+    code, stdout, _ = tabsynth_cli("inspect", folder, "--dataset-out", out)
+    assert code == 0 and f"visits.patient_id: {orphans} of {len(frames['visits'])} rows reference no patients row" \
+        in stdout
+    assert read_relations(out).tables["visits"].foreign_keys  # the guess stands, for the steward to fix the rows
+    code, _, stderr = tabsynth_cli("inspect", out)
+    assert code == 2 and f"visits.patient_id: {orphans} rows reference no patients row" in stderr

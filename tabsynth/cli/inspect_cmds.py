@@ -114,10 +114,11 @@ def print_dataset(view) -> None:
     root = relations.root()
     out_console.print(f"person table: {root} (the privacy unit is one {root} row and every row hanging from it)",
                       markup=False)
-    for name, why in view.key_reasons.items():
-        out_console.print(f"{name}: primary key {relations.tables[name].primary_key or 'none'}: {why}", markup=False)
-    for name, why in view.order_reasons.items():
-        out_console.print(f"{name}: order by {relations.tables[name].order_by or 'none'}: {why}", markup=False)
+    for name in relations.parents_first():
+        spec = relations.tables[name]
+        out_console.print(f"{name}: primary key {spec.primary_key or 'none'}: {view.key_reasons[name]}", markup=False)
+        if name in view.order_reasons:
+            out_console.print(f"{name}: order by {spec.order_by or 'none'}: {view.order_reasons[name]}", markup=False)
     for link in view.links:
         out_console.print(f"link {link.describe()}", markup=False)
     for warning in view.warnings:

@@ -81,7 +81,9 @@ def _order_reason(frame: pd.DataFrame, column: str | None) -> str:
 def _inferred(frames: dict[str, pd.DataFrame], paths: dict[str, Path]) -> DatasetView:
     guess = infer_links(frames)
     _check_linked(guess.relations)
-    relations = Relations({name: replace(t, path=str(paths[name])) for name, t in guess.relations.tables.items()})
+    tables = guess.relations.tables
+    relations = Relations({name: replace(tables[name], path=str(paths[name]))
+                           for name in guess.relations.parents_first()})
     orders = {name: choice.reason for name, choice in guess.orders.items()}
     return DatasetView(relations, frames, "guessed from the rows: confirm or edit them in the dataset YAML",
                        guess.links, guess.key_reasons, orders, tuple(guess.problems()))
