@@ -19,7 +19,7 @@ def clinic_relations(folder) -> Relations:
     return Relations({
         "patients": TableSpec("patients", str(folder / "patients.csv"), "id"),
         "visits": TableSpec("visits", str(folder / "visits"), "visit_id",
-                            (ForeignKey("patient_id", "patients", "id"),), "visit_date"),
+                            (ForeignKey("patient_id", "patients", "id"),), "visit_date", str(folder / "visits.yaml")),
     })
 
 
@@ -37,7 +37,8 @@ def test_dataset_yaml_round_trip_keeps_every_field(tmp_path):
     relations = clinic_relations(tmp_path)
     written = save_relations(relations, tmp_path / "dataset.yaml")
     text = written.read_text()
-    assert "path: patients.csv" in text and "references: patients.id" in text  # relative to the YAML's folder
+    assert "path: patients.csv" in text and "schema: visits.yaml" in text  # relative to the YAML's folder
+    assert "references: patients.id" in text
     assert read_relations(written) == relations
     with pytest.raises(InputError, match="already exists"):
         save_relations(relations, written)

@@ -43,7 +43,7 @@ def inspect(data: tuple[str, ...], table, query, out: Path, schema_path: Path | 
         raise click.UsageError("--db-schema names the tables of a database URL given without --table or --query")
     if is_dataset(data, table, query):
         if split_by:
-            raise click.UsageError("--split-by splits one table; DATA names several")
+            raise click.UsageError("--split-by splits one table: give one file, or a database URL with --table")
         _inspect_dataset(data, db_schema, dataset_out, overwrite)
     elif split_by:
         _split(data[0], table, query, split_by, dataset_out or Path("dataset.yaml"), overwrite)

@@ -144,11 +144,16 @@ def read_relations(path: str | Path) -> Relations:
     relations = relations_from_dict(read_yaml(path, "dataset", SchemaError), where=path.name)
     resolved = {}
     for name, t in relations.tables.items():
-        table_path = t.path
-        if table_path and "://" not in table_path and not Path(table_path).is_absolute():
-            table_path = str(path.parent / table_path)
-        resolved[name] = TableSpec(name, table_path, t.primary_key, t.foreign_keys, t.order_by, t.schema)
+        table_path, schema_path = (_beside(path, p) for p in (t.path, t.schema))
+        resolved[name] = TableSpec(name, table_path, t.primary_key, t.foreign_keys, t.order_by, schema_path)
     return Relations(resolved)
+
+
+def _beside(yaml_path: Path, path: str | None) -> str | None:
+    """A path relative to the dataset YAML's folder, made usable from anywhere (URLs and absolute paths stay)."""
+    if path and "://" not in path and not Path(path).is_absolute():
+        return str(yaml_path.parent / path)
+    return path
 
 
 def relations_to_dict(relations: Relations, folder: str | Path | None = None) -> dict:
