@@ -11,8 +11,8 @@ from test_sql import POSTGRES, pg_engine  # noqa: F401  (a fixture)
 
 from tabsynth.errors import InputError, SchemaError
 from tabsynth.io.table_files import folder_tables
-from tabsynth.table.dataset import ForeignKey, Relations, TableSpec, read_relations, save_relations
-from tabsynth.table.dataset_read import read_database, read_dataset, relations_from_catalogue
+from tabsynth.table.dataset import ForeignKey, Relations, TableSpec, read_dataset, read_relations, save_relations
+from tabsynth.table.dataset_db import read_database, relations_from_catalogue
 
 
 def clinic_relations(folder) -> Relations:

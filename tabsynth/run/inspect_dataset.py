@@ -14,8 +14,8 @@ from tabsynth.io import sql
 from tabsynth.io.atomic import atomic_file
 from tabsynth.io.files import read_table, write_table
 from tabsynth.io.table_files import folder_tables, named_tables
-from tabsynth.table.dataset import Relations, check_rows, read_relations, save_relations
-from tabsynth.table.dataset_read import read_database, read_dataset
+from tabsynth.table.dataset import Relations, check_rows, read_dataset, read_relations, save_relations
+from tabsynth.table.dataset_db import read_database
 from tabsynth.table.links import Link, infer_links, measure_link
 from tabsynth.table.order import REASONS, choose_order, order_kind
 from tabsynth.table.repeated import find_repeated_keys, split_repeated_key

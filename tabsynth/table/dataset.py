@@ -1,5 +1,8 @@
 """Linked tables: a dataset of tables joined by primary and foreign keys, with an order column per child.
 
+A table's `path` is a CSV file, a Parquet file or folder, or a database URL; the table read from a URL is the
+one after `#` (`postgresql://me@db/clinic#public.visits`), else the table of the dataset's name.
+
 The privacy unit of a dataset is the person: one row of the root table (the one table that references no
 other) and every row that hangs from it, at any depth. `Relations` holds the shape only (names, keys, order);
 the rows travel beside it as `{table name: DataFrame}`.
@@ -22,9 +25,9 @@ import pydantic
 import yaml
 
 from tabsynth.errors import InputError, SchemaError
+from tabsynth.io import sql
 from tabsynth.io.atomic import atomic_write_text
-from tabsynth.io.files import read_yaml
-from tabsynth.io.sql import is_url, parse_url, public_url
+from tabsynth.io.files import read_table, read_yaml
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,28 @@ def _beside(yaml_path: Path, path: str | None) -> str | None:
     return path
 
 
+def read_dataset(relations: Relations) -> dict[str, pd.DataFrame]:
+    """`{table name: rows}` for every table, with every key checked."""
+    missing = [name for name, t in relations.tables.items() if not t.path]
+    if missing:
+        raise SchemaError(*[f"{name}: no path to read the table from" for name in missing])
+    frames = {name: read_one(t) for name, t in relations.tables.items()}
+    check_rows(relations, frames)
+    return frames
+
+
+def read_one(table: TableSpec) -> pd.DataFrame:
+    """One table's rows from its file or database table; a failure (a missing file, an unknown table) is one
+    InputError line naming the table."""
+    try:
+        if not sql.is_url(table.path):
+            return read_table(table.path)
+        url, _, name = table.path.partition("#")
+        return sql.read_source(sql.open_source(url, table=name or table.name))
+    except InputError as exc:
+        raise InputError(*(f"table {table.name}: {line}" for line in exc.problems)) from None
+
+
 def relations_to_dict(relations: Relations, folder: str | Path | None = None) -> dict:
     """The dataset YAML's content: table paths inside `folder` relative to it, database URLs without password."""
     tables = {}
@@ -182,9 +207,9 @@ def save_relations(relations: Relations, path: str | Path, *, overwrite: bool = 
 def _shareable_path(path: str | None, folder: str | Path | None) -> str | None:
     if path is None:
         return None
-    if is_url(path):
+    if sql.is_url(path):
         url, _, table = path.partition("#")
-        return public_url(parse_url(url)) + (f"#{table}" if table else "")
+        return sql.public_url(sql.parse_url(url)) + (f"#{table}" if table else "")
     if folder is None:
         return path
     absolute = Path(path).resolve()

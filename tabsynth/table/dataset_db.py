@@ -1,10 +1,5 @@
-"""Read a dataset's rows: every table of a `Relations` from its file, Parquet folder or database table, or a whole
-database schema with the keys its catalogue declares. The rows are checked against the keys before they are
-returned (`check_rows`: one SchemaError naming every broken key).
-
-A table's `path` is a CSV file, a Parquet file or folder, or a database URL; the table read from a URL is the
-one after `#` (`postgresql://me@db/clinic#public.visits`), else the table of the dataset's name.
-"""
+"""A whole database schema as a dataset: the keys its catalogue declares, each table's rows, and each child's
+order column inferred (a catalogue declares none); the rows checked against the keys (`check_rows`)."""
 
 from __future__ import annotations
 
@@ -12,34 +7,10 @@ from dataclasses import replace
 
 import pandas as pd
 
-from tabsynth.errors import InputError, SchemaError
-from tabsynth.io import sql
+from tabsynth.errors import SchemaError
 from tabsynth.io.catalogue import read_catalogue
-from tabsynth.io.files import read_table
-from tabsynth.table.dataset import ForeignKey, Relations, TableSpec, check_rows
+from tabsynth.table.dataset import ForeignKey, Relations, TableSpec, check_rows, read_one
 from tabsynth.table.order import choose_order
-
-
-def read_dataset(relations: Relations) -> dict[str, pd.DataFrame]:
-    """`{table name: rows}` for every table, with every key checked."""
-    missing = [name for name, t in relations.tables.items() if not t.path]
-    if missing:
-        raise SchemaError(*[f"{name}: no path to read the table from" for name in missing])
-    frames = {name: read_one(t) for name, t in relations.tables.items()}
-    check_rows(relations, frames)
-    return frames
-
-
-def read_one(table: TableSpec) -> pd.DataFrame:
-    """One table's rows from its file or database table; a failure (a missing file, an unknown table) is one
-    InputError line naming the table."""
-    try:
-        if not sql.is_url(table.path):
-            return read_table(table.path)
-        url, _, name = table.path.partition("#")
-        return sql.read_source(sql.open_source(url, table=name or table.name))
-    except InputError as exc:
-        raise InputError(*(f"table {table.name}: {line}" for line in exc.problems)) from None
 
 
 def read_database(url: str, schema: str | None = None) -> tuple[Relations, dict[str, pd.DataFrame]]:
