@@ -68,6 +68,17 @@ class Policy(_Strict):
     privacy: Privacy = Privacy()
     review: Review = Review()
     rules: tuple[Rule, ...] = pydantic.Field(min_length=1)
+    # Rules on the checks of linked tables (keys, sequences, risk per person); a dataset release evaluates them
+    # beside `rules`, whose metrics then take each one's worst value across the tables.
+    dataset_rules: tuple[Rule, ...] = ()
+
+    def for_dataset(self) -> Policy:
+        """The rules a release of linked tables is judged by: every foreign key must resolve, whatever else."""
+        rules = (*self.rules, *self.dataset_rules)
+        if not any(r.metric == "referential_integrity" for r in rules):
+            rules += (Rule(metric="referential_integrity", op=">=", threshold=1.0,
+                           why="every foreign key must point to a released parent row, and keys must be unique"),)
+        return self.model_copy(update={"rules": rules, "dataset_rules": ()})
 
 
 def target_metric_problems(policy: Policy, target: str | None, target_kind: str | None) -> list[str]:

@@ -137,7 +137,7 @@ def relations_from_dict(raw: object, where: str = "dataset") -> Relations:
 def read_relations(path: str | Path) -> Relations:
     """A dataset YAML; relative table paths are resolved against the YAML's folder."""
     path = Path(path)
-    relations = relations_from_dict(read_yaml(path), where=path.name)
+    relations = relations_from_dict(read_yaml(path, "dataset", SchemaError), where=path.name)
     resolved = {}
     for name, t in relations.tables.items():
         table_path = t.path
