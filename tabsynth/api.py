@@ -185,12 +185,14 @@ def release(data: Data | Mapping[str, pd.DataFrame], out: str | Path, *, model: 
             target: str | None = None, sensitive: tuple[str, ...] = (), fmt: str = "parquet",
             overwrite: bool = False, source_id: str | None = None, ledger: str | None = None,
             engine: str = "memory", params: dict | None = None, table: str | None = None,
-            query: str | None = None, progress: bool | Progress = True,
+            query: str | None = None, progress: bool | Progress = True, out_table: str | None = None,
+            out_url: str | None = None, replace_table: bool = False,
             relations: Relations | dict | str | Path | None = None) -> Release:
     """Fit, sample, validate and, if the policy's gate passes, publish `out` (synthetic data, report.html,
     manifest.json) atomically. Raises `ReleaseBlocked` (nothing written but OUT.blocked.html) when it does not.
     The options are those of `tabsynth release --help`; `progress`: a bar in a terminal or Jupyter, False for
-    none, or a callback (what, share done).
+    none, or a callback (what, share done). `out_table`, `out_url`, `replace_table`: also write the rows to a
+    database, as --out-table, --out-url and --replace do.
 
     Linked tables: `data` is `{"patients": df1, "visits": df2}` and `relations` their keys, as a dataset YAML's
     path or its content (`{"tables": {"visits": {"primary_key": "visit_id", "order_by": "date", "foreign_keys":
@@ -200,12 +202,12 @@ def release(data: Data | Mapping[str, pd.DataFrame], out: str | Path, *, model: 
         return _release_dataset(data, relations, DatasetOptions(
             relations=None, out=Path(out), model="argn" if model == AUTO else model, rows=rows, seed=seed,
             policy=policy, fmt=fmt, overwrite=overwrite, model_params=dict(params or {}), epsilon=epsilon,
-            delta=delta, target=target), progress)
+            delta=delta, target=target, out_table=out_table, out_url=out_url, replace=replace_table), progress)
     options = ReleaseOptions(
         data=data, out=Path(out), model=model, rows=rows, schema=_path(schema), seed=seed, policy=policy, fmt=fmt,
         overwrite=overwrite, model_params=dict(params or {}), epsilon=epsilon, delta=delta, target=target,
         sensitive=tuple(sensitive), constraints=_path(constraints), source_id=source_id, ledger=ledger,
-        table=table, query=query, engine=engine)
+        table=table, query=query, engine=engine, out_table=out_table, out_url=out_url, replace=replace_table)
     with _progress(progress) as say:
         result = run_release(options, say)
     return Release(result.out, result.verdict, result.manifest, result.synthetic)

@@ -87,12 +87,8 @@ def test_the_split_keeps_each_person_whole():
 
 
 def test_the_cli_releases_a_dataset_yaml_of_files(tmp_path, tabsynth_cli):
-    frames = patients_and_visits(120, seed=3)
-    spec = {"tables": {name: {**entry, "path": f"{name}.csv"} for name, entry in RELATIONS["tables"].items()}}
-    for name, frame in frames.items():
-        frame.to_csv(tmp_path / f"{name}.csv", index=False)
-    (tmp_path / "dataset.yaml").write_text(yaml.safe_dump(spec))
-    code, out, err = tabsynth_cli("release", tmp_path / "dataset.yaml", "--out", tmp_path / "rel", "--param",
+    dataset = _dataset_files(tmp_path, patients_and_visits(120, seed=3))
+    code, out, err = tabsynth_cli("release", dataset, "--out", tmp_path / "rel", "--param",
                                   "epochs=3", "--seed", "2", "--format", "csv")
     assert code == 0, err
     assert "synthetic persons" in out
@@ -135,3 +131,61 @@ def test_dataset_options_that_do_not_apply_are_named(tmp_path, tabsynth_cli):
     code, _, err = tabsynth_cli("release", tmp_path / "dataset.yaml", "--out", tmp_path / "rel", "--table", "x")
     assert code == 2 and "--table: not available for a dataset of linked tables" in err
     assert not (tmp_path / "rel").exists()
+
+
+def test_out_table_writes_every_table_with_its_keys_in_one_transaction(tmp_path, tabsynth_cli):
+    import sqlalchemy as sa
+
+    frames = patients_and_visits(100, seed=5)
+    url = f"sqlite:///{tmp_path / 'synth.db'}"
+    result = tabsynth.release(frames, tmp_path / "rel", relations=RELATIONS, params=FAST, progress=False,
+                              policy=str(_lenient_policy(tmp_path)), out_table="synth_", out_url=url)
+    engine = sa.create_engine(url)
+    inspector = sa.inspect(engine)
+    assert inspector.get_pk_constraint("synth_visits")["constrained_columns"] == ["visit_id"]
+    (fk,) = inspector.get_foreign_keys("synth_visits")
+    assert (fk["constrained_columns"], fk["referred_table"], fk["referred_columns"]) == (
+        ["patient_id"], "synth_patients", ["patient_id"])
+    with engine.connect() as connection:
+        count = connection.execute(sa.text("SELECT count(*) FROM synth_visits")).scalar()
+    assert count == len(result.tables["visits"])
+    assert result.manifest["out_tables"]["tables"] == {"patients": "synth_patients", "visits": "synth_visits"}
+    engine.dispose()
+    code, _, err = tabsynth_cli("release", _dataset_files(tmp_path, frames), "--out", tmp_path / "rel2",
+                                "--out-table", "synth_", "--out-url", url)
+    assert code == 2 and "synth_patients, synth_visits already exists" in err  # refused before any work
+    assert not (tmp_path / "rel2").exists()
+
+
+def test_out_table_on_postgresql_keeps_the_foreign_key(tmp_path, pg_engine):
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"linked_{uuid.uuid4().hex[:8]}"
+    url = pg_engine.url.render_as_string(hide_password=False)
+    try:
+        tabsynth.release(patients_and_visits(100, seed=6), tmp_path / "rel", relations=RELATIONS, params=FAST,
+                         progress=False, policy=str(_lenient_policy(tmp_path)), out_table=f"{schema}.",
+                         out_url=url)
+        inspector = sa.inspect(pg_engine)
+        (fk,) = inspector.get_foreign_keys("visits", schema=schema)
+        assert fk["referred_table"] == "patients" and fk["referred_schema"] == schema
+    finally:
+        with pg_engine.begin() as connection:
+            connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+
+
+def _lenient_policy(folder) -> object:
+    path = folder / "lenient.yaml"
+    path.write_text(yaml.safe_dump({"name": "lenient", "rules": [
+        {"metric": "constraint_violations", "op": "<=", "threshold": 0}]}))
+    return path
+
+
+def _dataset_files(folder, frames) -> object:
+    spec = {"tables": {name: {**entry, "path": f"{name}.csv"} for name, entry in RELATIONS["tables"].items()}}
+    for name, frame in frames.items():
+        frame.to_csv(folder / f"{name}.csv", index=False)
+    (folder / "dataset.yaml").write_text(yaml.safe_dump(spec))
+    return folder / "dataset.yaml"

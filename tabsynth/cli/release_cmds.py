@@ -83,7 +83,9 @@ def _facts(col) -> str:
 @click.option("--out", type=PATH, help="Release folder to create (manifest, report, synthetic file) "
               "[required, unless --out-table is given: then TABLE.release in the current folder].")
 @click.option("--out-table", help="Also write the synthetic rows to this database table (SCHEMA.NAME; the schema "
-              "is created if missing) with the source table's column types, in one transaction.")
+              "is created if missing) with the source table's column types, in one transaction. For a dataset: a "
+              "prefix for every table's name (synth_, or synth. for PostgreSQL's schema synth), written with --out-url "
+              "with their primary and foreign keys, all in one transaction.")
 @click.option("--out-url", help="Database for --out-table [default: the source database].")
 @click.option("--replace", is_flag=True, help="Let --out-table replace an existing table (atomically).")
 @click.option("--model", default="auto", show_default=True,
@@ -125,13 +127,14 @@ def release(data: str, table, query, out: Path | None, out_table, out_url, repla
     from tabsynth.run.options import ReleaseOptions
 
     if Path(data).suffix.lower() in (".yaml", ".yml"):
-        unused = {"--table": table, "--query": query, "--out-table": out_table, "--out-url": out_url,
-                  "--source-id": source_id, "--ledger": ledger, "--constraints": constraints,
+        unused = {"--table": table, "--query": query, "--source-id": source_id, "--ledger": ledger,
+                  "--constraints": constraints,
                   "--schema (declare each table's in the dataset YAML)": schema_path,
                   "--sensitive": sensitive, "--engine duckdb": engine != "memory"}
         _release_dataset(data, out, [flag for flag, value in unused.items() if value], model=model,
                          model_params=parse_params(params), rows=rows, seed=seed, policy=policy, fmt=fmt,
-                         overwrite=overwrite, epsilon=epsilon, delta=delta, target=target)
+                         overwrite=overwrite, epsilon=epsilon, delta=delta, target=target, out_table=out_table,
+                         out_url=out_url, replace=replace)
         return
     if out is None and not out_table:
         raise click.UsageError("Missing option '--out' (the release folder; optional only with --out-table)")
@@ -163,6 +166,9 @@ def _release_dataset(data: str, out: Path | None, unused: list[str], **options) 
                       if "rows" in record)
     out_console.print(f"released {result.manifest['sampling']['persons']:,} synthetic persons to {result.out}/: "
                       f"{files}, manifest.json, report.html")
+    written = result.manifest.get("out_tables")
+    if written:
+        out_console.print(f"and to tables {', '.join(written['tables'].values())} in {written['url']}")
 
 
 @cli.command()

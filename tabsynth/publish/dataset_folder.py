@@ -3,6 +3,7 @@ once or not at all. A blocked release writes only its report beside the folder."
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import NoReturn
 
@@ -11,6 +12,7 @@ import pandas as pd
 
 from tabsynth.io.atomic import atomic_write_text, staged_directory
 from tabsynth.io.files import file_sha256, write_table
+from tabsynth.io.sql_dataset_sink import TableLinks, dataset_transaction
 from tabsynth.publish import manifest as manifest_lib
 from tabsynth.publish.findings import fmt, section
 from tabsynth.publish.folder import MANIFEST, REPORT, blocked_report_path, raise_blocked
@@ -24,7 +26,27 @@ MAX_PLOTS_PER_TABLE = 12
 
 
 def publish_dataset(options, manifest: dict, train: dict[str, pd.DataFrame], synthetic: dict[str, pd.DataFrame],
-                    relations: Relations, schemas: dict[str, Schema]) -> Path:
+                    relations: Relations, schemas: dict[str, Schema], sink=None) -> Path:
+    """The folder; with a database sink, every table too, in one transaction that commits only once the folder is
+    in place (a failed commit removes the folder again), as a single-table --out-table does."""
+    if sink is None:
+        return _publish_folder(options, manifest, train, synthetic, relations, schemas)
+    tables = [TableLinks(name, synthetic[name], relations.tables[name].primary_key,
+                         tuple((fk.column, fk.parent, fk.parent_column) for fk in relations.tables[name].foreign_keys),
+                         schemas[name].datetime_formats()) for name in relations.parents_first()]
+    published = None
+    try:
+        with dataset_transaction(sink, tables) as record:
+            manifest["out_tables"] = record
+            published = _publish_folder(options, manifest, train, synthetic, relations, schemas)
+    except BaseException:
+        if published is not None:
+            shutil.rmtree(published, ignore_errors=True)
+        raise
+    return published
+
+
+def _publish_folder(options, manifest: dict, train, synthetic, relations: Relations, schemas) -> Path:
     with staged_directory(Path(options.out), overwrite=options.overwrite) as staging:
         manifest["outputs"] = {}
         for name in relations.names:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from tabsynth import pii
 from tabsynth.errors import InputError
+from tabsynth.io.sql_dataset_sink import check_dataset_sink, parse_dataset_sink
 from tabsynth.metrics.checks import CheckOptions, run_checks, run_one
 from tabsynth.metrics.linked import linked_metrics
 from tabsynth.metrics.result import MetricResult
@@ -36,7 +37,7 @@ MIN_PERSONS = 10
 
 def release_dataset(options: DatasetOptions, progress: Progress | None = None) -> ReleaseResult:
     say = progress or (lambda *_: None)
-    policy = _preflight(options)
+    policy, sink = _preflight(options)
     relations = options.relations
     say("reading tables", 0.02)
     frames = dict(options.frames) if options.frames is not None else _read(relations)
@@ -62,7 +63,7 @@ def release_dataset(options: DatasetOptions, progress: Progress | None = None) -
     say("writing release", 0.85)
     if not verdict.passed:
         block_dataset(options, manifest, train, synthetic, relations, schemas, verdict)
-    out = publish_dataset(options, manifest, train, synthetic, relations, schemas)
+    out = publish_dataset(options, manifest, train, synthetic, relations, schemas, sink)
     say("done", 1.0)
     return ReleaseResult(out, verdict, manifest, None, tables=synthetic)
 
@@ -78,7 +79,9 @@ def _preflight(options: DatasetOptions):
         raise InputError(f"--rows (persons) must be a positive number, got {options.rows}")
     check_output(Path(options.out), None, options.overwrite)
     options.relations.check()
-    return policy
+    sink = parse_dataset_sink(options.out_table, options.out_url, options.replace)
+    check_dataset_sink(sink, options.relations.names)
+    return policy, sink
 
 
 def _read(relations: Relations) -> dict[str, pd.DataFrame]:

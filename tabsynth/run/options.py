@@ -72,6 +72,9 @@ class DatasetOptions:
     epsilon: float | None = None
     delta: float | None = None
     target: str | None = None  # TABLE.COLUMN, or a column of the person table
+    out_table: str | None = None  # also write every table to a database: PREFIX, or SCHEMA. on PostgreSQL
+    out_url: str | None = None
+    replace: bool = False
     model_choice: dict | None = None
 
 
