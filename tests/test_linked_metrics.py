@@ -1,6 +1,7 @@
 """Linked-table metrics on generated patients and their visits: each check must tell a copy, a fresh draw of the
 same process and a synthetic dataset broken in one known way apart."""
 
+import json
 import math
 
 import numpy as np
@@ -90,6 +91,7 @@ def test_every_result_is_finite_and_named_for_a_policy(scores):
         assert not [name for name, m in results.items() if not m.is_valid]
         assert all(Rule(metric=name, op="<=", threshold=1.0) for name in results)
         assert all(m.description and m.goal in ("min", "max", "target") for m in results.values())
+        json.dumps([m.to_dict() for m in results.values()])
     assert {"referential_integrity.visits", "table_column_tvd.patients", "children_per_parent_tvd.visits",
             "consecutive_pairs_tvd", "person_dcr_share", "person_membership", "person_tstr_auc",
             "exact_sequence_copies"} <= set(scores["fresh"])
@@ -237,3 +239,14 @@ def test_policies_name_linked_metrics_per_table_or_for_the_worst_table():
         Rule(metric="table_colum_tvd.visits", op="<=", threshold=0.1)
     # Keys are checked on the synthetic rows alone: such a rule may decide a DP release; nothing else linked may.
     assert set(catalogue.LINKED) & catalogue.DP_DECISION == {"referential_integrity"}
+
+
+def test_a_synthetic_dataset_without_visits_scores_badly_and_does_not_crash(data):
+    fresh = patients_and_visits(400, seed=11, first_id=20_000)
+    results = run(data, {"patients": fresh["patients"], "visits": fresh["visits"].iloc[:0]},
+                  target=("patients", "risk"))
+    assert all(m.is_valid for m in results.values())
+    assert results["table_column_tvd.visits"].value == 1.0 and results["time_between_events"].value == 1.0
+    assert results["children_per_parent_tvd"].value > 0.8
+    assert "visits.cost@1" in results["person_tstr_auc"].details["features_left_out"]
+    json.dumps([m.to_dict() for m in results.values()])  # the manifest and report hold every detail

@@ -152,9 +152,16 @@ def person_utility(train: pd.DataFrame, holdout: pd.DataFrame | None, synthetic:
             f"persons")
     if holdout is None:
         return unavailable(name, text, "needs the holdout persons to test on", goal="max")
-    scores = {m.name: m for m in ml_utility(train, holdout, synthetic, schema, target, random_state=random_state)}
+    # A feature missing in every training row cannot be binned by the models: it is left out of both fits.
+    empty = [c.name for c in schema.columns if c.name != target
+             and not (train[c.name].notna().any() and synthetic[c.name].notna().any())]
+    kept = Schema(tuple(c for c in schema.columns if c.name not in empty))
+    scores = {m.name: m for m in ml_utility(train, holdout, synthetic, kept, target, random_state=random_state)}
     tstr = scores[name.removeprefix("person_")]
     baseline = scores[tstr.name.replace("tstr", "trtr")]
     details = {**tstr.details, "trtr": finite_or_none(baseline.value),
-               "tstr_ratio": finite_or_none(scores["tstr_ratio"].value)}
+               "tstr_ratio": finite_or_none(scores["tstr_ratio"].value), "features_left_out": empty}
+    if not tstr.is_valid:
+        details["reason"] = (f"no score: the synthetic persons lack one of the real classes of {target}, or "
+                             f"{target} does not vary")
     return [MetricResult(name, tstr.value, "max", text, details=details)]
