@@ -250,3 +250,9 @@ def test_a_synthetic_dataset_without_visits_scores_badly_and_does_not_crash(data
     assert results["children_per_parent_tvd"].value > 0.8
     assert "visits.cost@1" in results["person_tstr_auc"].details["features_left_out"]
     json.dumps([m.to_dict() for m in results.values()])  # the manifest and report hold every detail
+
+
+def test_the_same_seed_gives_the_same_figures(data):
+    fresh = patients_and_visits(300, seed=12, first_id=20_000)
+    first, second = (values(run(data, fresh, target=("patients", "risk")).values()) for _ in range(2))
+    assert first == second
