@@ -27,7 +27,9 @@ from tabsynth.cli.options import (
 @click.option("--out", type=PATH, help="Release folder to create (manifest, report, synthetic file) "
               "[required, unless --out-table is given: then TABLE.release in the current folder].")
 @click.option("--out-table", help="Also write the synthetic rows to this database table (SCHEMA.NAME; the schema "
-              "is created if missing) with the source table's column types, in one transaction.")
+              "is created if missing) with the source table's column types, in one transaction. For a dataset: a "
+              "prefix for every table's name (synth_, or synth. for PostgreSQL's schema synth), written with --out-url "
+              "with their primary and foreign keys, all in one transaction.")
 @click.option("--out-url", help="Database for --out-table [default: the source database].")
 @click.option("--replace", is_flag=True, help="Let --out-table replace an existing table (atomically).")
 @click.option("--model", default="auto", show_default=True,
@@ -61,9 +63,23 @@ def release(data: str, table, query, out: Path | None, out_table, out_url, repla
     A blocked release (exit code 3) writes nothing to OUT or the database; its report goes to OUT.blocked.html.
     A DP model debits the privacy ledger for the source before it is fitted; the debit stands even if
     the release is later blocked.
+    DATA may also be a dataset YAML of linked tables (`tables:` with path, primary_key, foreign_keys, order_by;
+    `tabsynth inspect` writes one): OUT then gets a file per table, one manifest and one report, and the
+    split, the checks and --rows count persons (a row of the table that references no other, and every row
+    that hangs from it).
     """
     from tabsynth.run.options import ReleaseOptions
 
+    if Path(data).suffix.lower() in (".yaml", ".yml"):
+        unused = {"--table": table, "--query": query, "--source-id": source_id, "--ledger": ledger,
+                  "--constraints": constraints,
+                  "--schema (declare each table's in the dataset YAML)": schema_path,
+                  "--sensitive": sensitive, "--engine duckdb": engine != "memory"}
+        _release_dataset(data, out, [flag for flag, value in unused.items() if value], model=model,
+                         model_params=parse_params(params), rows=rows, seed=seed, policy=policy, fmt=fmt,
+                         overwrite=overwrite, epsilon=epsilon, delta=delta, target=target, out_table=out_table,
+                         out_url=out_url, replace=replace)
+        return
     if out is None and not out_table:
         raise click.UsageError("Missing option '--out' (the release folder; optional only with --out-table)")
     _run_release(ReleaseOptions(
@@ -72,6 +88,31 @@ def release(data: str, table, query, out: Path | None, out_table, out_url, repla
         policy=policy, fmt=fmt, overwrite=overwrite, epsilon=epsilon, delta=delta, target=target,
         sensitive=tuple(sensitive), constraints=constraints, source_id=source_id, ledger=ledger, table=table,
         query=query, out_table=out_table, out_url=out_url, replace=replace, engine=engine))
+
+
+def _release_dataset(data: str, out: Path | None, unused: list[str], **options) -> None:
+    from tabsynth.errors import InputError
+    from tabsynth.run.dataset import release_dataset
+    from tabsynth.run.options import DatasetOptions
+    from tabsynth.table.dataset import read_relations
+
+    if unused:
+        raise InputError(f"{', '.join(unused)}: not available for a dataset of linked tables")
+    if out is None:
+        raise click.UsageError("Missing option '--out' (the release folder)")
+    model = options.pop("model")
+    model = "argn" if model == "auto" else model  # the linked model's single-table part
+    with progress_bar() as progress:
+        result = release_dataset(DatasetOptions(relations=read_relations(data), out=out, model=model, **options),
+                                 progress=progress)
+    print_gate(result.verdict, result.manifest["policy"]["name"])
+    files = ", ".join(f"{name} ({record['rows']:,} rows)" for name, record in result.manifest["outputs"].items()
+                      if "rows" in record)
+    out_console.print(f"released {result.manifest['sampling']['persons']:,} synthetic persons to {result.out}/: "
+                      f"{files}, manifest.json, report.html")
+    written = result.manifest.get("out_tables")
+    if written:
+        out_console.print(f"and to tables {', '.join(written['tables'].values())} in {written['url']}")
 
 
 @cli.command()
