@@ -8,7 +8,7 @@ import sqlalchemy as sa
 import yaml
 from test_dataset_infer import patients_and_visits
 from test_dataset_read import fill_clinic, pg_clinic  # noqa: F401  (a fixture)
-from test_sql import POSTGRES, pg_engine  # noqa: F401  (a fixture)
+from test_sql import POSTGRES
 
 from tabsynth.table.dataset import read_dataset, read_relations
 from tabsynth.table.links import infer_relations

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from test_dataset_infer import patients_and_visits
-from test_sql import POSTGRES, pg_engine  # noqa: F401  (a fixture)
+from test_sql import POSTGRES
 
 from tabsynth.errors import InputError, SchemaError
 from tabsynth.io.table_files import folder_tables
@@ -130,7 +130,7 @@ def test_a_missing_sqlite_file_is_not_created(tmp_path):
 
 
 @pytest.fixture
-def pg_clinic(pg_engine):  # noqa: F811  (the fixture imported above)
+def pg_clinic(pg_engine):
     """The clinic in a schema of its own (the shared database holds other tests' tables), dropped afterwards."""
     schema = f"clinic_{uuid.uuid4().hex[:10]}"
     with pg_engine.begin() as connection:
