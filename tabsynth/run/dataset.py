@@ -29,7 +29,7 @@ from tabsynth.run.options import DatasetOptions, Progress, ReleaseResult
 from tabsynth.run.plan import check_output
 from tabsynth.sample.identifiers import add_identifiers
 from tabsynth.table.dataset import Relations, check_rows
-from tabsynth.table.infer import infer_schema
+from tabsynth.table.infer import conform, infer_schema
 from tabsynth.table.schema import Schema
 
 MIN_PERSONS = 10
@@ -43,6 +43,7 @@ def release_dataset(options: DatasetOptions, progress: Progress | None = None) -
     frames = dict(options.frames) if options.frames is not None else _read(relations)
     check_rows(relations, frames)
     schemas = dataset_schemas(frames, relations, options.schemas)
+    frames = {name: conform(frame, schemas[name]) for name, frame in frames.items()}  # text dates parsed
     _check_persons(frames, relations)
     rng = np.random.default_rng(options.seed)
     train, holdout = split_persons(frames, relations, policy.holdout_share, rng)
