@@ -12,6 +12,7 @@ import yaml
 
 import tabsynth
 from tabsynth.errors import InputError, ReleaseBlocked, SchemaError
+from tabsynth.testing import patients_and_visits
 
 RELATIONS = {"tables": {
     "patients": {"primary_key": "patient_id"},
@@ -19,23 +20,6 @@ RELATIONS = {"tables": {
                "foreign_keys": [{"column": "patient_id", "references": "patients.patient_id"}]},
 }}
 FAST = {"epochs": 3}
-
-
-def patients_and_visits(n: int = 150, seed: int = 0) -> dict[str, pd.DataFrame]:
-    rng = np.random.default_rng(seed)
-    age = rng.integers(20, 90, n)
-    patients = pd.DataFrame({"patient_id": np.arange(1000, 1000 + n), "age": age,
-                             "sex": rng.choice(["F", "M"], n), "smoker": rng.choice(["yes", "no"], n, p=[0.3, 0.7])})
-    counts = 1 + rng.poisson((age - 15) / 20)
-    owner = np.repeat(patients["patient_id"].to_numpy(), counts)
-    gaps = rng.exponential(40, len(owner)).round()
-    start = pd.Timestamp("2020-01-01")
-    days = pd.Series(gaps).groupby(owner).cumsum().to_numpy()
-    visits = pd.DataFrame({"visit_id": np.arange(len(owner)) + 50_000, "patient_id": owner,
-                           "visit_date": start + pd.to_timedelta(days, unit="D"),
-                           "ward": rng.choice(["cardio", "ortho", "general"], len(owner)),
-                           "cost": rng.gamma(2.0, 300.0, len(owner)).round(2)})
-    return {"patients": patients, "visits": visits}
 
 
 @pytest.fixture(scope="module")

@@ -171,6 +171,11 @@ def _run_release(options) -> None:
                           f"decision: {result.out}/internal/report.html (never share it)")
     for warning in result.manifest.get("warnings", []):
         out_console.print(f"warning: {warning}")
+    by_person = result.manifest.get("dataset", {}).get("released_as_one_table")
+    if by_person:
+        dcr = next((m["value"] for m in result.manifest["metrics"] if m["name"] == "person_dcr_share"), None)
+        shown = "not computed" if dcr is None else f"{dcr:.3f} (0.5 is chance, 1.0 copies of training persons)"
+        out_console.print(f"by person: {by_person['note']}; person-level DCR share {shown}")
     rows = result.manifest["outputs"][f"synthetic.{options.fmt}"]["rows"]
     out_console.print(f"released {rows:,} synthetic rows to {result.out}/ "
                       f"(synthetic.{options.fmt}, manifest.json, report.html)")

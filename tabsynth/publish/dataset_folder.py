@@ -26,11 +26,14 @@ MAX_PLOTS_PER_TABLE = 12
 
 
 def publish_dataset(options, manifest: dict, train: dict[str, pd.DataFrame], synthetic: dict[str, pd.DataFrame],
-                    relations: Relations, schemas: dict[str, Schema], sink=None) -> Path:
-    """The folder; with a database sink, every table too, in one transaction that commits only once the folder is
-    in place (a failed commit removes the folder again), as a single-table --out-table does."""
+                    relations: Relations, schemas: dict[str, Schema], sink=None,
+                    files: dict[str, pd.DataFrame] | None = None) -> Path:
+    """The folder, a file per table (or the `files` given: a flat input's rows joined back); with a database
+    sink, every table too, in one transaction that commits only once the folder is in place (a failed commit
+    removes the folder again), as a single-table --out-table does."""
+    files = files if files is not None else synthetic
     if sink is None:
-        return _publish_folder(options, manifest, train, synthetic, relations, schemas)
+        return _publish_folder(options, manifest, train, synthetic, relations, schemas, files)
     tables = [TableLinks(name, synthetic[name], relations.tables[name].primary_key,
                          tuple((fk.column, fk.parent, fk.parent_column) for fk in relations.tables[name].foreign_keys),
                          schemas[name].datetime_formats()) for name in relations.parents_first()]
@@ -38,7 +41,7 @@ def publish_dataset(options, manifest: dict, train: dict[str, pd.DataFrame], syn
     try:
         with dataset_transaction(sink, tables) as record:
             manifest["out_tables"] = record
-            published = _publish_folder(options, manifest, train, synthetic, relations, schemas)
+            published = _publish_folder(options, manifest, train, synthetic, relations, schemas, files)
     except BaseException:
         if published is not None:
             shutil.rmtree(published, ignore_errors=True)
@@ -46,13 +49,14 @@ def publish_dataset(options, manifest: dict, train: dict[str, pd.DataFrame], syn
     return published
 
 
-def _publish_folder(options, manifest: dict, train, synthetic, relations: Relations, schemas) -> Path:
+def _publish_folder(options, manifest: dict, train, synthetic, relations: Relations, schemas, files) -> Path:
+    formats = {k: v for schema in schemas.values() for k, v in schema.datetime_formats().items()}
     with staged_directory(Path(options.out), overwrite=options.overwrite) as staging:
         manifest["outputs"] = {}
-        for name in relations.names:
+        for name, rows in files.items():
             file = f"{name}.{options.fmt}"
-            write_table(synthetic[name], staging / file, options.fmt, schemas[name].datetime_formats())
-            manifest["outputs"][file] = {"sha256": file_sha256(staging / file), "rows": len(synthetic[name])}
+            write_table(rows, staging / file, options.fmt, {c: f for c, f in formats.items() if c in rows})
+            manifest["outputs"][file] = {"sha256": file_sha256(staging / file), "rows": len(rows)}
         write_dataset_report(staging / REPORT, manifest, train, synthetic, relations, schemas)
         manifest["outputs"][REPORT] = {"sha256": file_sha256(staging / REPORT)}
         manifest_lib.write(staging / MANIFEST, manifest)

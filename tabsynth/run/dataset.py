@@ -64,7 +64,8 @@ def release_dataset(options: DatasetOptions, progress: Progress | None = None) -
     say("writing release", 0.85)
     if not verdict.passed:
         block_dataset(options, manifest, train, synthetic, relations, schemas, verdict)
-    out = publish_dataset(options, manifest, train, synthetic, relations, schemas, sink)
+    files = {"synthetic": options.flat.join(synthetic, relations)} if options.flat else None
+    out = publish_dataset(options, manifest, train, synthetic, relations, schemas, sink, files)
     say("done", 1.0)
     return ReleaseResult(out, verdict, manifest, None, tables=synthetic)
 
@@ -213,6 +214,8 @@ def _manifest(options, policy, relations, schemas, verdict, metrics, frames, tra
         timings=timings, sampling={"persons": len(synthetic[relations.root()]),
                                    "rows": {n: len(t) for n, t in synthetic.items()}})
     manifest["dataset"] = {**relations_record(relations), "linked_checks": linked_names}
+    if options.flat:
+        manifest["dataset"]["released_as_one_table"] = options.flat.record(relations)
     manifest["schemas"] = {n: s.public() for n, s in schemas.items()}
     del manifest["schema"]
     return manifest

@@ -75,6 +75,7 @@ class DatasetOptions:
     out_table: str | None = None  # also write every table to a database: PREFIX, or SCHEMA. on PostgreSQL
     out_url: str | None = None
     replace: bool = False
+    flat: object | None = None  # run.by_person.FlatLayout: a flat input split by person, released joined back
     model_choice: dict | None = None
 
 
