@@ -101,7 +101,7 @@ def test_every_result_is_finite_and_named_for_a_policy(scores):
 
 def test_a_copy_is_caught_as_a_copy(scores):
     copy = values(scores["copy"].values())
-    assert copy["exact_sequence_copies"] == 1.0
+    assert copy["exact_sequence_copies"] == 1.0 and copy["exact_sequence_copy_excess"] > 0.9
     assert copy["person_dcr_share"] > 0.95 and copy["person_membership"] > 0.9
     for name in ("table_column_tvd", "table_pair_tvd", "children_per_parent_tvd", "parent_child_association_gap",
                  "sequence_length_tvd", "time_between_events", "consecutive_pairs_tvd", "position_marginals_tvd"):
@@ -111,7 +111,7 @@ def test_a_copy_is_caught_as_a_copy(scores):
 
 def test_a_fresh_draw_of_the_same_process_looks_alike_and_copies_nothing(scores):
     fresh = values(scores["fresh"].values())
-    assert fresh["exact_sequence_copies"] < 0.01
+    assert fresh["exact_sequence_copies"] < 0.01 and fresh["exact_sequence_copy_excess"] < 0.01
     assert 0.4 < fresh["person_dcr_share"] < 0.6 and 0.4 < fresh["person_membership"] < 0.6
     assert fresh["table_column_tvd"] < 0.06 and fresh["children_per_parent_tvd"] < 0.06
     assert fresh["time_between_events"] < 0.06 and fresh["consecutive_pairs_tvd"] < 0.08

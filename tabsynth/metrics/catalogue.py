@@ -25,7 +25,7 @@ PII = ("pii_leak",)
 LINKED_KEYS = ("referential_integrity",)  # synthetic rows only
 LINKED_FIDELITY = ("table_column_tvd", "table_pair_tvd", "children_per_parent_tvd", "parent_child_association_gap",
                    "sequence_length_tvd", "time_between_events", "consecutive_pairs_tvd", "position_marginals_tvd")
-LINKED_RISK = ("exact_sequence_copies", "person_dcr_share", "person_membership")
+LINKED_RISK = ("exact_sequence_copies", "exact_sequence_copy_excess", "person_dcr_share", "person_membership")
 LINKED_UTILITY = ("person_tstr_auc", "person_tstr_r2")
 LINKED = (*LINKED_KEYS, *LINKED_FIDELITY, *LINKED_RISK, *LINKED_UTILITY)
 

@@ -34,6 +34,8 @@ PERSON_MIA_TEXT = ("ROC AUC of telling training persons from holdout persons by 
                    "persons (0.5 is chance: membership in the training data cannot be told)")
 COPIES_TEXT = ("share of synthetic persons with events whose events (every linked row, keys left out, in order) "
                "are identical to those of a training person")
+EXCESS_TEXT = ("how much more often synthetic persons repeat a training person's whole sequence of events than real "
+               "holdout persons do by chance (0: no more than chance)")
 
 
 def person_layout(real: Frames, relations: Relations, schemas) -> dict[str, dict[str, tuple]]:
@@ -122,9 +124,12 @@ def exact_sequence_copies(train: tuple[np.ndarray, np.ndarray], synthetic: tuple
     def rate(records: np.ndarray, has_events: np.ndarray) -> float:
         return float(np.isin(records[has_events], known).mean()) if has_events.any() else 0.0
 
+    copied, chance = rate(*synthetic), rate(*holdout) if holdout is not None else None
     details = {"synthetic_persons": len(synthetic[0]), "synthetic_persons_with_events": int(synthetic[1].sum()),
-               "holdout_copy_rate": rate(*holdout) if holdout is not None else None}
-    return [MetricResult("exact_sequence_copies", rate(*synthetic), "min", COPIES_TEXT, details=details)]
+               "holdout_copy_rate": chance}
+    excess = float("nan") if chance is None else max(0.0, copied - chance)
+    return [MetricResult("exact_sequence_copies", copied, "min", COPIES_TEXT, details=details),
+            MetricResult("exact_sequence_copy_excess", excess, "min", EXCESS_TEXT, details=details)]
 
 
 def person_risks(train: pd.DataFrame, holdout: pd.DataFrame | None, synthetic: pd.DataFrame, schema: Schema, *,
