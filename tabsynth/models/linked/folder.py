@@ -42,7 +42,7 @@ def save_linked(model, folder) -> None:
         "format": FORMAT, "format_version": FORMAT_VERSION, "tabsynth_version": __version__,
         "model": model.model, "params": model.params, "relations": _relations_dict(model.relations_),
         "schemas": {name: schema.to_dict() for name, schema in model.schemas_.items()},
-        "caps": model.caps_, "starts": model.starts_,
+        "persons": model.persons_, "caps": model.caps_, "starts": model.starts_,
         "orders": {name: {"column": Schema((order.column,)).to_dict(), "unit": order.unit}
                    for name, order in model.orders_.items()},
         "keys": {name: {c: space.state() for c, space in spaces.items()} for name, spaces in model.keys_.items()},
@@ -60,7 +60,7 @@ def read_linked(folder, cls):
     model = cls(document["model"], **document["params"])
     model.relations_ = relations_from_dict({"tables": document["relations"]}, where=str(folder / LINKED_FILE))
     model.schemas_ = {name: Schema.from_dict(data) for name, data in document["schemas"].items()}
-    model.caps_, model.starts_ = document["caps"], document["starts"]
+    model.persons_, model.caps_, model.starts_ = document["persons"], document["caps"], document["starts"]
     model.orders_ = {name: OrderGaps(Schema.from_dict(o["column"]).columns[0], o["unit"])
                      for name, o in document["orders"].items()}
     model.keys_ = {name: {c: KeySpace(**space) for c, space in spaces.items()}

@@ -27,7 +27,7 @@ from tabsynth.models.linked.layout import (
     prepare,
     start_name,
 )
-from tabsynth.models.registry import create_model
+from tabsynth.models.registry import create_model, model_class
 from tabsynth.table.dataset import Relations, check_rows
 from tabsynth.table.schema import Schema
 from tabsynth.table.values import to_numbers
@@ -57,13 +57,14 @@ class LinkedSynthesizer:
         self.keys_ = _key_spaces(frames, relations, schemas)
         root = relations.root()
         self.root_schema_ = Schema(tuple(prepared.columns[root]))
+        self.persons_ = len(prepared.frames[root])
         self.root_ = self._fit_root(prepared.frames[root], rng, _tagged(progress, root))
         self.sequences_ = {name: self._fit_sequence(name, prepared, rng, _tagged(progress, name))
                            for name in relations.parents_first() if name != root}
         return self
 
     def _fit_root(self, frame: pd.DataFrame, rng: np.random.Generator, progress):
-        params = {k: v for k, v in self.params.items() if k not in LINKED_PARAMS}
+        params = self._root_params()
         if self.model == "argn":
             params.setdefault("flexible", 0.0)  # the root is sampled without conditions: train the fixed order only
         model = create_model(self.model, **params)
@@ -71,6 +72,18 @@ class LinkedSynthesizer:
             raise ModelError(f"model {self.model!r} is differentially private; the linked model is not yet")
         extra = {"progress": progress} if "progress" in inspect.signature(model.fit).parameters else {}
         return model.fit(frame, self.root_schema_, rng=rng, **extra)
+
+    def _root_params(self) -> dict:
+        """The params the root's model takes; each of the others must be one the sequence models take."""
+        from tabsynth.models.linked.sequence import DEFAULTS
+
+        accepted = inspect.signature(model_class(self.model).__init__).parameters
+        root = {k: v for k, v in self.params.items() if k in accepted}
+        unknown = sorted(set(self.params) - set(root) - set(DEFAULTS) - set(LINKED_PARAMS))
+        if unknown:
+            raise ModelError(f"linked model: unknown parameter(s) {', '.join(unknown)} (neither {self.model!r} "
+                             f"nor the sequence models take them)")
+        return root
 
     def _fit_sequence(self, name: str, prepared, rng: np.random.Generator, progress):
         from tabsynth.models.linked.sequence import SequenceModel
@@ -86,6 +99,7 @@ class LinkedSynthesizer:
         """`n_persons` root rows (default: as many as were fitted) and all their children."""
         rng = np.random.default_rng(rng)
         root = self.relations_.root()
+        n_persons = self.persons_ if n_persons is None else n_persons
         modelled = {root: self.root_.sample(n_persons, rng=rng).reset_index(drop=True)}
         parent_rows = {}
         for name in self.relations_.parents_first():
