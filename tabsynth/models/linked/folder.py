@@ -18,6 +18,7 @@ from tabsynth.io.atomic import atomic_write_bytes, atomic_write_text
 from tabsynth.models.base import PICKLE_MAGIC, load_model, save_model
 from tabsynth.models.linked.keys import KeySpace
 from tabsynth.models.linked.layout import OrderGaps
+from tabsynth.models.linked.offsets import Offset
 from tabsynth.table.dataset import Relations, relations_from_dict
 from tabsynth.table.schema import Schema
 
@@ -45,6 +46,8 @@ def save_linked(model, folder) -> None:
         "persons": model.persons_, "caps": model.caps_, "starts": model.starts_,
         "orders": {name: {"column": Schema((order.column,)).to_dict(), "unit": order.unit}
                    for name, order in model.orders_.items()},
+        "offsets": {name: [{"column": Schema((o.column,)).to_dict(), "reference": o.reference, "unit": o.unit}
+                           for o in offsets] for name, offsets in model.offsets_.items()},
         "keys": {name: {c: space.state() for c, space in spaces.items()} for name, spaces in model.keys_.items()},
         "sequences": sequences, "arrays": {ARRAYS_FILE: hashlib.sha256(buffer.getvalue()).hexdigest()},
     }
@@ -63,6 +66,8 @@ def read_linked(folder, cls):
     model.persons_, model.caps_, model.starts_ = document["persons"], document["caps"], document["starts"]
     model.orders_ = {name: OrderGaps(Schema.from_dict(o["column"]).columns[0], o["unit"])
                      for name, o in document["orders"].items()}
+    model.offsets_ = {name: [Offset(Schema.from_dict(o["column"]).columns[0], o["reference"], o["unit"])
+                             for o in offsets] for name, offsets in document["offsets"].items()}
     model.keys_ = {name: {c: KeySpace(**space) for c, space in spaces.items()}
                    for name, spaces in document["keys"].items()}
     model.root_, model.root_schema_ = load_model(folder / ROOT_FOLDER)

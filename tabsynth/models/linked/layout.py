@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 
 from tabsynth.errors import ModelError
+from tabsynth.models.linked.offsets import Offset, find_offset, time_unit
 from tabsynth.table.dataset import ForeignKey, Relations
 from tabsynth.table.infer import conform, infer_column
 from tabsynth.table.schema import Column, Schema
 from tabsynth.table.values import from_numbers, to_numbers
 
 GAP = "__gap"
-TIME_UNITS_NS = (86_400 * 10**9, 3_600 * 10**9, 60 * 10**9, 10**9, 10**6, 10**3, 1)
 
 
 def count_name(child: str) -> str:
@@ -94,18 +94,14 @@ class OrderGaps:
 def order_gaps(column: Column, values: pd.Series, positions: np.ndarray) -> OrderGaps:
     if column.kind not in ("datetime", "numerical"):
         raise ModelError(f"order column {column.name!r} is {column.kind}; it must hold dates or numbers")
-    if column.kind != "datetime":
-        return OrderGaps(column, 1.0)
-    gaps = OrderGaps(column, 1.0).gaps(values, positions)
-    gaps = gaps[np.isfinite(gaps)]
-    unit = next(u for u in TIME_UNITS_NS if np.all(np.mod(gaps, u) == 0))
-    return OrderGaps(column, float(unit))
+    return OrderGaps(column, time_unit(column.kind, OrderGaps(column, 1.0).gaps(values, positions)))
 
 
 @dataclass
 class Prepared:
-    """What the models learn from: per table its frame and modelled columns; per child table, each row's parent
-    row, position within the parent, and the cap on sequence lengths."""
+    """What the models learn from: per table its frame and modelled columns, and the columns held as distances
+    after its order column; per child table, each row's parent row, position within the parent, the cap on
+    sequence lengths and how its order column becomes gaps."""
 
     frames: dict[str, pd.DataFrame]
     columns: dict[str, list[Column]]
@@ -113,11 +109,12 @@ class Prepared:
     positions: dict[str, np.ndarray]
     caps: dict[str, int]
     orders: dict[str, OrderGaps]
+    offsets: dict[str, list[Offset]]
 
 
 def prepare(frames: Mapping[str, pd.DataFrame], relations: Relations, schemas: Mapping[str, Schema],
             length_quantile: float) -> Prepared:
-    kept, prepared = {}, Prepared({}, {}, {}, {}, {}, {})
+    kept, prepared = {}, Prepared({}, {}, {}, {}, {}, {}, {})
     for name in relations.parents_first():
         rows = conform(frames[name], schemas[name]).reset_index(drop=True)
         fk = parent_key(relations, name)
@@ -173,4 +170,22 @@ def _frame(name: str, kept: dict, relations: Relations, schemas: Mapping[str, Sc
     clashes = [c.name for c in columns[attributes:] if c.name in kept[name].columns]
     if clashes:
         raise ModelError(f"table {name!r}: columns {clashes} clash with the names the linked model adds")
+    order = prepared.orders.get(name)
+    candidates = {c.name for c in columns[:attributes]} | {start_name(child) for child in relations.children(name)}
+    prepared.offsets[name] = _distances(frame, columns, candidates, order.column,
+                                        kept[name][order.column.name]) if order else []
     prepared.frames[name], prepared.columns[name] = frame, columns
+
+
+def _distances(frame: pd.DataFrame, columns: list[Column], candidates: set[str], order: Column,
+               order_values: pd.Series) -> list[Offset]:
+    """Candidate columns never before the order column become distances after it (in place, in `frame` and
+    `columns`)."""
+    found = []
+    for i, column in enumerate(columns):
+        offset = find_offset(column, frame[column.name], order, order_values) if column.name in candidates else None
+        if offset is not None:
+            frame[column.name] = offset.encode(frame[column.name], order_values)
+            columns[i] = offset.modelled()
+            found.append(offset)
+    return found

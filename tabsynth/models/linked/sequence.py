@@ -1,9 +1,9 @@
 """The rows of a child table as sequences: each row generated given its parent, its place and the row before.
 
 One `argn` network whose given (context) columns are the parent row's attributes, the row's position in its
-sequence, the sequence's length and the previous row's columns (lag 1; at position 0 the "not generated yet"
-embedding), and whose generated columns are the row's own. Generation goes position by position, each step one
-batched pass over every parent whose sequence is still running.
+sequence, the sequence's length, the rows still to come, and the previous row's columns (lag 1; at position 0
+the "not generated yet" embedding), and whose generated columns are the row's own. Generation goes position by
+position, each step one batched pass over every parent whose sequence is still running.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from tabsynth.models.argn.network import ARGNetwork
 from tabsynth.models.argn.training import Settings, calibrate, resolve_device, torch_generator, torch_threads, train
 from tabsynth.table.schema import Column
 
-STEP_COLUMNS = (Column("__position", "numerical", "int64", decimals=0),
-                Column("__length", "numerical", "int64", decimals=0))
+STEP_COLUMNS = tuple(Column(name, "numerical", "int64", decimals=0) for name in ("__position", "__length",
+                                                                                "__remaining"))
 DEFAULTS = {"epochs": 100, "batch_size": 512, "lr": 3e-3, "embedding": 16, "hidden": 128, "layers": 2,
             "patience": 5, "validation": 0.1, "rare_threshold": 5, "bins": 100, "sub_bins": 50, "device": "auto",
             "threads": None}
@@ -134,7 +134,9 @@ class SequenceModel:
 
 
 def _step_frame(positions: np.ndarray, lengths: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({"__position": positions.astype(np.int64), "__length": lengths.astype(np.int64)})
+    """Where a row stands in its sequence: its position, the sequence's length, and the rows still to come."""
+    positions, lengths = positions.astype(np.int64), lengths.astype(np.int64)
+    return pd.DataFrame({"__position": positions, "__length": lengths, "__remaining": lengths - positions - 1})
 
 
 def _previous(codes: np.ndarray, positions: np.ndarray, unknown: np.ndarray) -> np.ndarray:

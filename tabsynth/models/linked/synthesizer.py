@@ -52,7 +52,7 @@ class LinkedSynthesizer:
             raise ModelError(f"length_quantile must be a number in (0, 1], got {quantile!r}")
         prepared = prepare(frames, relations, schemas, quantile)
         self.relations_, self.schemas_ = relations, dict(schemas)
-        self.caps_, self.orders_ = prepared.caps, prepared.orders
+        self.caps_, self.orders_, self.offsets_ = prepared.caps, prepared.orders, prepared.offsets
         self.starts_ = {name: _median_start(prepared, relations, name) for name in prepared.orders}
         self.keys_ = _key_spaces(frames, relations, schemas)
         root = relations.root()
@@ -89,8 +89,9 @@ class LinkedSynthesizer:
         from tabsynth.models.linked.sequence import SequenceModel
 
         parent = parent_key(self.relations_, name).parent
+        attributes = {c.name for c in attribute_columns(self.relations_, self.schemas_[parent], parent)}
         return SequenceModel(**self.params).fit(
-            prepared.frames[parent], attribute_columns(self.relations_, self.schemas_[parent], parent),
+            prepared.frames[parent], [c for c in prepared.columns[parent] if c.name in attributes],
             prepared.frames[name], prepared.columns[name], prepared.parent_rows[name], prepared.positions[name],
             rng, progress)
 
@@ -116,16 +117,27 @@ class LinkedSynthesizer:
         events, rows, positions = self.sequences_[name].generate(parents[attributes], lengths, rng)
         order = self.orders_.get(name)
         if order is not None:
-            starts = to_numbers(order.column.kind, parents[start_name(name)], unit="ns")[rows]
+            starts = self._start_numbers(parent, name, parents)[rows]
             starts = np.where(np.isnan(starts), self.starts_[name], starts)
             events[order.column.name] = order.rebuild(starts, events.pop(GAP).to_numpy(float), positions)
         return events, rows
+
+    def _start_numbers(self, parent: str, name: str, parents: pd.DataFrame) -> np.ndarray:
+        """Each parent's first order value of table `name` (as `to_numbers`, ns), held absolute or as a distance
+        after the parent's own order value."""
+        held = parents[start_name(name)]
+        offset = next((o for o in self.offsets_[parent] if o.column.name == start_name(name)), None)
+        if offset is not None:
+            return offset.absolute(held, parents[offset.reference])
+        return to_numbers(self.orders_[name].column.kind, held, unit="ns")
 
     def _with_keys(self, modelled: dict, parent_rows: dict, rng: np.random.Generator) -> dict[str, pd.DataFrame]:
         """Each table in its real column order: new keys, foreign keys to the synthetic parents, PII as None."""
         out = {}
         for name in self.relations_.parents_first():
-            spec, frame = self.relations_.tables[name], modelled[name]
+            spec, frame = self.relations_.tables[name], modelled[name].copy()
+            for offset in self.offsets_[name]:
+                frame[offset.column.name] = offset.decode(frame[offset.column.name], frame[offset.reference])
             columns = {}
             for column in self.schemas_[name].columns:
                 fk = next((k for k in spec.foreign_keys if k.column == column.name), None)
