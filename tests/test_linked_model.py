@@ -187,3 +187,21 @@ def test_a_deeper_tree_with_a_copula_for_the_root(tmp_path):
     assert per_card[gold].mean() > 2.5 * per_card[~gold].mean()  # real: 7.5 against 1.5
     amounts = moves.merge(cards, on="card_id").groupby("kind")["amount"].median()
     assert amounts["gold"] > 4 * amounts["basic"]  # real: about 84 against 8
+
+
+def test_no_order_column_pii_left_empty_and_no_persons():
+    frames = patients_and_visits(persons=120, seed=3)
+    frames["patients"]["email"] = [f"person{i}@example.org" for i in range(len(frames["patients"]))]
+    relations = Relations({"patients": RELATIONS.tables["patients"],
+                           "visits": TableSpec("visits", primary_key="visit_id",
+                                               foreign_keys=RELATIONS.tables["visits"].foreign_keys)})
+    schemas = schemas_of(frames)
+    assert schemas["patients"]["email"].kind == "pii"
+    model = LinkedSynthesizer("argn", **(TINY | {"epochs": 3})).fit(frames, relations, schemas, rng=0)
+    synthetic = model.sample(50, rng=0)
+    assert synthetic["patients"]["email"].isna().all() and len(synthetic["patients"]) == 50
+    assert synthetic["visits"]["date"].notna().all()  # no order column: the date is an ordinary attribute
+    assert synthetic["visits"]["patient_id"].isin(synthetic["patients"]["patient_id"]).all()
+    empty = model.sample(0, rng=0)
+    assert [len(frame) for frame in empty.values()] == [0, 0]
+    assert list(empty["visits"].columns) == list(frames["visits"].columns)
