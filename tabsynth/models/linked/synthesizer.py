@@ -33,6 +33,7 @@ from tabsynth.table.schema import Schema
 from tabsynth.table.values import to_numbers
 
 LINKED_PARAMS = {"length_quantile": 0.999}  # sequences are cut at this quantile of the number of children
+MIN_VALIDATION_ROWS = 200  # fewer held-out rows make early stopping follow noise: train on all rows instead
 
 
 class LinkedSynthesizer:
@@ -67,6 +68,7 @@ class LinkedSynthesizer:
         params = self._root_params()
         if self.model == "argn":
             params.setdefault("flexible", 0.0)  # the root is sampled without conditions: train the fixed order only
+            params.setdefault("validation", _validation(len(frame), 0.1))
         model = create_model(self.model, **params)
         if getattr(model, "differentially_private", False):
             raise ModelError(f"model {self.model!r} is differentially private; the linked model is not yet")
@@ -90,7 +92,8 @@ class LinkedSynthesizer:
 
         parent = parent_key(self.relations_, name).parent
         attributes = {c.name for c in attribute_columns(self.relations_, self.schemas_[parent], parent)}
-        return SequenceModel(**self.params).fit(
+        params = {"validation": _validation(len(prepared.frames[name]), 0.1)} | self.params
+        return SequenceModel(**params).fit(
             prepared.frames[parent], [c for c in prepared.columns[parent] if c.name in attributes],
             prepared.frames[name], prepared.columns[name], prepared.parent_rows[name], prepared.positions[name],
             rng, progress)
@@ -181,6 +184,11 @@ def _median_start(prepared, relations: Relations, name: str) -> float:
     parent = parent_key(relations, name).parent
     starts = to_numbers(prepared.orders[name].column.kind, prepared.frames[parent][start_name(name)], unit="ns")
     return float(np.nanmedian(starts)) if np.isfinite(starts).any() else 0.0
+
+
+def _validation(rows: int, share: float) -> float:
+    """The share of rows held out for early stopping, or 0 where it would hold out too few to tell."""
+    return share if rows * share >= MIN_VALIDATION_ROWS else 0.0
 
 
 def _tagged(progress, table: str):
