@@ -189,7 +189,7 @@ def test_a_deeper_tree_with_a_copula_for_the_root(tmp_path):
     assert amounts["gold"] > 4 * amounts["basic"]  # real: about 84 against 8
 
 
-def test_no_order_column_pii_left_empty_and_no_persons():
+def test_no_order_column_pii_left_empty_no_persons_and_a_length_cap():
     frames = patients_and_visits(persons=120, seed=3)
     frames["patients"]["email"] = [f"person{i}@example.org" for i in range(len(frames["patients"]))]
     relations = Relations({"patients": RELATIONS.tables["patients"],
@@ -197,8 +197,11 @@ def test_no_order_column_pii_left_empty_and_no_persons():
                                                foreign_keys=RELATIONS.tables["visits"].foreign_keys)})
     schemas = schemas_of(frames)
     assert schemas["patients"]["email"].kind == "pii"
-    model = LinkedSynthesizer("argn", **(TINY | {"epochs": 3})).fit(frames, relations, schemas, rng=0)
+    model = LinkedSynthesizer("argn", **(TINY | {"epochs": 3, "length_quantile": 0.5}))
+    model.fit(frames, relations, schemas, rng=0)
+    assert model.caps_["visits"] == np.ceil(frames["visits"]["patient_id"].value_counts().median())
     synthetic = model.sample(50, rng=0)
+    assert synthetic["visits"]["patient_id"].value_counts().max() <= model.caps_["visits"]
     assert synthetic["patients"]["email"].isna().all() and len(synthetic["patients"]) == 50
     assert synthetic["visits"]["date"].notna().all()  # no order column: the date is an ordinary attribute
     assert synthetic["visits"]["patient_id"].isin(synthetic["patients"]["patient_id"]).all()
