@@ -20,15 +20,18 @@ RELATIONS = Relations({
 
 def patients_and_visits(persons: int = 300, seed: int = 0) -> dict[str, pd.DataFrame]:
     """Old patients visit more; the diagnosis depends on sex and mostly repeats the previous one; urgent visits
-    come after short gaps (1-3 days), routine ones after long ones (20-40 days)."""
+    come after short gaps (1-3 days), routine ones after long ones (20-40 days); the first visit comes 0-30 days
+    after the patient registered."""
     rng = np.random.default_rng(seed)
     age = rng.integers(20, 90, persons)
     sex = rng.choice(["F", "M"], persons)
     counts = np.where(age >= 60, rng.integers(4, 8, persons), rng.integers(1, 3, persons))
-    patients = pd.DataFrame({"patient_id": np.arange(1, persons + 1) * 7, "age": age, "sex": sex})
+    registered = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 300, persons), unit="D")
+    patients = pd.DataFrame({"patient_id": np.arange(1, persons + 1) * 7, "age": age, "sex": sex,
+                             "registered": registered})
     rows = []
-    for pid, s, n in zip(patients["patient_id"], sex, counts, strict=True):
-        date = pd.Timestamp("2020-01-01") + pd.Timedelta(days=int(rng.integers(0, 300)))
+    for pid, s, n, day in zip(patients["patient_id"], sex, counts, registered, strict=True):
+        date = day + pd.Timedelta(days=int(rng.integers(0, 31)))
         diagnosis = rng.choice(["flu", "asthma"] if s == "F" else ["gout", "back"])
         for _ in range(n):
             if rng.random() < 0.2:
@@ -73,6 +76,8 @@ def test_sequences_are_ordered_and_counts_follow_age(fitted):
     old = patients["age"].to_numpy() >= 60
     assert counts[old].mean() > 2 * counts[~old].mean()  # real: about 5.5 against 1.5
     assert counts.min() >= 0 and 0.9 < len(visits) / len(fitted[0]["visits"]) < 1.1
+    first = visits.groupby("patient_id")["date"].min()
+    assert (first >= patients.set_index("patient_id")["registered"].reindex(first.index)).all()
 
 
 def test_previous_visit_and_sex_shape_the_diagnosis(fitted):

@@ -151,41 +151,53 @@ def _frame(name: str, kept: dict, relations: Relations, schemas: Mapping[str, Sc
     frame = kept[name][[c.name for c in columns]].copy()
     attributes = len(columns)
     for child in relations.children(name):
-        counts = np.bincount(prepared.parent_rows[child], minlength=len(frame))
-        frame[count_name(child)] = counts
-        columns.append(Column(count_name(child), "numerical", "int64", reason=f"rows of {child} per row",
-                              discrete=True, decimals=0))
-        order = prepared.orders.get(child)
-        if order is not None:
-            first = prepared.positions[child] == 0
-            firsts = pd.Series(kept[child][order.column.name][first].to_numpy(),
-                               index=prepared.parent_rows[child][first])
-            frame[start_name(child)] = firsts.reindex(range(len(frame))).to_numpy()
-            columns.append(dataclasses.replace(order.column, name=start_name(child),
-                                               reason=f"order value of the first row of {child}"))
-    if name in prepared.orders:
-        frame[GAP] = prepared.orders[name].gaps(kept[name][prepared.orders[name].column.name],
-                                                prepared.positions[name])
-        columns.append(prepared.orders[name].gap_column(frame[GAP].to_numpy()))
+        columns += _child_columns(frame, child, kept[child], prepared)
+    order = prepared.orders.get(name)
+    if order is not None:
+        frame[GAP] = order.gaps(kept[name][order.column.name], prepared.positions[name])
+        columns.append(order.gap_column(frame[GAP].to_numpy()))
     clashes = [c.name for c in columns[attributes:] if c.name in kept[name].columns]
     if clashes:
         raise ModelError(f"table {name!r}: columns {clashes} clash with the names the linked model adds")
-    order = prepared.orders.get(name)
-    candidates = {c.name for c in columns[:attributes]} | {start_name(child) for child in relations.children(name)}
-    prepared.offsets[name] = _distances(frame, columns, candidates, order.column,
-                                        kept[name][order.column.name]) if order else []
+    starts = {start_name(child) for child in relations.children(name)}
+    if order is not None:  # a child's own dates after its event time; its children's starts after it too
+        references = [(order.column, kept[name][order.column.name])]
+        candidates = starts | {c.name for c in columns[:attributes]}
+    else:  # a person's first visit after, say, the diagnosis date
+        references = [(c, kept[name][c.name]) for c in columns[:attributes] if c.kind == "datetime"]
+        candidates = starts
+    prepared.offsets[name] = _distances(frame, columns, candidates, references)
     prepared.frames[name], prepared.columns[name] = frame, columns
 
 
-def _distances(frame: pd.DataFrame, columns: list[Column], candidates: set[str], order: Column,
-               order_values: pd.Series) -> list[Offset]:
-    """Candidate columns never before the order column become distances after it (in place, in `frame` and
-    `columns`)."""
+def _child_columns(frame: pd.DataFrame, child: str, rows: pd.DataFrame, prepared: Prepared) -> list[Column]:
+    """Adds to `frame` the number of `child` rows of each row and, if ordered, the first one's order value."""
+    frame[count_name(child)] = np.bincount(prepared.parent_rows[child], minlength=len(frame))
+    added = [Column(count_name(child), "numerical", "int64", reason=f"rows of {child} per row", discrete=True,
+                    decimals=0)]
+    order = prepared.orders.get(child)
+    if order is not None:
+        first = prepared.positions[child] == 0
+        firsts = pd.Series(rows[order.column.name][first].to_numpy(), index=prepared.parent_rows[child][first])
+        frame[start_name(child)] = firsts.reindex(range(len(frame))).to_numpy()
+        added.append(dataclasses.replace(order.column, name=start_name(child),
+                                         reason=f"order value of the first row of {child}"))
+    return added
+
+
+def _distances(frame: pd.DataFrame, columns: list[Column], candidates: set[str],
+               references: list[tuple[Column, pd.Series]]) -> list[Offset]:
+    """Candidate columns never before a reference become distances after the nearest such reference (by median
+    distance), in place in `frame` and `columns`."""
     found = []
     for i, column in enumerate(columns):
-        offset = find_offset(column, frame[column.name], order, order_values) if column.name in candidates else None
-        if offset is not None:
-            frame[column.name] = offset.encode(frame[column.name], order_values)
+        if column.name not in candidates:
+            continue
+        offsets = [o for ref, values in references if (o := find_offset(column, frame[column.name], ref, values))]
+        if offsets:
+            values = dict((ref.name, v) for ref, v in references)
+            offset = min(offsets, key=lambda o: np.nanmedian(o.encode(frame[column.name], values[o.reference])))
+            frame[column.name] = offset.encode(frame[column.name], values[offset.reference])
             columns[i] = offset.modelled()
             found.append(offset)
     return found

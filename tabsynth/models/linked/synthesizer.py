@@ -140,7 +140,8 @@ class LinkedSynthesizer:
         for name in self.relations_.parents_first():
             spec, frame = self.relations_.tables[name], modelled[name].copy()
             for offset in self.offsets_[name]:
-                frame[offset.column.name] = offset.decode(frame[offset.column.name], frame[offset.reference])
+                if offset.column.name in self.schemas_[name].names:  # not a child's start: that is not released
+                    frame[offset.column.name] = offset.decode(frame[offset.column.name], frame[offset.reference])
             columns = {}
             for column in self.schemas_[name].columns:
                 fk = next((k for k in spec.foreign_keys if k.column == column.name), None)
