@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tabsynth.errors import ModelError
 from tabsynth.models.linked import LinkedSynthesizer, load_linked
 from tabsynth.table.dataset import ForeignKey, Relations, TableSpec
 from tabsynth.table.infer import infer_schema
@@ -213,3 +214,21 @@ def test_no_order_column_pii_left_empty_no_persons_and_a_length_cap():
     empty = model.sample(0, rng=0)
     assert [len(frame) for frame in empty.values()] == [0, 0]
     assert list(empty["visits"].columns) == list(frames["visits"].columns)
+
+
+def test_a_table_with_two_parents_or_a_private_root_model_is_refused():
+    frames = patients_and_visits(persons=40)
+    with pytest.raises(ModelError, match="differentially private"):
+        LinkedSynthesizer("dp-argn").fit(frames, RELATIONS, schemas_of(frames), rng=0)
+    with pytest.raises(ModelError, match="unknown parameter"):
+        LinkedSynthesizer("copula", epoch=3).fit(frames, RELATIONS, schemas_of(frames), rng=0)
+    frames["accounts"] = pd.DataFrame({"account": [1, 2], "patient_id": frames["patients"]["patient_id"][:2]})
+    frames["visits"]["account"] = 1 + np.arange(len(frames["visits"])) % 2
+    tables = dict(RELATIONS.tables)
+    tables["accounts"] = TableSpec("accounts", primary_key="account",
+                                   foreign_keys=(ForeignKey("patient_id", "patients", "patient_id"),))
+    tables["visits"] = TableSpec("visits", primary_key="visit_id", order_by="date", foreign_keys=(
+        ForeignKey("patient_id", "patients", "patient_id"), ForeignKey("account", "accounts", "account")))
+    schemas = schemas_of(frames) | {"accounts": infer_schema(frames["accounts"])}
+    with pytest.raises(ModelError, match="references 2 tables"):  # not a tree: the model needs one parent each
+        LinkedSynthesizer("argn").fit(frames, Relations(tables), schemas, rng=0)

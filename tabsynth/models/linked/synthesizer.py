@@ -45,6 +45,8 @@ class LinkedSynthesizer:
 
     def fit(self, frames: Mapping[str, pd.DataFrame], relations: Relations, schemas: Mapping[str, Schema], *,
             rng: np.random.Generator | None = None, progress=None) -> LinkedSynthesizer:
+        """Fit on every person; `progress(record)` hears each epoch of each table's model (the record as argn's:
+        epoch, epochs, loss, val_loss) with the table's name under "table"."""
         relations.check()
         check_rows(relations, frames)
         rng = np.random.default_rng(rng)
@@ -121,18 +123,17 @@ class LinkedSynthesizer:
         order = self.orders_.get(name)
         if order is not None:
             starts = self._start_numbers(parent, name, parents)[rows]
-            starts = np.where(np.isnan(starts), self.starts_[name], starts)
             events[order.column.name] = order.rebuild(starts, events.pop(GAP).to_numpy(float), positions)
         return events, rows
 
     def _start_numbers(self, parent: str, name: str, parents: pd.DataFrame) -> np.ndarray:
         """Each parent's first order value of table `name` (as `to_numbers`, ns), held absolute or as a distance
         after the parent's own order value."""
-        held = parents[start_name(name)]
         offset = next((o for o in self.offsets_[parent] if o.column.name == start_name(name)), None)
-        if offset is not None:
-            return offset.absolute(held, parents[offset.reference])
-        return to_numbers(self.orders_[name].column.kind, held, unit="ns")
+        kind = "numerical" if offset else self.orders_[name].column.kind
+        held = to_numbers(kind, parents[start_name(name)], unit="ns")
+        held = np.where(np.isnan(held), self.starts_[name], held)  # a count but no start: the median start
+        return offset.absolute(pd.Series(held), parents[offset.reference]) if offset else held
 
     def _with_keys(self, modelled: dict, parent_rows: dict, rng: np.random.Generator) -> dict[str, pd.DataFrame]:
         """Each table in its real column order: new keys, foreign keys to the synthetic parents, PII as None."""
@@ -181,9 +182,11 @@ def _key_spaces(frames, relations: Relations, schemas: Mapping[str, Schema]) -> 
 
 
 def _median_start(prepared, relations: Relations, name: str) -> float:
-    """The start of a sequence whose parent's generated start is missing: the median real start."""
+    """The start of a sequence whose parent's generated start is missing: the median real start, as held (a
+    number or date as `to_numbers` in ns, or a distance)."""
     parent = parent_key(relations, name).parent
-    starts = to_numbers(prepared.orders[name].column.kind, prepared.frames[parent][start_name(name)], unit="ns")
+    column = next(c for c in prepared.columns[parent] if c.name == start_name(name))
+    starts = to_numbers(column.kind, prepared.frames[parent][start_name(name)], unit="ns")
     return float(np.nanmedian(starts)) if np.isfinite(starts).any() else 0.0
 
 
