@@ -14,9 +14,9 @@ against rows it never saw before sharing it.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +25,12 @@ import pandas as pd
 from tabsynth.errors import InputError
 from tabsynth.publish import review
 from tabsynth.run import fit as run_fit
-from tabsynth.run.options import AUTO, FitOptions, Progress, ReleaseOptions, ValidateOptions, Verdict
+from tabsynth.run.dataset import release_dataset
+from tabsynth.run.options import AUTO, DatasetOptions, FitOptions, Progress, ReleaseOptions, ValidateOptions, Verdict
 from tabsynth.run.plan import inspect_source
 from tabsynth.run.release import release as run_release
 from tabsynth.run.validate import validate_tables
+from tabsynth.table.dataset import Relations, read_relations, relations_from_dict
 from tabsynth.table.schema import Schema
 
 __all__ = ["Release", "Report", "Synthesizer", "Verdict", "inspect", "release", "validate"]
@@ -130,6 +132,7 @@ class Release:
     verdict: Verdict
     manifest: dict
     synthetic: pd.DataFrame | None = field(repr=False)
+    tables: dict[str, pd.DataFrame] | None = field(default=None, repr=False)  # linked tables, by name
 
     @property
     def passed(self) -> bool:
@@ -176,25 +179,51 @@ class Release:
                 f"<th>result</th></tr>{rows}</table>")
 
 
-def release(data: Data, out: str | Path, *, model: str = AUTO, policy: str = "default",
+def release(data: Data | Mapping[str, pd.DataFrame], out: str | Path, *, model: str = AUTO, policy: str = "default",
             epsilon: float | None = None, delta: float | None = None, rows: int | None = None,
             seed: int | None = None, schema: str | Path | None = None, constraints: str | Path | None = None,
             target: str | None = None, sensitive: tuple[str, ...] = (), fmt: str = "parquet",
             overwrite: bool = False, source_id: str | None = None, ledger: str | None = None,
             engine: str = "memory", params: dict | None = None, table: str | None = None,
-            query: str | None = None, progress: bool | Progress = True) -> Release:
+            query: str | None = None, progress: bool | Progress = True, out_table: str | None = None,
+            out_url: str | None = None, replace_table: bool = False,
+            relations: Relations | dict | str | Path | None = None) -> Release:
     """Fit, sample, validate and, if the policy's gate passes, publish `out` (synthetic data, report.html,
     manifest.json) atomically. Raises `ReleaseBlocked` (nothing written but OUT.blocked.html) when it does not.
     The options are those of `tabsynth release --help`; `progress`: a bar in a terminal or Jupyter, False for
-    none, or a callback (what, share done)."""
+    none, or a callback (what, share done). `out_table`, `out_url`, `replace_table`: also write the rows to a
+    database, as --out-table, --out-url and --replace do.
+
+    Linked tables: `data` is `{"patients": df1, "visits": df2}` and `relations` their keys, as a dataset YAML's
+    path or its content (`{"tables": {"visits": {"primary_key": "visit_id", "order_by": "date", "foreign_keys":
+    [{"column": "patient_id", "references": "patients.id"}]}, ...}}`); `rows` then counts persons. The result's
+    `tables` holds the synthetic tables."""
+    if isinstance(data, Mapping) or relations is not None:
+        return _release_dataset(data, relations, DatasetOptions(
+            relations=None, out=Path(out), model="argn" if model == AUTO else model, rows=rows, seed=seed,
+            policy=policy, fmt=fmt, overwrite=overwrite, model_params=dict(params or {}), epsilon=epsilon,
+            delta=delta, target=target, out_table=out_table, out_url=out_url, replace=replace_table), progress)
     options = ReleaseOptions(
         data=data, out=Path(out), model=model, rows=rows, schema=_path(schema), seed=seed, policy=policy, fmt=fmt,
         overwrite=overwrite, model_params=dict(params or {}), epsilon=epsilon, delta=delta, target=target,
         sensitive=tuple(sensitive), constraints=_path(constraints), source_id=source_id, ledger=ledger,
-        table=table, query=query, engine=engine)
+        table=table, query=query, engine=engine, out_table=out_table, out_url=out_url, replace=replace_table)
     with _progress(progress) as say:
         result = run_release(options, say)
     return Release(result.out, result.verdict, result.manifest, result.synthetic)
+
+
+def _release_dataset(data, relations, options: DatasetOptions, progress: bool | Progress) -> Release:
+    if relations is None:
+        raise InputError("linked tables need relations=: a dataset YAML's path, or its content as a dict")
+    if isinstance(relations, str | Path):
+        relations = read_relations(relations)
+    elif not isinstance(relations, Relations):
+        relations = relations_from_dict(relations, where="relations")
+    frames = dict(data) if isinstance(data, Mapping) else None
+    with _progress(progress) as say:
+        result = release_dataset(replace(options, relations=relations, frames=frames), say)
+    return Release(result.out, result.verdict, result.manifest, None, result.tables)
 
 
 def validate(real: pd.DataFrame | str | Path, synthetic: pd.DataFrame | str | Path, *,

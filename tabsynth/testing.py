@@ -140,3 +140,22 @@ def check_sample(sample: pd.DataFrame, data: pd.DataFrame, schema: Schema, n: in
             assert synth.min() >= low and synth.max() <= high, f"{column.name}: outside bounds"
         if column.missing == 0 and not dp:
             assert synth.notna().all(), f"{column.name}: missing values where the real column has none"
+
+
+def patients_and_visits(n: int = 150, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Linked tables with structure: older patients visit more often; visits ordered by date, 40 days apart on
+    average."""
+    rng = np.random.default_rng(seed)
+    age = rng.integers(20, 90, n)
+    patients = pd.DataFrame({"patient_id": np.arange(1000, 1000 + n), "age": age,
+                             "sex": rng.choice(["F", "M"], n), "smoker": rng.choice(["yes", "no"], n, p=[0.3, 0.7])})
+    counts = 1 + rng.poisson((age - 15) / 20)
+    owner = np.repeat(patients["patient_id"].to_numpy(), counts)
+    gaps = rng.exponential(40, len(owner)).round()
+    start = pd.Timestamp("2020-01-01")
+    days = pd.Series(gaps).groupby(owner).cumsum().to_numpy()
+    visits = pd.DataFrame({"visit_id": np.arange(len(owner)) + 50_000, "patient_id": owner,
+                           "visit_date": start + pd.to_timedelta(days, unit="D"),
+                           "ward": rng.choice(["cardio", "ortho", "general"], len(owner)),
+                           "cost": rng.gamma(2.0, 300.0, len(owner)).round(2)})
+    return {"patients": patients, "visits": visits}

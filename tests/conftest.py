@@ -9,10 +9,12 @@ CLI, API, scale); CI runs everything (`make test`). Time a new test with `--dura
 """
 
 import gzip
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 ADULT_GZ = Path(__file__).resolve().parent / "data" / "adult.csv.gz"  # source and licence: tests/data/README.md
 
@@ -82,3 +84,22 @@ def ledger_url(tmp_path, monkeypatch) -> str:
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     monkeypatch.setenv("TABSYNTH_LEDGER", url)
     return url
+
+
+POSTGRES = os.environ.get("TABSYNTH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def pg_engine():
+    """PostgreSQL on this machine; unreachable → skip locally, but fail under CI."""
+    engine = sa.create_engine(sa.make_url(POSTGRES).set(drivername="postgresql+psycopg2"))
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.OperationalError as exc:
+        message = f"PostgreSQL at {POSTGRES} is not reachable: {str(exc.orig).strip().splitlines()[0]}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    yield engine
+    engine.dispose()

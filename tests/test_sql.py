@@ -66,22 +66,6 @@ def sqlite_db(tmp_path) -> tuple[str, sa.Engine]:
     engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def pg_engine():
-    """PostgreSQL on this machine; unreachable → skip locally, but fail under CI."""
-    engine = sa.create_engine(sa.make_url(POSTGRES).set(drivername="postgresql+psycopg2"))
-    try:
-        with engine.connect():
-            pass
-    except sa.exc.OperationalError as exc:
-        message = f"PostgreSQL at {POSTGRES} is not reachable: {str(exc.orig).strip().splitlines()[0]}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    yield engine
-    engine.dispose()
-
-
 @pytest.fixture
 def pg_patients(pg_engine) -> str:
     """A fresh patient table in `public`; it and its synthetic copy are dropped afterwards."""

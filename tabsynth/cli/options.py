@@ -11,6 +11,8 @@ import yaml
 from tabsynth.errors import InputError
 
 PATH = click.Path(path_type=Path)
+DATASET_HELP = ("Linked tables: several DATA files, a folder of table files or Parquet folders, a dataset YAML, or a "
+                "database URL without --table (its catalogue's keys, from --db-schema or the default schema).")
 DATA_HELP = ("DATA is a CSV or Parquet file, a folder of Parquet files, or a database URL "
              "(sqlite:///file.db, postgresql://user@host:5432/db) read with --table or --query.")
 
@@ -66,4 +68,22 @@ def check_options(command):
         click.option("--constraints", "constraints", type=PATH,
                      help="YAML of user constraints (e.g. `admitted <= discharged`) the synthetic rows must meet."),
         click.option("--schema", "schema_path", type=PATH, help="Edited schema.yaml to use."),
+    ))
+
+
+def dataset_options(command):
+    """What `inspect` reads and writes for linked tables."""
+    return _apply(command, (
+        click.option("--dataset-out", type=PATH,
+                     help="Where to write the dataset YAML (tables, keys, order columns) that `tabsynth inspect "
+                          "DATASET.yaml` reads back [default: dataset.yaml in the current folder; a dataset YAML "
+                          "given as DATA is only checked, not rewritten]. An existing file is kept unless "
+                          "--overwrite."),
+        click.option("--split-by", metavar="KEY",
+                     help="One table with several rows per KEY (a person): write a person table (KEY and every column "
+                          "constant within it) and an events table (the rest, KEY as foreign key, an event_id, "
+                          "ordered) as STEM_persons and STEM_events (CSV for a CSV source, else Parquet) beside the "
+                          "dataset YAML, instead of schema.yaml."),
+        click.option("--db-schema", help="Database schema whose tables form the dataset, when DATA is a database URL "
+                                         "without --table [default: the database's default schema]."),
     ))

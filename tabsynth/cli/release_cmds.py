@@ -1,11 +1,10 @@
-"""Commands that read a real table: inspect, release, validate, demo."""
+"""Commands that read a real table: release, validate, demo (inspect: inspect_cmds)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from tabsynth.cli.app import DEMO_TABLE, cli, out_console, print_gate, progress_bar
 from tabsynth.cli.options import (
@@ -25,65 +24,12 @@ from tabsynth.cli.options import (
 @cli.command(epilog=DATA_HELP)
 @click.argument("data")
 @source_options
-@click.option("--out", "out", type=click.Path(path_type=Path), default=Path("schema.yaml"), show_default=True,
-              help="Where to write the inferred schema (YAML).")
-@click.option("--schema", "schema_path", type=click.Path(path_type=Path),
-              help="An edited schema to start from: its decisions override inference.")
-@click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
-def inspect(data: str, table, query, out: Path, schema_path: Path | None, overwrite: bool) -> None:
-    """Infer DATA's schema (types, keys, PII, missing values), print it, and save it as YAML."""
-    from tabsynth.errors import InputError
-    from tabsynth.io import sql
-    from tabsynth.table.infer import infer_schema
-    from tabsynth.table.schema import Schema
-
-    source = sql.open_source(data, table, query)
-    frame = sql.read_source(source)
-    schema = infer_schema(frame, user=Schema.load(schema_path) if schema_path else None)
-    if out.exists() and not overwrite and out != schema_path:  # the input's own problems are reported first
-        raise InputError(f"{out} already exists (use --overwrite, or --out for another file)")
-    title = f"{sql.source_name(source)}: {len(frame):,} rows, {frame.shape[1]} columns"
-    out_console.print(schema_table(schema, title=title))
-    schema.save(out)
-    flagged = [c.name for c in schema.columns if c.kind in ("pii", "id")]
-    out_console.print(f"PII and identifier columns: {', '.join(flagged) if flagged else 'none found'}")
-    out_console.print(f"schema written to {out}; edit it and pass it back with --schema")
-
-
-def schema_table(schema, title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("column", overflow="fold")
-    for heading in ("kind", "dtype", "missing"):
-        table.add_column(heading, no_wrap=True)
-    table.add_column("facts", overflow="fold")
-    table.add_column("why", overflow="fold", ratio=1)
-    for col in schema.columns:
-        kind = f"pii:{col.pii}" if col.kind == "pii" else col.kind
-        table.add_row(col.name, kind, col.dtype, f"{col.missing:.1%}", _facts(col), col.reason)
-    return table
-
-
-def _facts(col) -> str:
-    if col.kind == "pii":
-        return "replaced by fakes" if col.handling == "fake" else "dropped"
-    if col.kind == "id":
-        return "regenerated unique"
-    facts = col.observed
-    if facts.categories is not None:
-        shown = ", ".join(map(str, facts.categories[:4]))
-        more = f" +{len(facts.categories) - 4}" if len(facts.categories) > 4 else ""
-        return f"{len(facts.categories)} values: {shown}{more}"
-    nature = ("discrete " if col.discrete else "continuous ") if col.kind == "numerical" else ""
-    return f"{nature}{facts.min} … {facts.max}" if facts.min is not None else ""
-
-
-@cli.command(epilog=DATA_HELP)
-@click.argument("data")
-@source_options
 @click.option("--out", type=PATH, help="Release folder to create (manifest, report, synthetic file) "
               "[required, unless --out-table is given: then TABLE.release in the current folder].")
 @click.option("--out-table", help="Also write the synthetic rows to this database table (SCHEMA.NAME; the schema "
-              "is created if missing) with the source table's column types, in one transaction.")
+              "is created if missing) with the source table's column types, in one transaction. For a dataset: a "
+              "prefix for every table's name (synth_, or synth. for PostgreSQL's schema synth), written with --out-url "
+              "with their primary and foreign keys, all in one transaction.")
 @click.option("--out-url", help="Database for --out-table [default: the source database].")
 @click.option("--replace", is_flag=True, help="Let --out-table replace an existing table (atomically).")
 @click.option("--model", default="auto", show_default=True,
@@ -117,9 +63,23 @@ def release(data: str, table, query, out: Path | None, out_table, out_url, repla
     A blocked release (exit code 3) writes nothing to OUT or the database; its report goes to OUT.blocked.html.
     A DP model debits the privacy ledger for the source before it is fitted; the debit stands even if
     the release is later blocked.
+    DATA may also be a dataset YAML of linked tables (`tables:` with path, primary_key, foreign_keys, order_by;
+    `tabsynth inspect` writes one): OUT then gets a file per table, one manifest and one report, and the
+    split, the checks and --rows count persons (a row of the table that references no other, and every row
+    that hangs from it).
     """
     from tabsynth.run.options import ReleaseOptions
 
+    if Path(data).suffix.lower() in (".yaml", ".yml"):
+        unused = {"--table": table, "--query": query, "--source-id": source_id, "--ledger": ledger,
+                  "--constraints": constraints,
+                  "--schema (declare each table's in the dataset YAML)": schema_path,
+                  "--sensitive": sensitive, "--engine duckdb": engine != "memory"}
+        _release_dataset(data, out, [flag for flag, value in unused.items() if value], model=model,
+                         model_params=parse_params(params), rows=rows, seed=seed, policy=policy, fmt=fmt,
+                         overwrite=overwrite, epsilon=epsilon, delta=delta, target=target, out_table=out_table,
+                         out_url=out_url, replace=replace)
+        return
     if out is None and not out_table:
         raise click.UsageError("Missing option '--out' (the release folder; optional only with --out-table)")
     _run_release(ReleaseOptions(
@@ -128,6 +88,31 @@ def release(data: str, table, query, out: Path | None, out_table, out_url, repla
         policy=policy, fmt=fmt, overwrite=overwrite, epsilon=epsilon, delta=delta, target=target,
         sensitive=tuple(sensitive), constraints=constraints, source_id=source_id, ledger=ledger, table=table,
         query=query, out_table=out_table, out_url=out_url, replace=replace, engine=engine))
+
+
+def _release_dataset(data: str, out: Path | None, unused: list[str], **options) -> None:
+    from tabsynth.errors import InputError
+    from tabsynth.run.dataset import release_dataset
+    from tabsynth.run.options import DatasetOptions
+    from tabsynth.table.dataset import read_relations
+
+    if unused:
+        raise InputError(f"{', '.join(unused)}: not available for a dataset of linked tables")
+    if out is None:
+        raise click.UsageError("Missing option '--out' (the release folder)")
+    model = options.pop("model")
+    model = "argn" if model == "auto" else model  # the linked model's single-table part
+    with progress_bar() as progress:
+        result = release_dataset(DatasetOptions(relations=read_relations(data), out=out, model=model, **options),
+                                 progress=progress)
+    print_gate(result.verdict, result.manifest["policy"]["name"])
+    files = ", ".join(f"{name} ({record['rows']:,} rows)" for name, record in result.manifest["outputs"].items()
+                      if "rows" in record)
+    out_console.print(f"released {result.manifest['sampling']['persons']:,} synthetic persons to {result.out}/: "
+                      f"{files}, manifest.json, report.html")
+    written = result.manifest.get("out_tables")
+    if written:
+        out_console.print(f"and to tables {', '.join(written['tables'].values())} in {written['url']}")
 
 
 @cli.command()
@@ -186,6 +171,11 @@ def _run_release(options) -> None:
                           f"decision: {result.out}/internal/report.html (never share it)")
     for warning in result.manifest.get("warnings", []):
         out_console.print(f"warning: {warning}")
+    by_person = result.manifest.get("dataset", {}).get("released_as_one_table")
+    if by_person:
+        dcr = next((m["value"] for m in result.manifest["metrics"] if m["name"] == "person_dcr_share"), None)
+        shown = "not computed" if dcr is None else f"{dcr:.3f} (0.5 is chance, 1.0 copies of training persons)"
+        out_console.print(f"by person: {by_person['note']}; person-level DCR share {shown}")
     rows = result.manifest["outputs"][f"synthetic.{options.fmt}"]["rows"]
     out_console.print(f"released {rows:,} synthetic rows to {result.out}/ "
                       f"(synthetic.{options.fmt}, manifest.json, report.html)")

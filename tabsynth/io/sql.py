@@ -156,7 +156,7 @@ def check_source(source: Path | SqlSource) -> Path | SqlSource:
         return check_frame(source)
     if not isinstance(source, SqlSource):
         return check_input_path(source)
-    _check_sqlite_file(source.url)
+    check_sqlite_file(source.url)
     with connected(source.url, "connecting to") as connection:
         if source.query:
             return source
@@ -168,7 +168,7 @@ def check_source(source: Path | SqlSource) -> Path | SqlSource:
     return replace(source, schema=schema, column_types={c.name: c.type for c in table.columns})
 
 
-def _check_sqlite_file(url: URL) -> None:
+def check_sqlite_file(url: URL) -> None:
     """SQLite would quietly create an empty database for a mistyped path."""
     database = url.database
     if url.get_backend_name() == "sqlite" and database not in (None, "", ":memory:") and not Path(database).is_file():

@@ -57,7 +57,7 @@ def check_sink(sink: SqlSink | None, source) -> SqlSink | None:
     """Before any work: the database answers, the table is free (or --replace), and it is not the source table."""
     if sink is None:
         return None
-    if _new_sqlite_file(sink.url):
+    if new_sqlite_file(sink.url):
         return sink
     with connected(sink.url, "connecting to") as connection:
         inspector = sa.inspect(connection)
@@ -84,7 +84,7 @@ def _may_be_same_table(source: SqlSource, sink: SqlSink) -> bool:
     return place(source.url, source.schema, source.table) == place(sink.url, sink.schema, sink.table)
 
 
-def _new_sqlite_file(url: URL) -> bool:
+def new_sqlite_file(url: URL) -> bool:
     """A SQLite file that does not exist yet is created when the table is written (its folder must exist)."""
     database = url.database
     if url.get_backend_name() != "sqlite" or database in (None, "", ":memory:") or Path(database).exists():
@@ -112,7 +112,7 @@ def _sink_type(values: pd.Series, reflected, same_backend: bool, datetime_format
         except NotImplementedError:
             reflected = None
     if reflected is None:
-        return _type_for(values, datetime_format)
+        return column_type(values, datetime_format)
     if isinstance(reflected, sa.String) and reflected.length:
         longest = values.dropna().astype(str).str.len().max()
         if pd.notna(longest) and longest > reflected.length:
@@ -120,7 +120,7 @@ def _sink_type(values: pd.Series, reflected, same_backend: bool, datetime_format
     return reflected
 
 
-def _type_for(values: pd.Series, datetime_format: str | None):
+def column_type(values: pd.Series, datetime_format: str | None):
     dtype = values.dtype
     if pd.api.types.is_bool_dtype(dtype):
         return sa.Boolean()
@@ -153,11 +153,11 @@ def table_transaction(sink: SqlSink, table: sa.Table, frame: pd.DataFrame) -> It
         if sink.replace:
             table.drop(connection, checkfirst=True)
         table.create(connection)
-        _insert(connection, table, frame)
+        insert_rows(connection, table, frame)
         yield
 
 
-def _insert(connection: Connection, table: sa.Table, frame: pd.DataFrame) -> None:
+def insert_rows(connection: Connection, table: sa.Table, frame: pd.DataFrame) -> None:
     """PostgreSQL through psycopg2: COPY (some 50 times faster than INSERT). Elsewhere batched executemany, which
     SQLAlchemy sends as multi-row INSERT ... VALUES statements."""
     columns = [_db_values(frame[c.name], c.type) for c in table.columns]

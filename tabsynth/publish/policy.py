@@ -34,7 +34,7 @@ class Rule(_Strict):
     @pydantic.field_validator("metric")
     @classmethod
     def _known_metric(cls, name: str) -> str:
-        if name in catalogue.METRICS or catalogue.PER_COLUMN.match(name):
+        if catalogue.is_metric(name):
             return name
         if name in RENAMED:
             raise ValueError(f"metric {name!r} is now named by the target's type: use {RENAMED[name]}")
@@ -68,6 +68,17 @@ class Policy(_Strict):
     privacy: Privacy = Privacy()
     review: Review = Review()
     rules: tuple[Rule, ...] = pydantic.Field(min_length=1)
+    # Rules on the checks of linked tables (keys, sequences, risk per person); a dataset release evaluates them
+    # beside `rules`, whose metrics then take each one's worst value across the tables.
+    dataset_rules: tuple[Rule, ...] = ()
+
+    def for_dataset(self) -> Policy:
+        """The rules a release of linked tables is judged by: every foreign key must resolve, whatever else."""
+        rules = (*self.rules, *self.dataset_rules)
+        if not any(r.metric == "referential_integrity" for r in rules):
+            rules += (Rule(metric="referential_integrity", op=">=", threshold=1.0,
+                           why="every foreign key must point to a released parent row, and keys must be unique"),)
+        return self.model_copy(update={"rules": rules, "dataset_rules": ()})
 
 
 def target_metric_problems(policy: Policy, target: str | None, target_kind: str | None) -> list[str]:

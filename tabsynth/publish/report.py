@@ -52,7 +52,7 @@ def render_report(manifest: dict, real: pd.DataFrame, synthetic: pd.DataFrame, s
         "validation": is_validation(manifest),
         "header": _header(manifest),
         "verdict": verdict(manifest, mode),
-        "gate": _gate(manifest),
+        "gate": gate_view(manifest),
         "failures": failed_rules(manifest),
         "warnings": warning_lines(manifest),
         "classes": class_rows(real, synthetic, schema, target) if target else None,
@@ -121,7 +121,7 @@ def _header(manifest: dict) -> dict:
     }
 
 
-def _gate(manifest: dict) -> dict:
+def gate_view(manifest: dict) -> dict:
     gate, policy = _section(manifest, "gate"), _section(manifest, "policy")
     metrics = {m.get("name"): m for m in _items(manifest, "metrics")}
     rules = [_rule_row(rule, metrics.get(rule.get("metric"), {})) for rule in _items(gate, "rules")]

@@ -50,7 +50,33 @@ class ReleaseResult:
     out: Path
     verdict: Verdict
     manifest: dict
-    synthetic: pd.DataFrame | None  # None for an out-of-core release: its rows are only in the file
+    synthetic: pd.DataFrame | None  # None for an out-of-core release (its rows are only in the file) or a dataset
+    tables: dict[str, pd.DataFrame] | None = None  # a dataset's synthetic tables, by name
+
+
+@dataclass
+class DatasetOptions:
+    """A release of linked tables: `relations` (from a dataset YAML) and, from the Python API, the `frames`."""
+
+    relations: object  # tabsynth.table.dataset.Relations
+    out: Path
+    frames: dict | None = None  # {table name: DataFrame}; None: read each table from its path
+    schemas: dict | None = None  # {table name: Schema} declared by the steward
+    model: str = "argn"
+    rows: int | None = None  # persons to synthesize [default: the training persons]
+    seed: int | None = None
+    policy: str = "default"
+    fmt: str = "parquet"
+    overwrite: bool = False
+    model_params: dict = field(default_factory=dict)
+    epsilon: float | None = None
+    delta: float | None = None
+    target: str | None = None  # TABLE.COLUMN, or a column of the person table
+    out_table: str | None = None  # also write every table to a database: PREFIX, or SCHEMA. on PostgreSQL
+    out_url: str | None = None
+    replace: bool = False
+    flat: object | None = None  # run.by_person.FlatLayout: a flat input split by person, released joined back
+    model_choice: dict | None = None
 
 
 @dataclass

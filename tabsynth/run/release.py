@@ -17,6 +17,7 @@ from tabsynth.publish import manifest as manifest_lib
 from tabsynth.publish.folder import block, publish, publish_with_table
 from tabsynth.publish.gate import evaluate
 from tabsynth.run import auto
+from tabsynth.run.by_person import person_key, release_by_person
 from tabsynth.run.options import Progress, ReleaseOptions, ReleaseResult
 from tabsynth.run.plan import (
     Plan,
@@ -52,6 +53,12 @@ def release(options: ReleaseOptions, progress: Progress | None = None) -> Releas
 def _release_in_memory(options: ReleaseOptions, say: Progress) -> ReleaseResult:
     plan = preflight(options)
     raw, schema = read_and_infer(plan, say)
+    repeated = person_key(raw, schema, plan.user_schema)
+    if repeated is not None:
+        if plan.request is not None:
+            raise InputError(f"{repeated.describe()}. Row-level differential privacy would protect one row, not the "
+                             f"person, and per-person DP is not available yet; nothing was spent")
+        return release_by_person(options, raw, repeated, say)
     options, plan = settle_model(options, plan, schema, len(raw))
     check_named_columns(plan, schema)
     check_memory(plan.model, schema, len(raw), options.model)
@@ -87,30 +94,6 @@ def _release_in_memory(options: ReleaseOptions, say: Progress) -> ReleaseResult:
     return ReleaseResult(out, verdict, manifest, synthetic)
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def _synthesize(options, plan: Plan, schema: Schema, train: pd.DataFrame, rng, say,
                 avoid: frozenset[str] = frozenset()) -> tuple[pd.DataFrame, dict]:
     """Rows meeting every schema fact and user constraint (bounded rejection), then keys and fake PII."""
@@ -127,12 +110,6 @@ def _synthesize(options, plan: Plan, schema: Schema, train: pd.DataFrame, rng, s
     info = {"rows": n, "rows_source": "--rows" if options.rows else ("noisy total" if private else "training rows"),
             "rejected_by_constraints": int(rejected), "seconds": time.perf_counter() - started}
     return synthetic, info
-
-
-
-
-
-
 
 
 def _input_info(raw: pd.DataFrame, plan: Plan, file_digest: str | None) -> dict:

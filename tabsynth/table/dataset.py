@@ -1,5 +1,8 @@
 """Linked tables: a dataset of tables joined by primary and foreign keys, with an order column per child.
 
+A table's `path` is a CSV file, a Parquet file or folder, or a database URL; the table read from a URL is the
+one after `#` (`postgresql://me@db/clinic#public.visits`), else the table of the dataset's name.
+
 The privacy unit of a dataset is the person: one row of the root table (the one table that references no
 other) and every row that hangs from it, at any depth. `Relations` holds the shape only (names, keys, order);
 the rows travel beside it as `{table name: DataFrame}`.
@@ -12,15 +15,19 @@ the rows travel beside it as `{table name: DataFrame}`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import pydantic
+import yaml
 
-from tabsynth.errors import SchemaError
-from tabsynth.io.files import read_yaml
+from tabsynth.errors import InputError, SchemaError
+from tabsynth.io import sql
+from tabsynth.io.atomic import atomic_write_text
+from tabsynth.io.files import read_table, read_yaml
 
 
 @dataclass(frozen=True)
@@ -137,14 +144,77 @@ def relations_from_dict(raw: object, where: str = "dataset") -> Relations:
 def read_relations(path: str | Path) -> Relations:
     """A dataset YAML; relative table paths are resolved against the YAML's folder."""
     path = Path(path)
-    relations = relations_from_dict(read_yaml(path), where=path.name)
+    relations = relations_from_dict(read_yaml(path, "dataset", SchemaError), where=path.name)
     resolved = {}
     for name, t in relations.tables.items():
-        table_path = t.path
-        if table_path and "://" not in table_path and not Path(table_path).is_absolute():
-            table_path = str(path.parent / table_path)
-        resolved[name] = TableSpec(name, table_path, t.primary_key, t.foreign_keys, t.order_by, t.schema)
+        table_path, schema_path = (_beside(path, p) for p in (t.path, t.schema))
+        resolved[name] = TableSpec(name, table_path, t.primary_key, t.foreign_keys, t.order_by, schema_path)
     return Relations(resolved)
+
+
+def _beside(yaml_path: Path, path: str | None) -> str | None:
+    """A path relative to the dataset YAML's folder, made usable from anywhere (URLs and absolute paths stay)."""
+    if path and "://" not in path and not Path(path).is_absolute():
+        return str(yaml_path.parent / path)
+    return path
+
+
+def read_dataset(relations: Relations) -> dict[str, pd.DataFrame]:
+    """`{table name: rows}` for every table, with every key checked."""
+    missing = [name for name, t in relations.tables.items() if not t.path]
+    if missing:
+        raise SchemaError(*[f"{name}: no path to read the table from" for name in missing])
+    frames = {name: read_one(t) for name, t in relations.tables.items()}
+    check_rows(relations, frames)
+    return frames
+
+
+def read_one(table: TableSpec) -> pd.DataFrame:
+    """One table's rows from its file or database table; a failure (a missing file, an unknown table) is one
+    InputError line naming the table."""
+    try:
+        if not sql.is_url(table.path):
+            return read_table(table.path)
+        url, _, name = table.path.partition("#")
+        return sql.read_source(sql.open_source(url, table=name or table.name))
+    except InputError as exc:
+        raise InputError(*(f"table {table.name}: {line}" for line in exc.problems)) from None
+
+
+def relations_to_dict(relations: Relations, folder: str | Path | None = None) -> dict:
+    """The dataset YAML's content: table paths inside `folder` relative to it, database URLs without password."""
+    tables = {}
+    for name, t in relations.tables.items():
+        entry = {"path": _shareable_path(t.path, folder), "primary_key": t.primary_key,
+                 "foreign_keys": [{"column": fk.column, "references": f"{fk.parent}.{fk.parent_column}"}
+                                  for fk in t.foreign_keys] or None,
+                 "order_by": t.order_by, "schema": _shareable_path(t.schema, folder)}
+        tables[name] = {key: value for key, value in entry.items() if value is not None}
+    return {"tables": tables}
+
+
+def save_relations(relations: Relations, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write the dataset YAML in one rename (read back by `read_relations`); an existing file only with
+    `overwrite`."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise InputError(f"{path} already exists (use --overwrite, or --dataset-out for another file)")
+    text = yaml.safe_dump(relations_to_dict(relations, path.resolve().parent), sort_keys=False, width=120)
+    atomic_write_text(path, text)
+    return path
+
+
+def _shareable_path(path: str | None, folder: str | Path | None) -> str | None:
+    if path is None:
+        return None
+    if sql.is_url(path):
+        url, _, table = path.partition("#")
+        return sql.public_url(sql.parse_url(url)) + (f"#{table}" if table else "")
+    if folder is None:
+        return path
+    absolute = Path(path).resolve()
+    inside = Path(folder).resolve() in absolute.parents
+    return Path(os.path.relpath(absolute, folder)).as_posix() if inside else str(absolute)
 
 
 def check_rows(relations: Relations, frames: Mapping[str, pd.DataFrame]) -> None:
@@ -190,7 +260,14 @@ def _key_problems(name, t: TableSpec, frame, frames, relations) -> list[str]:
 
 
 def _mixed_types(values: pd.Series) -> bool:
+    """Python values of several types, or text (as a CSV gives it) of which some reads as numbers and some not."""
     if values.dtype != object:
         return False
-    kinds = {type(v).__name__ for v in values.dropna()}
-    return len(kinds) > 1
+    present = values.dropna()
+    kinds = {type(v).__name__ for v in present}
+    if len(kinds) > 1:
+        return True
+    if kinds != {"str"}:
+        return False
+    numbers = pd.to_numeric(present, errors="coerce").notna()
+    return bool(numbers.any() and not numbers.all())

@@ -118,7 +118,8 @@ def _id_reason(name: str, values: pd.Series, present: pd.Series) -> str | None:
         if present.nunique() == len(present):
             return f"name {name!r} suggests a key and every present value is unique"
         return (f"name {name!r} suggests a key and its values repeat (several rows per entity): an entity key, "
-                "regenerated unique per row, never modelled (set kind: categorical to model it as codes)")
+                "regenerated unique per row, never modelled (set kind: categorical to model it as codes; if each "
+                f"value is a person, `tabsynth inspect --split-by {name}` makes person and events tables)")
     if present.nunique() != len(present):
         return None
     if values.isna().any():

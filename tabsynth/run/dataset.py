@@ -1,0 +1,239 @@
+"""Releasing linked tables: read → check keys → schemas → split by person → fit → sample → validate → gate →
+publish one folder (a file per table, one manifest, one report).
+
+The unit of the split, the risk checks and (once a DP model for linked tables exists) the ledger is the person:
+a row of the root table and every row that hangs from it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tabsynth import pii
+from tabsynth.errors import InputError
+from tabsynth.io.sql_dataset_sink import check_dataset_sink, parse_dataset_sink
+from tabsynth.metrics.checks import CheckOptions, run_checks, run_one
+from tabsynth.metrics.linked import linked_metrics
+from tabsynth.metrics.result import MetricResult
+from tabsynth.models.linked import LinkedSynthesizer
+from tabsynth.publish import manifest as manifest_lib
+from tabsynth.publish.dataset_folder import block_dataset, publish_dataset
+from tabsynth.publish.gate import evaluate
+from tabsynth.publish.policy import load_policy
+from tabsynth.run.options import DatasetOptions, Progress, ReleaseResult
+from tabsynth.run.plan import check_output
+from tabsynth.sample.identifiers import add_identifiers
+from tabsynth.table.dataset import Relations, check_rows
+from tabsynth.table.infer import conform, infer_schema
+from tabsynth.table.schema import Schema
+
+MIN_PERSONS = 10
+
+
+def release_dataset(options: DatasetOptions, progress: Progress | None = None) -> ReleaseResult:
+    say = progress or (lambda *_: None)
+    policy, sink = _preflight(options)
+    relations = options.relations
+    say("reading tables", 0.02)
+    frames = dict(options.frames) if options.frames is not None else _read(relations)
+    check_rows(relations, frames)
+    schemas = dataset_schemas(frames, relations, options.schemas)
+    frames = {name: conform(frame, schemas[name]) for name, frame in frames.items()}  # text dates parsed
+    _check_persons(frames, relations)
+    rng = np.random.default_rng(options.seed)
+    train, holdout = split_persons(frames, relations, policy.holdout_share, rng)
+    say(f"fitting {options.model} on {len(train[relations.root()]):,} persons", 0.1)
+    started = time.perf_counter()
+    model = LinkedSynthesizer(options.model, **options.model_params).fit(train, relations, schemas, rng=rng)
+    timings = {"fit_seconds": time.perf_counter() - started}
+    persons = options.rows or len(train[relations.root()])
+    say(f"sampling {persons:,} persons", 0.5)
+    started = time.perf_counter()
+    synthetic = with_fakes(model.sample(persons, rng=rng), schemas, rng, _real_pii(frames, schemas))
+    timings["sample_seconds"] = time.perf_counter() - started
+    say("validating", 0.72)
+    metrics, linked_names = dataset_checks(train, holdout, synthetic, relations, schemas, options)
+    verdict = evaluate(policy.for_dataset(), metrics)
+    manifest = _manifest(options, policy, relations, schemas, verdict, metrics, frames, train, holdout, timings,
+                         synthetic, linked_names)
+    say("writing release", 0.85)
+    if not verdict.passed:
+        block_dataset(options, manifest, train, synthetic, relations, schemas, verdict)
+    files = {"synthetic": options.flat.join(synthetic, relations)} if options.flat else None
+    out = publish_dataset(options, manifest, train, synthetic, relations, schemas, sink, files)
+    say("done", 1.0)
+    return ReleaseResult(out, verdict, manifest, None, tables=synthetic)
+
+
+def _preflight(options: DatasetOptions):
+    """Everything that needs no row: the policy, the output folder, and no DP asked for (not available yet for
+    linked tables: a row-level accountant would protect one event, not the person)."""
+    policy = load_policy(options.policy)
+    if options.epsilon is not None or options.delta is not None or policy.privacy.require_dp:
+        raise InputError("differential privacy per person is not available for linked tables yet: release them "
+                         "under a policy that does not require DP, without --epsilon/--delta (nothing was spent)")
+    if options.rows is not None and options.rows < 1:
+        raise InputError(f"--rows (persons) must be a positive number, got {options.rows}")
+    check_output(Path(options.out), None, options.overwrite)
+    options.relations.check()
+    sink = parse_dataset_sink(options.out_table, options.out_url, options.replace)
+    check_dataset_sink(sink, options.relations.names)
+    return policy, sink
+
+
+def _read(relations: Relations) -> dict[str, pd.DataFrame]:
+    from tabsynth.table.dataset import read_dataset
+
+    return read_dataset(relations)
+
+
+def _check_persons(frames: dict[str, pd.DataFrame], relations: Relations) -> None:
+    persons = len(frames[relations.root()])
+    if persons < MIN_PERSONS:
+        raise InputError(f"{relations.root()}: {persons} persons; at least {MIN_PERSONS} are needed to fit a model "
+                         "and keep a holdout for the privacy checks")
+
+
+def dataset_schemas(frames: dict[str, pd.DataFrame], relations: Relations,
+                    declared: dict[str, Schema] | None = None) -> dict[str, Schema]:
+    """Each table's schema inferred over the steward's, with every primary and foreign key an identifier."""
+    out = {}
+    for name, spec in relations.tables.items():
+        user = (declared or {}).get(name) or (Schema.load(spec.schema) if spec.schema else None)
+        schema = infer_schema(frames[name], user=user)
+        keys = [k for k in (spec.primary_key, *(fk.column for fk in spec.foreign_keys)) if k]
+        for key in keys:
+            column = schema[key]
+            if column.kind != "id":
+                schema = schema.replace(key, kind="id", reason="a key of the dataset (regenerated, linked)",
+                                        dtype=column.dtype)
+        out[name] = schema
+    return out
+
+
+def split_persons(frames: dict[str, pd.DataFrame], relations: Relations, holdout_share: float,
+                  rng: np.random.Generator) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """Each person to the holdout independently (Bernoulli), with every row that hangs from them."""
+    root = relations.root()
+    held = rng.random(len(frames[root])) < holdout_share
+    train, holdout = {root: frames[root][~held]}, {root: frames[root][held]}
+    for name in relations.parents_first():
+        if name == root:
+            continue
+        fk = relations.tables[name].foreign_keys[0]  # the person's path; other keys are links within the tree
+        parent_key = train[fk.parent][fk.parent_column]
+        mine = frames[name][fk.column].isin(parent_key)
+        train[name], holdout[name] = frames[name][mine], frames[name][~mine]
+    return ({n: f.reset_index(drop=True) for n, f in train.items()},
+            {n: f.reset_index(drop=True) for n, f in holdout.items()})
+
+
+def with_fakes(tables: dict[str, pd.DataFrame], schemas: dict[str, Schema], rng: np.random.Generator,
+               avoid: frozenset[str]) -> dict[str, pd.DataFrame]:
+    """PII columns filled with fakes (none equal to a real value) or dropped, as in a single-table release; the
+    model's keys kept."""
+    out = {}
+    for name, table in tables.items():
+        schema = schemas[name]
+        fakes = Schema(tuple(c for c in schema.columns if c.kind == "pii"))
+        filled = add_identifiers(pd.DataFrame(index=table.index), fakes, len(table), rng, avoid=avoid) \
+            if fakes.columns else pd.DataFrame(index=table.index)
+        released = [c.name for c in schema.released()]
+        out[name] = pd.concat([table.drop(columns=[c for c in filled.columns if c in table]).reset_index(drop=True),
+                               filled.reset_index(drop=True)], axis=1)[released]
+    return out
+
+
+def _real_pii(frames: dict[str, pd.DataFrame], schemas: dict[str, Schema]) -> frozenset[str]:
+    values: set[str] = set()
+    for name, frame in frames.items():
+        values |= pii.values_to_avoid([frame], [c.name for c in schemas[name].columns if c.kind == "pii"])
+    return frozenset(values)
+
+
+def dataset_checks(train, holdout, synthetic, relations: Relations, schemas: dict[str, Schema],
+                   options: DatasetOptions) -> tuple[list[MetricResult], list[str]]:
+    """Each table's own checks (named `metric.table`, and the worst table under the plain name so one policy rule
+    covers every table), and the checks of the links: keys, children per person, sequences, risk per person."""
+    target = _target(options.target, relations)
+    per_table: list[MetricResult] = []
+    for name in relations.names:
+        links = {fk.column for fk in relations.tables[name].foreign_keys}  # repeat by design: referential_integrity
+        facts = Schema(tuple(c for c in schemas[name].columns if c.name not in links))
+        check = CheckOptions(target=target[1] if target and target[0] == name else None, constraint_facts=facts,
+                             random_state=0 if options.seed is None else options.seed)
+        found = run_checks(train[name], holdout[name], synthetic[name], schemas[name], check)
+        per_table += [replace(m, name=f"{m.name}.{name}") for m in found]
+    linked = run_one("linked tables", lambda: linked_metrics(train, synthetic, relations, schemas, holdout=holdout,
+                                                             target=target))
+    return [*worst_of_tables(per_table, relations.names), *per_table, *linked], [m.name for m in linked]
+
+
+def worst_of_tables(per_table: list[MetricResult], tables: list[str]) -> list[MetricResult]:
+    """Under each metric's plain name, its worst value across the tables (NaN if any table's is)."""
+    grouped: dict[str, list[MetricResult]] = {}
+    for m in per_table:
+        base, _, table = m.name.rpartition(".")
+        if table in tables and not base.startswith("check_error"):
+            grouped.setdefault(base, []).append(m)
+    out = []
+    for base, results in grouped.items():
+        values = [m.value if m.is_valid else float("nan") for m in results]
+        worst = float("nan") if any(np.isnan(values)) else (min(values) if results[0].goal == "max" else max(values))
+        out.append(MetricResult(base, worst, results[0].goal, f"{results[0].description} (worst of the tables)",
+                                any(m.reads_private_rows for m in results),
+                                {"tables": {m.name.rpartition(".")[2]: m.to_dict()["value"] for m in results}}))
+    return out
+
+
+def _target(target: str | None, relations: Relations) -> tuple[str, str] | None:
+    """`--target table.column`, or a column of the person table."""
+    if target is None:
+        return None
+    table, _, column = target.rpartition(".")
+    table = table or relations.root()
+    if table not in relations.tables:
+        raise InputError(f"--target {target!r}: no table {table!r} in the dataset")
+    return table, column
+
+
+def _manifest(options, policy, relations, schemas, verdict, metrics, frames, train, holdout, timings, synthetic,
+              linked_names: list[str]):
+    manifest, _ = manifest_lib.build(
+        options=options, schema=schemas[relations.root()], policy=policy.for_dataset(), model=_ModelRecord(options),
+        verdict=verdict, metrics=metrics,
+        input_info={"tables": {n: {"path": s.path, "rows": len(frames[n])} for n, s in relations.tables.items()}},
+        split_info={"holdout_share": policy.holdout_share, "unit": "person",
+                    "method": "each person (a root row and every row hanging from it) to the holdout independently",
+                    "train_persons": len(train[relations.root()]), "holdout_persons": len(holdout[relations.root()])},
+        timings=timings, sampling={"persons": len(synthetic[relations.root()]),
+                                   "rows": {n: len(t) for n, t in synthetic.items()}})
+    manifest["dataset"] = {**relations_record(relations), "linked_checks": linked_names}
+    if options.flat:
+        manifest["dataset"]["released_as_one_table"] = options.flat.record(relations)
+    manifest["schemas"] = {n: s.public() for n, s in schemas.items()}
+    del manifest["schema"]
+    return manifest
+
+
+def relations_record(relations: Relations) -> dict:
+    return {"person_table": relations.root(),
+            "tables": {n: {"primary_key": t.primary_key, "order_by": t.order_by,
+                           "foreign_keys": [str(fk) for fk in t.foreign_keys]} for n, t in relations.tables.items()}}
+
+
+class _ModelRecord:
+    """What the manifest records of the linked model (it is not a single-table Synthesizer)."""
+
+    def __init__(self, options: DatasetOptions):
+        self.name = f"linked {options.model}"
+        self._params = dict(options.model_params)
+
+    def get_params(self) -> dict:
+        return self._params
+
