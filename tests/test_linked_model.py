@@ -22,7 +22,7 @@ RELATIONS = Relations({
 def patients_and_visits(persons: int = 300, seed: int = 0) -> dict[str, pd.DataFrame]:
     """Old patients visit more; the diagnosis depends on sex and mostly repeats the previous one; urgent visits
     come after short gaps (1-3 days), routine ones after long ones (20-40 days); the first visit comes 0-30 days
-    after the patient registered."""
+    after the patient registered; each patient keeps to one clinic."""
     rng = np.random.default_rng(seed)
     age = rng.integers(20, 90, persons)
     sex = rng.choice(["F", "M"], persons)
@@ -33,14 +33,15 @@ def patients_and_visits(persons: int = 300, seed: int = 0) -> dict[str, pd.DataF
     rows = []
     for pid, s, n, day in zip(patients["patient_id"], sex, counts, registered, strict=True):
         date = day + pd.Timedelta(days=int(rng.integers(0, 31)))
+        clinic = rng.choice(["north", "south", "east"])
         diagnosis = rng.choice(["flu", "asthma"] if s == "F" else ["gout", "back"])
         for _ in range(n):
             if rng.random() < 0.2:
                 diagnosis = rng.choice(["flu", "asthma", "gout", "back"])
             kind = rng.choice(["urgent", "routine"])
-            rows.append((pid, date, diagnosis, kind))
+            rows.append((pid, date, diagnosis, kind, clinic))
             date += pd.Timedelta(days=int(rng.integers(1, 4) if kind == "urgent" else rng.integers(20, 41)))
-    visits = pd.DataFrame(rows, columns=["patient_id", "date", "diagnosis", "kind"])
+    visits = pd.DataFrame(rows, columns=["patient_id", "date", "diagnosis", "kind", "clinic"])
     visits.insert(0, "visit_id", [f"V{i:05d}" for i in range(len(visits))])
     return {"patients": patients, "visits": visits.sample(frac=1.0, random_state=1).reset_index(drop=True)}
 
@@ -89,6 +90,13 @@ def test_previous_visit_and_sex_shape_the_diagnosis(fitted):
     assert repeat_share > 0.7  # real: about 0.85; independent draws would give about 0.3
     women = visits[visits["sex"] == "F"]["diagnosis"].isin(["flu", "asthma"]).mean()
     assert women > 0.7  # real: about 0.9
+
+
+def test_a_category_that_never_changes_within_a_patient_is_held_once_per_patient(fitted):
+    _, model, synthetic = fitted
+    assert model.hoisted_["visits"] == ["clinic"]
+    assert synthetic["visits"].groupby("patient_id")["clinic"].nunique().eq(1).all()
+    assert set(synthetic["visits"]["clinic"]) == {"north", "south", "east"}
 
 
 def test_gaps_follow_the_visit_kind(fitted):

@@ -6,6 +6,10 @@ child table, the number of its child rows (`<child>.__count`) and the order valu
 order column, numbered (`position`) and carry `__gap`, the difference of the order column to the previous row of
 the same parent (0 for the first). Sequences longer than a table's cap (a high quantile of the number of
 children per parent) are cut to their first `cap` rows, and the rows hanging from rows cut are dropped.
+
+A category of a child table that (nearly) never changes within a parent (a plane's carrier, a card's currency) is
+hoisted: held once per parent as `<child>.<column>` (the first row's value), and copied to every row of the
+parent, so a long sequence does not drift from it one step at a time.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from tabsynth.table.schema import Column, Schema
 from tabsynth.table.values import from_numbers, to_numbers
 
 GAP = "__gap"
+HOIST_SHARE = 0.95  # of the parents with two or more children, the share where a category must never change
+MIN_HOIST_PARENTS = 10
 
 
 def count_name(child: str) -> str:
@@ -34,6 +40,10 @@ def count_name(child: str) -> str:
 
 def start_name(child: str) -> str:
     return f"{child}.__start"
+
+
+def hoisted_name(child: str, column: str) -> str:
+    return f"{child}.{column}"
 
 
 def parent_key(relations: Relations, name: str) -> ForeignKey | None:
@@ -110,11 +120,12 @@ class Prepared:
     caps: dict[str, int]
     orders: dict[str, OrderGaps]
     offsets: dict[str, list[Offset]]
+    hoisted: dict[str, list[str]]  # per child table, its columns held once per parent
 
 
 def prepare(frames: Mapping[str, pd.DataFrame], relations: Relations, schemas: Mapping[str, Schema],
             length_quantile: float) -> Prepared:
-    kept, prepared = {}, Prepared({}, {}, {}, {}, {}, {}, {})
+    kept, prepared = {}, Prepared({}, {}, {}, {}, {}, {}, {}, {})
     for name in relations.parents_first():
         rows = conform(frames[name], schemas[name]).reset_index(drop=True)
         fk = parent_key(relations, name)
@@ -142,16 +153,33 @@ def _sequences(name: str, rows: pd.DataFrame, fk: ForeignKey, parent: pd.DataFra
     prepared.positions[name], prepared.caps[name] = positions[keep], cap
     if order_by:
         prepared.orders[name] = order_gaps(schema[order_by], rows[order_by], prepared.positions[name])
+    prepared.hoisted[name] = _constant_categories(rows, prepared.parent_rows[name],
+                                                  attribute_columns(relations, schema, name))
     return rows
 
 
+def _constant_categories(rows: pd.DataFrame, parent_rows: np.ndarray, columns: list[Column]) -> list[str]:
+    """Categories that never change within at least HOIST_SHARE of the parents with several rows."""
+    several = pd.Series(parent_rows).map(pd.Series(parent_rows).value_counts()).to_numpy() > 1
+    if len(np.unique(parent_rows[several])) < MIN_HOIST_PARENTS:
+        return []
+    found = []
+    for column in columns:
+        if column.kind in ("categorical", "boolean"):
+            changes = rows[column.name][several].groupby(parent_rows[several]).nunique(dropna=False)
+            if (changes == 1).mean() >= HOIST_SHARE:
+                found.append(column.name)
+    return found
+
+
 def _frame(name: str, kept: dict, relations: Relations, schemas: Mapping[str, Schema], prepared: Prepared) -> None:
-    """The table's modelled attributes, its children's counts and starts, and its own gaps."""
-    columns = attribute_columns(relations, schemas[name], name)
+    """The table's modelled attributes, its children's counts, starts and hoisted columns, and its own gaps."""
+    columns = [c for c in attribute_columns(relations, schemas[name], name)
+               if c.name not in prepared.hoisted.get(name, [])]
     frame = kept[name][[c.name for c in columns]].copy()
     attributes = len(columns)
     for child in relations.children(name):
-        columns += _child_columns(frame, child, kept[child], prepared)
+        columns += _child_columns(frame, child, kept[child], schemas[child], prepared)
     order = prepared.orders.get(name)
     if order is not None:
         frame[GAP] = order.gaps(kept[name][order.column.name], prepared.positions[name])
@@ -170,18 +198,24 @@ def _frame(name: str, kept: dict, relations: Relations, schemas: Mapping[str, Sc
     prepared.frames[name], prepared.columns[name] = frame, columns
 
 
-def _child_columns(frame: pd.DataFrame, child: str, rows: pd.DataFrame, prepared: Prepared) -> list[Column]:
-    """Adds to `frame` the number of `child` rows of each row and, if ordered, the first one's order value."""
+def _child_columns(frame: pd.DataFrame, child: str, rows: pd.DataFrame, schema: Schema,
+                   prepared: Prepared) -> list[Column]:
+    """Adds to `frame` the number of `child` rows of each row and, from the first of them, the order value (if
+    ordered) and the hoisted columns."""
     frame[count_name(child)] = np.bincount(prepared.parent_rows[child], minlength=len(frame))
     added = [Column(count_name(child), "numerical", "int64", reason=f"rows of {child} per row", discrete=True,
                     decimals=0)]
     order = prepared.orders.get(child)
+    first = prepared.positions[child] == 0
+    taken = [(dataclasses.replace(schema[c], name=hoisted_name(child, c)), c) for c in prepared.hoisted[child]]
     if order is not None:
-        first = prepared.positions[child] == 0
-        firsts = pd.Series(rows[order.column.name][first].to_numpy(), index=prepared.parent_rows[child][first])
-        frame[start_name(child)] = firsts.reindex(range(len(frame))).to_numpy()
-        added.append(dataclasses.replace(order.column, name=start_name(child),
-                                         reason=f"order value of the first row of {child}"))
+        start = dataclasses.replace(order.column, name=start_name(child),
+                                    reason=f"order value of the first row of {child}")
+        taken.insert(0, (start, order.column.name))
+    for column, source in taken:
+        firsts = pd.Series(rows[source][first].to_numpy(), index=prepared.parent_rows[child][first])
+        frame[column.name] = firsts.reindex(range(len(frame))).to_numpy()
+        added.append(column)
     return added
 
 

@@ -23,6 +23,7 @@ from tabsynth.models.linked.layout import (
     GAP,
     attribute_columns,
     count_name,
+    hoisted_name,
     parent_key,
     prepare,
     start_name,
@@ -30,7 +31,7 @@ from tabsynth.models.linked.layout import (
 from tabsynth.models.registry import create_model, model_class
 from tabsynth.table.dataset import Relations, check_rows
 from tabsynth.table.schema import Schema
-from tabsynth.table.values import to_numbers
+from tabsynth.table.values import as_dtype, to_numbers
 
 LINKED_PARAMS = {"length_quantile": 0.999}  # sequences are cut at this quantile of the number of children
 # Sequence models: fewer held-out rows make early stopping follow noise, so they train on all rows instead. The
@@ -59,6 +60,8 @@ class LinkedSynthesizer:
         prepared = prepare(frames, relations, schemas, quantile)
         self.relations_, self.schemas_ = relations, dict(schemas)
         self.caps_, self.orders_, self.offsets_ = prepared.caps, prepared.orders, prepared.offsets
+        self.hoisted_ = prepared.hoisted
+        self.contexts_ = {name: _context(relations, schemas, prepared, name) for name in prepared.hoisted}
         self.starts_ = {name: _median_start(prepared, relations, name) for name in prepared.orders}
         self.keys_ = _key_spaces(frames, relations, schemas)
         root = relations.root()
@@ -95,10 +98,10 @@ class LinkedSynthesizer:
         from tabsynth.models.linked.sequence import SequenceModel
 
         parent = parent_key(self.relations_, name).parent
-        attributes = {c.name for c in attribute_columns(self.relations_, self.schemas_[parent], parent)}
+        context = set(self.contexts_[name])
         params = {"validation": _validation(len(prepared.frames[name]), 0.1)} | self.params
         return SequenceModel(**params).fit(
-            prepared.frames[parent], [c for c in prepared.columns[parent] if c.name in attributes],
+            prepared.frames[parent], [c for c in prepared.columns[parent] if c.name in context],
             prepared.frames[name], prepared.columns[name], prepared.parent_rows[name], prepared.positions[name],
             rng, progress)
 
@@ -120,8 +123,10 @@ class LinkedSynthesizer:
         parents = modelled[parent]
         counts = pd.to_numeric(parents[count_name(name)], errors="coerce").fillna(0).to_numpy(float)
         lengths = np.clip(np.round(counts), 0, self.caps_[name]).astype(np.int64)
-        attributes = [c.name for c in attribute_columns(self.relations_, self.schemas_[parent], parent)]
-        events, rows, positions = self.sequences_[name].generate(parents[attributes], lengths, rng)
+        events, rows, positions = self.sequences_[name].generate(parents[self.contexts_[name]], lengths, rng)
+        for column in self.hoisted_[name]:
+            values = parents[hoisted_name(name, column)].to_numpy()[rows]
+            events[column] = as_dtype(pd.Series(values, name=column), self.schemas_[name][column].dtype)
         order = self.orders_.get(name)
         if order is not None:
             starts = self._start_numbers(parent, name, parents)[rows]
@@ -190,6 +195,16 @@ def _median_start(prepared, relations: Relations, name: str) -> float:
     column = next(c for c in prepared.columns[parent] if c.name == start_name(name))
     starts = to_numbers(column.kind, prepared.frames[parent][start_name(name)], unit="ns")
     return float(np.nanmedian(starts)) if np.isfinite(starts).any() else 0.0
+
+
+def _context(relations: Relations, schemas: Mapping[str, Schema], prepared, name: str) -> list[str]:
+    """The parent's columns a sequence of table `name` is generated from: the parent's own attributes (less those
+    hoisted to the grandparent) and the columns hoisted from `name`."""
+    parent = parent_key(relations, name).parent
+    own = {c.name for c in attribute_columns(relations, schemas[parent], parent)}
+    own -= set(prepared.hoisted.get(parent, []))
+    own |= {hoisted_name(name, column) for column in prepared.hoisted[name]}
+    return [c.name for c in prepared.columns[parent] if c.name in own]
 
 
 def _validation(rows: int, share: float) -> float:
