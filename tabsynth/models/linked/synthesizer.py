@@ -4,9 +4,11 @@ The root (person) table is fitted by a single-table model of the registry, with 
 each person's number of children (and the first child's order value), so counts and attributes are learnt
 jointly. Each child table is a `SequenceModel`: its rows generated per parent, position by position, given the
 parent's attributes, the position, the sequence length and the previous row; its own children's counts are
-columns it generates, so deeper trees work the same way. Order columns are rebuilt from generated gaps, keys are
-new, and foreign keys point at the synthetic parents. PII columns are not modelled: they come back as empty
-(None) columns, for the release to fill with fakes.
+columns it generates, so deeper trees work the same way. Order columns are rebuilt from generated gaps; dates
+never before the order column are held as distances after it (`offsets`); a category that never changes within a
+parent is held once per parent (`layout`). Keys are new (never a real key: `keys`), and foreign keys point at the
+synthetic parents. PII columns are not modelled: they come back as empty (None) columns, for the release to fill
+with fakes.
 """
 
 from __future__ import annotations
