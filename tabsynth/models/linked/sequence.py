@@ -63,23 +63,19 @@ class SequenceModel:
         generator = torch_generator(rng, device)
         parent_codes = self.parent_tokens_.encode(parents)
         last = np.tile(self._unknown(), (len(parents), 1))
-        found = []
+        layout, found = self._layout(), []
+        plan = (list(range(self._given_columns(), len(layout.columns))), layout.slices(),
+                [column.valid for column in layout.columns])  # the same for every step: worked out once
         with torch_threads(self.params["threads"]):
             self.network_.to(device)
             for position in range(int(lengths.max(initial=0))):
                 active = np.flatnonzero(lengths > position)
                 steps = self.step_tokens_.encode(_step_frame(np.full(len(active), position), lengths[active]))
                 given = np.concatenate([parent_codes[active], steps, last[active]], axis=1)
-                last[active] = self._generate_step(given, generator, device)
+                codes = generate(self.network_, len(given), *plan, generator, device, given)
+                last[active] = codes[:, given.shape[1]:]
                 found.append((active, np.full(len(active), position), last[active]))
         return self._assemble(found, rng)
-
-    def _generate_step(self, given: np.ndarray, generator: torch.Generator, device: torch.device) -> np.ndarray:
-        layout = self._layout()
-        events = list(range(self._given_columns(), len(layout.columns)))
-        allowed = [column.valid for column in layout.columns]
-        codes = generate(self.network_, len(given), events, layout.slices(), allowed, generator, device, given)
-        return codes[:, given.shape[1]:]
 
     def _assemble(self, found: list, rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         if not found:
