@@ -118,6 +118,15 @@ def test_save_and_load_give_the_same_sample(fitted, tmp_path):
     for path in (tmp_path / "linked").rglob("*"):
         if path.is_file():
             assert path.read_bytes()[:2] not in (b"\x80\x03", b"\x80\x04", b"\x80\x05")
+    arrays = tmp_path / "linked" / "arrays.npz"
+    payload = bytearray(arrays.read_bytes())
+    payload[len(payload) // 2] ^= 0xFF  # one byte of the weights changed
+    arrays.write_bytes(bytes(payload))
+    with pytest.raises(ModelError, match="hash does not match"):
+        load_linked(tmp_path / "linked")
+    (tmp_path / "linked" / "extra.pkl").write_bytes(b"\x80\x04 not a model")
+    with pytest.raises(ModelError, match="pickle"):
+        load_linked(tmp_path / "linked")
 
 
 def cgd_frames() -> dict[str, pd.DataFrame]:
