@@ -154,6 +154,9 @@ def test_cgd_episodes_hang_together():
     ordered = episodes.groupby("id", sort=False)["tstart"].apply(lambda t: t.is_monotonic_increasing)
     assert ordered.all()
     assert (episodes["tstop"] >= episodes["tstart"]).all()  # held as a distance after the order column
+    same = episodes["id"].eq(episodes["id"].shift())
+    assert model.chained_ == {"episodes": "tstop"}  # each episode starts where the previous one stopped
+    assert (episodes["tstart"] == episodes["tstop"].shift())[same].all()
     first = episodes.groupby("id", sort=False).head(1)
     assert (first["tstart"] == 0).mean() > 0.9  # every real first episode starts at day 0
     real_counts = frames["episodes"]["id"].value_counts().clip(upper=4).value_counts(normalize=True)

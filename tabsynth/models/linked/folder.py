@@ -44,7 +44,7 @@ def save_linked(model, folder) -> None:
         "model": model.model, "params": model.params, "relations": _relations_dict(model.relations_),
         "schemas": {name: schema.to_dict() for name, schema in model.schemas_.items()},
         "persons": model.persons_, "caps": model.caps_, "starts": model.starts_, "hoisted": model.hoisted_,
-        "contexts": model.contexts_,
+        "contexts": model.contexts_, "chained": model.chained_,
         "orders": {name: {"column": Schema((order.column,)).to_dict(), "unit": order.unit}
                    for name, order in model.orders_.items()},
         "offsets": {name: [{"column": Schema((o.column,)).to_dict(), "reference": o.reference, "unit": o.unit}
@@ -65,7 +65,7 @@ def read_linked(folder, cls):
     model.relations_ = relations_from_dict({"tables": document["relations"]}, where=str(folder / LINKED_FILE))
     model.schemas_ = {name: Schema.from_dict(data) for name, data in document["schemas"].items()}
     model.persons_, model.caps_, model.starts_ = document["persons"], document["caps"], document["starts"]
-    model.hoisted_, model.contexts_ = document["hoisted"], document["contexts"]
+    model.hoisted_, model.contexts_, model.chained_ = document["hoisted"], document["contexts"], document["chained"]
     model.orders_ = {name: OrderGaps(Schema.from_dict(o["column"]).columns[0], o["unit"])
                      for name, o in document["orders"].items()}
     model.offsets_ = {name: [Offset(Schema.from_dict(o["column"]).columns[0], o["reference"], o["unit"])

@@ -121,11 +121,12 @@ class Prepared:
     orders: dict[str, OrderGaps]
     offsets: dict[str, list[Offset]]
     hoisted: dict[str, list[str]]  # per child table, its columns held once per parent
+    chained: dict[str, str]  # per child table, the column whose previous value is each row's order value
 
 
 def prepare(frames: Mapping[str, pd.DataFrame], relations: Relations, schemas: Mapping[str, Schema],
             length_quantile: float) -> Prepared:
-    kept, prepared = {}, Prepared({}, {}, {}, {}, {}, {}, {}, {})
+    kept, prepared = {}, Prepared({}, {}, {}, {}, {}, {}, {}, {}, {})
     for name in relations.parents_first():
         rows = conform(frames[name], schemas[name]).reset_index(drop=True)
         fk = parent_key(relations, name)
@@ -195,7 +196,25 @@ def _frame(name: str, kept: dict, relations: Relations, schemas: Mapping[str, Sc
         references = [(c, kept[name][c.name]) for c in columns[:attributes] if c.kind == "datetime"]
         candidates = starts
     prepared.offsets[name] = _distances(frame, columns, candidates, references)
+    chained = _chained(frame, prepared.offsets[name], order, prepared.positions.get(name)) if order else None
+    if chained is not None:  # the gap is the previous row's distance: not a column to learn
+        prepared.chained[name] = chained
+        del frame[GAP]
+        columns = [c for c in columns if c.name != GAP]
     prepared.frames[name], prepared.columns[name] = frame, columns
+
+
+def _chained(frame: pd.DataFrame, offsets: list[Offset], order: OrderGaps, positions: np.ndarray) -> str | None:
+    """A column held as a distance after the order column whose every value is the next row's order value (an
+    episode that starts where the previous one stopped)."""
+    later = positions > 0
+    gaps = frame[GAP].to_numpy(float)[later] * order.unit
+    for offset in offsets:
+        if offset.column.name in frame.columns and offset.reference == order.column.name and later.any():
+            previous = np.roll(frame[offset.column.name].to_numpy(float), 1)[later] * offset.unit
+            if np.allclose(gaps, previous, rtol=0, atol=1e-9 * max(order.unit, 1)):
+                return offset.column.name
+    return None
 
 
 def _child_columns(frame: pd.DataFrame, child: str, rows: pd.DataFrame, schema: Schema,

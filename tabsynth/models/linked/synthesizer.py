@@ -62,7 +62,7 @@ class LinkedSynthesizer:
         prepared = prepare(frames, relations, schemas, quantile)
         self.relations_, self.schemas_ = relations, dict(schemas)
         self.caps_, self.orders_, self.offsets_ = prepared.caps, prepared.orders, prepared.offsets
-        self.hoisted_ = prepared.hoisted
+        self.hoisted_, self.chained_ = prepared.hoisted, prepared.chained
         self.contexts_ = {name: _context(relations, schemas, prepared, name) for name in prepared.hoisted}
         self.starts_ = {name: _median_start(prepared, relations, name) for name in prepared.orders}
         self.keys_ = _key_spaces(frames, relations, schemas)
@@ -132,8 +132,18 @@ class LinkedSynthesizer:
         order = self.orders_.get(name)
         if order is not None:
             starts = self._start_numbers(parent, name, parents)[rows]
-            events[order.column.name] = order.rebuild(starts, events.pop(GAP).to_numpy(float), positions)
+            events[order.column.name] = order.rebuild(starts, self._gaps(name, events, positions), positions)
         return events, rows
+
+    def _gaps(self, name: str, events: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
+        """Each row's gap after the previous row (in the order column's units): generated, or, for a chained
+        table, the previous row's distance of the chained column (rows sorted by parent and position)."""
+        order = self.orders_[name]
+        if name not in self.chained_:
+            return events.pop(GAP).to_numpy(float)
+        offset = next(o for o in self.offsets_[name] if o.column.name == self.chained_[name])
+        distances = np.clip(pd.to_numeric(events[offset.column.name], errors="coerce").to_numpy(float), 0, None)
+        return np.where(positions == 0, 0.0, np.roll(distances, 1) * offset.unit / order.unit)
 
     def _start_numbers(self, parent: str, name: str, parents: pd.DataFrame) -> np.ndarray:
         """Each parent's first order value of table `name` (as `to_numbers`, ns), held absolute or as a distance
