@@ -18,7 +18,9 @@ from tabsynth.table.infer import conform, infer_schema
 from tabsynth.table.split import split
 
 ROOT = Path(__file__).resolve().parents[1]
-ADULT = ROOT.parent / "shared" / "datasets" / "adult.csv"
+# The shared copy beside the checkout, or beside the folder holding it (a worktree under /work/wt/<name>).
+ADULT = next((found for found in (folder / "shared" / "datasets" / "adult.csv" for folder in ROOT.parents)
+              if found.exists()), ROOT.parent / "shared" / "datasets" / "adult.csv")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
