@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tabsynth.metrics.distance import as_numbers, fit_encoder, nearest_distances, sample_rows
+from tabsynth.metrics.distance import EncodedTables, as_numbers, encode_tables, nearest_distances, sample_rows
 from tabsynth.metrics.result import MetricResult
 from tabsynth.table.schema import Column, Schema
 
@@ -244,7 +244,7 @@ LINKABILITY_TEXT = "share of real rows whose two column halves the synthetic row
 
 def linkability_risk(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, *,
                      rng: np.random.Generator, n_attacks: int = 500, n_neighbors: int = 1,
-                     max_rows: int = MAX_ROWS) -> list[MetricResult]:
+                     max_rows: int = MAX_ROWS, encoded: EncodedTables | None = None) -> list[MetricResult]:
     """The attacker holds two tables, the first and second half of the columns (in schema order), and
     links a row's halves when their n_neighbors closest synthetic rows overlap."""
     columns = schema.modelled()
@@ -252,12 +252,13 @@ def linkability_risk(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.D
     if problem:
         return unavailable(LINKABILITY, LINKABILITY_TEXT, problem)
     rng = np.random.default_rng(rng)
-    encoder = fit_encoder(train, columns)
+    encoded = encoded or encode_tables(train, holdout, synthetic, columns)
+    encoder = encoded.encoder
     halves = [encoder.features(encoder.names[:len(columns) // 2]), encoder.features(encoder.names[len(columns) // 2:])]
-    synthetic_features = encoder.encode(sample_rows(synthetic, max_rows, rng))
+    synthetic_features = encoded.synthetic.sample(max_rows, rng).features
     attempts = min(n_attacks, len(train), len(holdout))
-    targets = pd.concat([sample_rows(frame, attempts, rng) for frame in (train, holdout)], ignore_index=True)
-    linked = _linked(encoder.encode(targets), synthetic_features, halves, n_neighbors)
+    targets = encoded.train.sample(attempts, rng).followed_by(encoded.holdout.sample(attempts, rng))
+    linked = _linked(targets.features, synthetic_features, halves, n_neighbors)
     counts = AttackCounts(float(linked[:attempts].sum()), float(linked[attempts:].sum()), attempts)
     return [_risk_result(LINKABILITY, LINKABILITY_TEXT, counts, n_neighbors=n_neighbors,
                          synthetic_rows=len(synthetic_features), halves=[encoder.names[:len(columns) // 2],
@@ -280,7 +281,8 @@ INFERENCE_TEXT = "success guessing a secret column from the closest synthetic ro
 
 def attribute_inference_risk(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema,
                              *, rng: np.random.Generator, n_attacks: int = 500, max_secrets: int = 10,
-                             tolerance: float = 0.05, max_rows: int = MAX_ROWS) -> list[MetricResult]:
+                             tolerance: float = 0.05, max_rows: int = MAX_ROWS,
+                             encoded: EncodedTables | None = None) -> list[MetricResult]:
     """For up to max_secrets secret columns, the attacker knows every other column of a target and guesses
     the secret from the closest synthetic row; continuous guesses within `tolerance` count as right
     (of the true value for numbers, of the training range for dates). The value is the worst secret's risk."""
@@ -290,11 +292,12 @@ def attribute_inference_risk(train: pd.DataFrame, holdout: pd.DataFrame, synthet
         return unavailable(INFERENCE, INFERENCE_TEXT, problem)
     rng = np.random.default_rng(rng)
     secrets = [columns[i] for i in np.sort(rng.permutation(len(columns))[:max_secrets])]
-    encoder = fit_encoder(train, columns)
-    synthetic_rows = sample_rows(synthetic, max_rows, rng)
+    encoded = encoded or encode_tables(train, holdout, synthetic, columns)
+    encoder, sampled = encoded.encoder, encoded.synthetic.sample(max_rows, rng)
     attempts = min(n_attacks, len(train), len(holdout))
-    targets = pd.concat([sample_rows(frame, attempts, rng) for frame in (train, holdout)], ignore_index=True)
-    synthetic_features, target_features = encoder.encode(synthetic_rows), encoder.encode(targets)
+    real = encoded.train.sample(attempts, rng).followed_by(encoded.holdout.sample(attempts, rng))
+    synthetic_rows, targets = sampled.rows, real.rows
+    synthetic_features, target_features = sampled.features, real.features
     per_secret = {}
     for secret in secrets:
         known = encoder.features([c.name for c in columns if c.name != secret.name])

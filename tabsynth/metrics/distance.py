@@ -1,4 +1,5 @@
-"""Mixed-type row encoding and exact nearest-neighbour search for the distance-based risk checks.
+"""Mixed-type row encoding and exact nearest-neighbour search for the distance-based risk checks, and the
+tables they share (`EncodedTables`: encoded and keyed once per validation, sampled by each check).
 
 The encoding is Gower-like under the Euclidean norm: a number or date becomes its distance from the
 training median divided by a robust training range (1st to 99th percentile), plus a missing
@@ -8,6 +9,7 @@ squared distance, the same as two numbers a full range apart. Missing is a categ
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +23,7 @@ RANGE_QUANTILES = (0.01, 0.99)
 ONE_HOT_SCALE = np.sqrt(0.5)
 FAR = 1_000.0  # scaled numbers are clipped here: outliers stay far away and float32 products stay finite
 CHUNK_CELLS = 8_000_000  # query rows x max(reference rows, k x features) per block: about 64 MB at most
+PRE_ENCODED_CELLS = 16_000_000  # rows x features of a whole table encoded up front (128 MB); larger: per sample
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,8 @@ def nearest_distances(queries: np.ndarray, reference: np.ndarray, k: int = 2) ->
     found = min(k, len(reference))
     if found == 0 or len(queries) == 0:
         return distances, indices
+    used = (queries != 0).any(axis=0) | (reference != 0).any(axis=0)  # a feature 0 in both adds 0: left out
+    queries, reference = queries[:, used], reference[:, used]
     # argmin of |r|^2 - 2 q.r is the argmin of |q - r|^2: one product against [-2 r, |r|^2] gives it.
     augmented = np.hstack([-2 * reference, (reference**2).sum(axis=1, keepdims=True)]).T.astype(np.float32)
     step = max(1, CHUNK_CELLS // max(len(reference), found * queries.shape[1]))
@@ -151,6 +156,76 @@ def _smallest(scores: np.ndarray, k: int) -> np.ndarray:
 
 def sample_rows(frame: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
     """At most n rows drawn without replacement, in their original order."""
-    if len(frame) <= n:
-        return frame
-    return frame.iloc[np.sort(rng.choice(len(frame), n, replace=False))]
+    positions = sample_positions(len(frame), n, rng)
+    return frame if positions is None else frame.iloc[positions]
+
+
+def sample_positions(size: int, n: int, rng: np.random.Generator) -> np.ndarray | None:
+    """Sorted positions of n of `size` rows drawn without replacement; None (all rows, no draw) when size <= n."""
+    return None if size <= n else np.sort(rng.choice(size, n, replace=False))
+
+
+def row_keys(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """One hashable key per row; missing values compare equal to each other, dtypes do not matter."""
+    parts = [frame[c].astype(object).where(frame[c].notna(), "\x00NA").astype(str) for c in columns]
+    if not parts:
+        return pd.Series([""] * len(frame), index=frame.index)
+    return pd.Series(map("\x1f".join, zip(*parts, strict=True)), index=frame.index)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Rows of a table beside their features and (on first use) their exact-match keys; row i of each is the
+    same row. A whole table's features are computed up front only when they fit in PRE_ENCODED_CELLS (else
+    None: each sample is encoded when drawn); a sample's always are."""
+
+    rows: pd.DataFrame
+    encoder: RowEncoder
+    features: np.ndarray | None
+
+    @functools.cached_property
+    def keys(self) -> pd.Series:
+        return row_keys(self.rows, self.encoder.names)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def sample(self, n: int, rng: np.random.Generator) -> Encoded:
+        """At most n rows, drawn as `sample_rows` draws them (the same rows for the same generator)."""
+        positions = sample_positions(len(self), n, rng)
+        if positions is None:
+            return self if self.features is not None else self.take(slice(None))
+        return self.take(positions)
+
+    def take(self, positions) -> Encoded:
+        rows = self.rows.iloc[positions]
+        features = self.encoder.encode(rows) if self.features is None else self.features[positions]
+        taken = Encoded(rows, self.encoder, features)
+        if "keys" in self.__dict__:  # already computed for the whole table: a slice of them
+            taken.__dict__["keys"] = self.keys.iloc[positions]
+        return taken
+
+    def followed_by(self, other: Encoded) -> Encoded:
+        """These rows, then those of `other` (both samples), renumbered from 0."""
+        return Encoded(pd.concat([self.rows, other.rows], ignore_index=True), self.encoder,
+                       np.vstack([self.features, other.features]))
+
+
+@dataclass(frozen=True)
+class EncodedTables:
+    """The training, holdout and synthetic tables under one encoder learnt from the training rows: keyed and
+    encoded once per validation, instead of once per risk check."""
+
+    encoder: RowEncoder
+    train: Encoded
+    holdout: Encoded
+    synthetic: Encoded
+
+
+def encode_tables(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
+                  columns: list[Column]) -> EncodedTables:
+    encoder = fit_encoder(train, columns)
+    width = sum(scale.width for scale in encoder.scales)
+    return EncodedTables(encoder, *(
+        Encoded(frame, encoder, encoder.encode(frame) if len(frame) * width <= PRE_ENCODED_CELLS else None)
+        for frame in (train, holdout, synthetic)))

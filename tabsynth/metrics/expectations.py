@@ -55,7 +55,9 @@ def _summaries(frame: pd.DataFrame, user: list[Rule], table: list[Rule]) -> list
 def pandas_outcome(frame: pd.DataFrame, rule: Rule) -> Outcome:
     """`Rule.check`; as with GX, a rule on a column the table lacks fails with an error."""
     absent = [name for name in rule.columns if name not in frame.columns]
-    return Outcome(False, error=f"the column {absent[0]!r} does not exist in the table") if absent else rule.check(frame)
+    if absent:
+        return Outcome(False, error=f"the column {absent[0]!r} does not exist in the table")
+    return rule.check(frame)
 
 
 def build_suite(schema: Schema, constraints: list[Constraint], real: pd.DataFrame | None = None):
