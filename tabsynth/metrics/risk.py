@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from tabsynth.metrics.attacks import (
     MAX_ROWS,
@@ -25,6 +24,7 @@ from tabsynth.metrics.attacks import (
 )
 from tabsynth.metrics.distance import EncodedTables, encode_tables, nearest_distances, row_keys
 from tabsynth.metrics.result import MetricResult
+from tabsynth.metrics.statistics import average_ranks
 from tabsynth.table.schema import Schema
 
 DCR_SHARE_TEXT = ("share of synthetic rows closer to a training row than to any holdout row, corrected to equal "
@@ -163,7 +163,7 @@ def mia_auc(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
 
 def roc_auc(positive_scores: np.ndarray, negative_scores: np.ndarray) -> float:
     """Probability that a positive outscores a negative, ties counting half (Mann-Whitney U / n1 n2)."""
-    ranks = rankdata(np.concatenate([positive_scores, negative_scores]))
+    ranks = average_ranks(np.concatenate([positive_scores, negative_scores]))
     n_pos, n_neg = len(positive_scores), len(negative_scores)
     return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
