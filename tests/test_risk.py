@@ -61,6 +61,24 @@ def test_nearest_distances_match_brute_force_in_small_chunks(monkeypatch):
     np.testing.assert_allclose(np.linalg.norm(queries[:, None] - reference[indices], axis=2), found, atol=1e-12)
 
 
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_nearest_distances_among_rows_alike_on_categories_match_brute_force(k, monkeypatch):
+    rng = np.random.default_rng(k)
+    train = pd.DataFrame({"x": rng.normal(size=400), "y": rng.gamma(2, size=400),
+                          "c": rng.choice(list("abcdefghijkl"), 400), "d": rng.choice(["u", "v", "w", None], 400)})
+    encoder = fit_encoder(train, infer_schema(train).modelled())
+    unlike = train.iloc[:10].assign(c="new")  # no reference row alike: left to the products
+    reference, queries = encoder.encode(train.iloc[:300]), encoder.encode(pd.concat([train.iloc[250:], unlike]))
+    monkeypatch.setattr(distance, "CHUNK_CELLS", 500)  # several blocks of pairs
+    found, indices = nearest_distances(queries, reference, k=k, discrete=encoder.discrete())
+    expected = np.sort(cdist(queries, reference), axis=1)[:, :k]
+    np.testing.assert_allclose(found, expected, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(queries[:, None] - reference[indices], axis=2), found, atol=1e-12)
+    assert (found[:50, 0] == 0).all() and (indices[:50, 0] == np.arange(250, 300)).all()
+    done, _, _ = distance._nearest_alike(queries, reference, k, encoder.discrete())
+    assert done[:50].any() and not done[-10:].any()  # both ways of finding neighbours were taken
+
+
 def test_privacy_risks_sharing_encodings_give_what_each_check_gives_alone(adult_split):
     from tabsynth.metrics import risk
 

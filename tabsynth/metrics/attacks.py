@@ -258,15 +258,17 @@ def linkability_risk(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.D
     synthetic_features = encoded.synthetic.sample(max_rows, rng).features
     attempts = min(n_attacks, len(train), len(holdout))
     targets = encoded.train.sample(attempts, rng).followed_by(encoded.holdout.sample(attempts, rng))
-    linked = _linked(targets.features, synthetic_features, halves, n_neighbors)
+    linked = _linked(targets.features, synthetic_features, halves, n_neighbors, encoder.discrete())
     counts = AttackCounts(float(linked[:attempts].sum()), float(linked[attempts:].sum()), attempts)
     return [_risk_result(LINKABILITY, LINKABILITY_TEXT, counts, n_neighbors=n_neighbors,
                          synthetic_rows=len(synthetic_features), halves=[encoder.names[:len(columns) // 2],
                                                                          encoder.names[len(columns) // 2:]])]
 
 
-def _linked(targets: np.ndarray, synthetic: np.ndarray, halves: list[np.ndarray], n_neighbors: int) -> np.ndarray:
-    first, second = (nearest_distances(targets[:, half], synthetic[:, half], k=n_neighbors)[1] for half in halves)
+def _linked(targets: np.ndarray, synthetic: np.ndarray, halves: list[np.ndarray], n_neighbors: int,
+            discrete: np.ndarray) -> np.ndarray:
+    first, second = (nearest_distances(targets[:, half], synthetic[:, half], k=n_neighbors, discrete=discrete[half])[1]
+                     for half in halves)
     shared = (first[:, :, None] == second[:, None, :]) & (first[:, :, None] >= 0)
     return shared.any(axis=(1, 2))
 
@@ -294,6 +296,7 @@ def attribute_inference_risk(train: pd.DataFrame, holdout: pd.DataFrame, synthet
     secrets = [columns[i] for i in np.sort(rng.permutation(len(columns))[:max_secrets])]
     encoded = encoded or encode_tables(train, holdout, synthetic, columns)
     encoder, sampled = encoded.encoder, encoded.synthetic.sample(max_rows, rng)
+    discrete = encoder.discrete()
     attempts = min(n_attacks, len(train), len(holdout))
     real = encoded.train.sample(attempts, rng).followed_by(encoded.holdout.sample(attempts, rng))
     synthetic_rows, targets = sampled.rows, real.rows
@@ -301,7 +304,8 @@ def attribute_inference_risk(train: pd.DataFrame, holdout: pd.DataFrame, synthet
     per_secret = {}
     for secret in secrets:
         known = encoder.features([c.name for c in columns if c.name != secret.name])
-        closest = nearest_distances(target_features[:, known], synthetic_features[:, known], k=1)[1][:, 0]
+        closest = nearest_distances(target_features[:, known], synthetic_features[:, known], k=1,
+                                    discrete=discrete[known])[1][:, 0]
         guesses = synthetic_rows[secret.name].iloc[closest].reset_index(drop=True)
         spread = getattr(encoder.scales[encoder.names.index(secret.name)], "spread", 1.0)
         right = guessed_right(secret, guesses, targets[secret.name], tolerance, spread)

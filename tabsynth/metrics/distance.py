@@ -77,6 +77,12 @@ class RowEncoder:
             return np.zeros((len(frame), 0))
         return np.hstack([scale.encode(frame[scale.name]) for scale in self.scales])
 
+    def discrete(self) -> np.ndarray:
+        """Mask of the features where a mismatch alone costs at least 1 in squared distance: a category's
+        one-hot features and a number's missing flag."""
+        widths = [[True] * scale.width if isinstance(scale, CategoryScale) else [False, True] for scale in self.scales]
+        return np.array([flag for flags in widths for flag in flags], dtype=bool)
+
     def features(self, names: list[str]) -> np.ndarray:
         """Positions of the features that encode the named columns."""
         positions, start = [], 0
@@ -116,12 +122,16 @@ def as_numbers(values: pd.Series) -> np.ndarray:
     return pd.to_numeric(values, errors="coerce").to_numpy(float)
 
 
-def nearest_distances(queries: np.ndarray, reference: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def nearest_distances(queries: np.ndarray, reference: np.ndarray, k: int = 2, *,
+                      discrete: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Euclidean distances and indices of the k closest reference rows of each query row, closest first.
 
     Candidates come from float32 matrix products in blocks of bounded size; their distances are then
     recomputed exactly in float64 (an identical row is at distance 0). Where the reference has fewer
-    than k rows, the missing neighbours are at distance inf with index -1.
+    than k rows, the missing neighbours are at distance inf with index -1. Given `discrete` (a mask of
+    the features where a mismatch alone costs at least 1 in squared distance, `RowEncoder.discrete`), a
+    query whose k closest rows among those alike on every discrete feature are all nearer than 1 has
+    them as its k nearest overall: those are found without the product (`_nearest_alike`).
     """
     distances = np.full((len(queries), k), np.inf)
     indices = np.full((len(queries), k), -1, dtype=np.int64)
@@ -130,18 +140,93 @@ def nearest_distances(queries: np.ndarray, reference: np.ndarray, k: int = 2) ->
         return distances, indices
     used = (queries != 0).any(axis=0) | (reference != 0).any(axis=0)  # a feature 0 in both adds 0: left out
     queries, reference = queries[:, used], reference[:, used]
+    rest = np.arange(len(queries))
+    if discrete is not None and discrete[used].any():
+        done, near, which = _nearest_alike(queries, reference, found, discrete[used])
+        distances[done, :found], indices[done, :found] = near, which
+        rest = np.flatnonzero(~done)
+    distances[rest, :found], indices[rest, :found] = _nearest_by_products(queries[rest], reference, found)
+    return distances, indices
+
+
+def _nearest_by_products(queries: np.ndarray, reference: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    distances, indices = np.empty((len(queries), k)), np.empty((len(queries), k), dtype=np.int64)
     # argmin of |r|^2 - 2 q.r is the argmin of |q - r|^2: one product against [-2 r, |r|^2] gives it.
     augmented = np.hstack([-2 * reference, (reference**2).sum(axis=1, keepdims=True)]).T.astype(np.float32)
-    step = max(1, CHUNK_CELLS // max(len(reference), found * queries.shape[1]))
+    step = max(1, CHUNK_CELLS // max(len(reference), k * queries.shape[1]))
     for start in range(0, len(queries), step):
         block = queries[start:start + step]
         scores = np.hstack([block, np.ones((len(block), 1))]).astype(np.float32) @ augmented
-        candidates = _smallest(scores, found)
+        candidates = _smallest(scores, k)
         exact = np.sqrt(((block[:, None, :] - reference[candidates]) ** 2).sum(axis=2))
         order = np.argsort(exact, axis=1, kind="stable")
-        distances[start:start + step, :found] = np.take_along_axis(exact, order, axis=1)
-        indices[start:start + step, :found] = np.take_along_axis(candidates, order, axis=1)
+        distances[start:start + step] = np.take_along_axis(exact, order, axis=1)
+        indices[start:start + step] = np.take_along_axis(candidates, order, axis=1)
     return distances, indices
+
+
+def _nearest_alike(queries: np.ndarray, reference: np.ndarray, k: int, discrete: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The queries (a mask) whose k nearest reference rows are found among the rows alike on every discrete
+    feature, and those neighbours' distances and indices. Any other row differs on a discrete feature, so
+    lies at least 1 away: neighbours alike and nearer than 1 are the nearest of all. Groups holding over
+    1/16 of the reference are left to the product, which is then cheaper per pair."""
+    query_groups, reference_groups = _group_codes(queries[:, discrete], reference[:, discrete])
+    order = np.argsort(reference_groups, kind="stable")  # alike rows together, by index within a group
+    starts = np.searchsorted(reference_groups[order], query_groups, "left")
+    sizes = np.searchsorted(reference_groups[order], query_groups, "right") - starts
+    tried = np.flatnonzero((sizes >= k) & (sizes <= max(k, len(reference) // 16)))
+    done = np.zeros(len(queries), dtype=bool)
+    distances, indices = np.empty((len(queries), k)), np.empty((len(queries), k), dtype=np.int64)
+    pairs_per_block = max(1, CHUNK_CELLS // max(1, int((~discrete).sum())))
+    for block in _blocks_of_pairs(tried, sizes, pairs_per_block):
+        near, which = _nearest_in_groups(queries[block][:, ~discrete], reference[:, ~discrete], order,
+                                         starts[block], sizes[block], k)
+        closer = near[:, -1] ** 2 < 1 - 1e-9  # a row unlike the query is at least 1 away (squared)
+        done[block[closer]] = True
+        distances[block[closer]], indices[block[closer]] = near[closer], which[closer]
+    return done, distances[done], indices[done]
+
+
+def _group_codes(queries: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One integer per row: equal exactly where the rows are equal on every feature. Rows are compared as bytes:
+    one bit per feature where each feature holds 0 or one other value (one-hot, flags), else the floats'."""
+    rows = np.vstack([queries, reference]) + 0.0  # -0.0 becomes 0.0: equal values, equal bytes
+    if np.all((rows == 0) | (rows == rows.max(axis=0))):
+        rows = np.packbits(rows != 0, axis=1)
+    rows = np.ascontiguousarray(rows)
+    _, codes = np.unique(rows.view(np.dtype((np.void, rows.itemsize * rows.shape[1]))).ravel(), return_inverse=True)
+    return codes[:len(queries)], codes[len(queries):]
+
+
+def _blocks_of_pairs(queries: np.ndarray, sizes: np.ndarray, pairs_per_block: int):
+    """The query positions in runs whose pairs with their groups' rows stay within pairs_per_block."""
+    ends = np.cumsum(sizes[queries])
+    start = 0
+    while start < len(queries):
+        stop = max(start + 1, int(np.searchsorted(ends, ends[start] - sizes[queries[start]] + pairs_per_block,
+                                                  "right")))
+        yield queries[start:stop]
+        start = stop
+
+
+def _nearest_in_groups(queries: np.ndarray, reference: np.ndarray, order: np.ndarray, starts: np.ndarray,
+                       sizes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distances and indices of each query's k nearest rows within its group (order[start:start + size]),
+    on the features given (the others are equal within a group); ties go to the lower index."""
+    owner = np.repeat(np.arange(len(queries)), sizes)
+    first = np.cumsum(sizes) - sizes
+    rows = order[np.repeat(starts - first, sizes) + np.arange(len(owner))]
+    gaps = ((queries[owner] - reference[rows]) ** 2).sum(axis=1)
+    picks, distances = np.empty((len(queries), k), dtype=np.int64), np.empty((len(queries), k))
+    for i in range(k):
+        lowest = np.minimum.reduceat(gaps, first)
+        hits = np.flatnonzero(gaps == lowest[owner])
+        firsts = np.concatenate([[True], owner[hits][1:] != owner[hits][:-1]])
+        picks[:, i] = hits[firsts]  # the first hit of each query: the lowest index among its ties
+        distances[:, i] = np.sqrt(lowest)
+        gaps[picks[:, i]] = np.inf
+    return distances, rows[picks]
 
 
 def _smallest(scores: np.ndarray, k: int) -> np.ndarray:

@@ -88,7 +88,8 @@ def dcr_share(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFram
     rate = min(1.0, max_rows / max(len(train), len(holdout)))  # one rate for both keeps the chance level
     references = [table.sample(max(1, round(rate * len(table))), rng) for table in (encoded.train, encoded.holdout)]
     far = np.isnan(exact)
-    to_train, to_holdout = (nearest_distances(queries.features[far], table.features, k=1)[0][:, 0]
+    discrete = encoded.encoder.discrete()
+    to_train, to_holdout = (nearest_distances(queries.features[far], table.features, k=1, discrete=discrete)[0][:, 0]
                             for table in references)
     ties = np.isclose(to_train, to_holdout, rtol=0, atol=1e-9)
     chance = len(train) / (len(train) + len(holdout))
@@ -131,7 +132,8 @@ def nndr_p5(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
     encoded = encoded or encode_tables(train, holdout, synthetic, schema.modelled())
     reference = encoded.train.sample(max_rows, rng).features
     queries = [table.sample(max_rows, rng) for table in (encoded.synthetic, encoded.holdout)]
-    distances = nearest_distances(queries[0].followed_by(queries[1]).features, reference, k=2)[0]
+    distances = nearest_distances(queries[0].followed_by(queries[1]).features, reference, k=2,
+                                  discrete=encoded.encoder.discrete())[0]
     with np.errstate(invalid="ignore", divide="ignore"):  # both neighbours at 0: a copy of a repeated row
         ratios = np.where(distances[:, 1] > 0, distances[:, 0] / distances[:, 1], 1.0)
     synthetic_ratios, holdout_ratios = ratios[:len(queries[0])], ratios[len(queries[0]):]
@@ -154,7 +156,7 @@ def mia_auc(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
     reference = encoded.synthetic.sample(max_rows, rng).features
     size = min(len(train), len(holdout), max_rows)
     real = encoded.train.sample(size, rng).followed_by(encoded.holdout.sample(size, rng))
-    closeness = -nearest_distances(real.features, reference, k=1)[0][:, 0]
+    closeness = -nearest_distances(real.features, reference, k=1, discrete=encoded.encoder.discrete())[0][:, 0]
     auc = roc_auc(closeness[:size], closeness[size:])
     details = {"ci95": hanley_mcneil_interval(auc, size, size), "train_rows": size, "holdout_rows": size,
                "synthetic_rows": len(reference)}
