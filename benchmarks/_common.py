@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import platform
 import resource
 import time
@@ -18,7 +19,9 @@ from tabsynth.table.infer import conform, infer_schema
 from tabsynth.table.split import split
 
 ROOT = Path(__file__).resolve().parents[1]
-ADULT = ROOT.parent / "shared" / "datasets" / "adult.csv"
+# The shared copy beside the checkout, or beside the folder holding it (a worktree under /work/wt/<name>).
+ADULT = next((found for found in (folder / "shared" / "datasets" / "adult.csv" for folder in ROOT.parents)
+              if found.exists()), ROOT.parent / "shared" / "datasets" / "adult.csv")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -31,12 +34,16 @@ def adult_split(seed: int = 0):
 
 
 class Timer:
+    """Wall seconds, and CPU seconds of this process (all its threads): on shared cores the CPU time is the
+    steadier figure."""
+
     def __enter__(self):
-        self.start = time.perf_counter()
+        self.start, self.cpu_start = time.perf_counter(), time.process_time()
         return self
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.start
+        self.cpu_seconds = time.process_time() - self.cpu_start
 
 
 def peak_rss_mb() -> float:
@@ -45,8 +52,6 @@ def peak_rss_mb() -> float:
 
 
 def machine() -> str:
-    import os
-
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
@@ -60,15 +65,23 @@ def versions(*packages: str) -> str:
     return ", ".join(found)
 
 
-def write_results(name: str, rows: list[dict], title: str, packages: tuple[str, ...]) -> str:
-    """CSV plus a Markdown table (with date, machine and versions) in benchmarks/results/."""
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: the machine is shared, so every timing is read beside them."""
+    return "load " + " / ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def write_results(name: str, rows: list[dict], title: str, packages: tuple[str, ...], note: str = "") -> str:
+    """CSV (this run) plus a Markdown table (with date, machine, versions and load) in benchmarks/results/;
+    the Markdown file keeps the earlier runs below this one, as history."""
     RESULTS.mkdir(exist_ok=True)
     with open(RESULTS / f"{name}.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     frame = pd.DataFrame(rows)
-    markdown = (f"# {title}\n\n{date.today().isoformat()} · {machine()} · {versions(*packages)}\n\n"
-                f"{frame.to_markdown(index=False, floatfmt='.4g')}\n")
-    (RESULTS / f"{name}.md").write_text(markdown)
-    return markdown
+    header = f"{date.today().isoformat()} · {machine()} · {versions(*packages)} · {load_average()}"
+    run = "\n\n".join(part for part in (header, note, frame.to_markdown(index=False, floatfmt=".4g")) if part) + "\n"
+    path = RESULTS / f"{name}.md"
+    earlier = path.read_text().split("\n", 1)[1].strip() if path.exists() else ""  # below the old title
+    path.write_text(f"# {title}\n\n{run}" + (f"\n{earlier}\n" if earlier else ""))
+    return run

@@ -1,7 +1,8 @@
 """Full validation of an Adult release: every check the gate can run, timed per family.
 
-Target (issue 5): under 30 s for 26,000 synthetic rows against 26,000 training and 6,500 holdout rows
-on a 2-core machine. The synthetic table comes from `copula` (fit time not counted).
+Target (issue 21): at most 5 s for all checks (was under 30 s, issue 5) for 26,000 synthetic rows against 26,000
+training and 6,500 holdout rows on a 2-core machine. The synthetic table comes from `copula` (fit time not
+counted). Wall and CPU seconds are both recorded, with the load: the 2 cores are shared.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from tabsynth.metrics.risk import privacy_risks
 from tabsynth.metrics.utility import utility_metrics
 from tabsynth.models.base import create_model
 
-TARGET_SECONDS = 30
+TARGET_SECONDS = 5
 
 
 def main() -> None:
@@ -34,12 +35,15 @@ def main() -> None:
     for name, run in families.items():
         with Timer() as timer:
             results = run()
-        rows.append({"checks": name, "metrics": len(results), "seconds": timer.seconds})
-        print(f"{name}: {len(results)} metrics in {timer.seconds:.1f} s")
+        rows.append({"checks": name, "metrics": len(results), "seconds": timer.seconds,
+                     "cpu seconds": timer.cpu_seconds})
+        print(f"{name}: {len(results)} metrics in {timer.seconds:.1f} s (cpu {timer.cpu_seconds:.1f} s)")
     rows.append({"checks": "peak memory of the process (MB)", "metrics": None, "seconds": peak_rss_mb()})
     title = (f"Validation of a 26,000-row Adult release ({len(train):,} training, {len(holdout):,} holdout rows); "
-             f"target < {TARGET_SECONDS} s for all checks")
+             f"target <= {TARGET_SECONDS} s for all checks")
     print(write_results("validate_adult", rows, title, ("tabsynth", "scikit-learn", "great_expectations")))
+    every = rows[-2]["seconds"]
+    print(f"all checks {every:.1f} s (target <= {TARGET_SECONDS} s): {'met' if every <= TARGET_SECONDS else 'MISSED'}")
 
 
 if __name__ == "__main__":

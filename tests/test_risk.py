@@ -51,12 +51,53 @@ def test_nearest_distances_match_brute_force_in_small_chunks(monkeypatch):
     rng = np.random.default_rng(0)
     queries, reference = rng.normal(size=(57, 5)), rng.normal(size=(40, 5))
     reference[3] = queries[7]
+    queries[:, 1] = reference[:, 1] = 0.0  # a feature 0 everywhere is left out of the products
+    queries[5, 4] = 0.0  # one 0 among others counts
     monkeypatch.setattr(distance, "CHUNK_CELLS", 100)  # several blocks of queries
     found, indices = nearest_distances(queries, reference, k=3)
     expected = np.sort(cdist(queries, reference), axis=1)[:, :3]
     np.testing.assert_allclose(found, expected, atol=1e-12)
     assert found[7, 0] == 0.0 and indices[7, 0] == 3
     np.testing.assert_allclose(np.linalg.norm(queries[:, None] - reference[indices], axis=2), found, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_nearest_distances_among_rows_alike_on_categories_match_brute_force(k, monkeypatch):
+    rng = np.random.default_rng(k)
+    train = pd.DataFrame({"x": rng.normal(size=400), "y": rng.gamma(2, size=400),
+                          "c": rng.choice(list("abcdefghijkl"), 400), "d": rng.choice(["u", "v", "w", None], 400)})
+    encoder = fit_encoder(train, infer_schema(train).modelled())
+    unlike = train.iloc[:10].assign(c="new")  # no reference row alike: left to the products
+    reference, queries = encoder.encode(train.iloc[:300]), encoder.encode(pd.concat([train.iloc[250:], unlike]))
+    monkeypatch.setattr(distance, "CHUNK_CELLS", 500)  # several blocks of pairs
+    found, indices = nearest_distances(queries, reference, k=k, discrete=encoder.discrete())
+    expected = np.sort(cdist(queries, reference), axis=1)[:, :k]
+    np.testing.assert_allclose(found, expected, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(queries[:, None] - reference[indices], axis=2), found, atol=1e-12)
+    assert (found[:50, 0] == 0).all() and (indices[:50, 0] == np.arange(250, 300)).all()
+    done, _, _ = distance._nearest_alike(queries, reference, k, encoder.discrete())
+    assert done[:50].any() and not done[-10:].any()  # both ways of finding neighbours were taken
+
+
+def test_privacy_risks_sharing_encodings_give_what_each_check_gives_alone(adult_split):
+    from tabsynth.metrics import risk
+
+    train, holdout, synthetic, schema = adult_split
+    together = values(privacy_risks(train, holdout, synthetic, schema, rng=np.random.default_rng(4), max_rows=1_500))
+    children = np.random.default_rng(4).spawn(len(risk.CHECKS))
+    alone = values(exact_copies(train, holdout, synthetic, schema))
+    for check, child in zip(risk.CHECKS, children, strict=True):
+        alone |= values(check(train, holdout, synthetic, schema, rng=child, max_rows=1_500))
+    assert together == alone and len(alone) == 9
+
+
+def test_a_table_too_wide_to_encode_whole_is_encoded_per_sample(adult_split, monkeypatch):
+    train, holdout, synthetic, schema = adult_split
+    whole = dcr_share(train, holdout, synthetic, schema, rng=np.random.default_rng(1), max_rows=700)
+    monkeypatch.setattr(distance, "PRE_ENCODED_CELLS", 0)
+    assert distance.encode_tables(train, holdout, synthetic, schema.modelled()).synthetic.features is None
+    per_sample = dcr_share(train, holdout, synthetic, schema, rng=np.random.default_rng(1), max_rows=700)
+    assert values(per_sample) == values(whole)
 
 
 def test_nearest_distances_with_too_few_reference_rows():

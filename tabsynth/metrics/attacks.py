@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tabsynth.metrics.distance import as_numbers, fit_encoder, nearest_distances, sample_rows
+from tabsynth.metrics.distance import EncodedTables, as_numbers, encode_tables, nearest_distances, sample_rows
 from tabsynth.metrics.result import MetricResult
 from tabsynth.table.schema import Column, Schema
 
@@ -244,7 +244,7 @@ LINKABILITY_TEXT = "share of real rows whose two column halves the synthetic row
 
 def linkability_risk(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, *,
                      rng: np.random.Generator, n_attacks: int = 500, n_neighbors: int = 1,
-                     max_rows: int = MAX_ROWS) -> list[MetricResult]:
+                     max_rows: int = MAX_ROWS, encoded: EncodedTables | None = None) -> list[MetricResult]:
     """The attacker holds two tables, the first and second half of the columns (in schema order), and
     links a row's halves when their n_neighbors closest synthetic rows overlap."""
     columns = schema.modelled()
@@ -252,20 +252,23 @@ def linkability_risk(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.D
     if problem:
         return unavailable(LINKABILITY, LINKABILITY_TEXT, problem)
     rng = np.random.default_rng(rng)
-    encoder = fit_encoder(train, columns)
+    encoded = encoded or encode_tables(train, holdout, synthetic, columns)
+    encoder = encoded.encoder
     halves = [encoder.features(encoder.names[:len(columns) // 2]), encoder.features(encoder.names[len(columns) // 2:])]
-    synthetic_features = encoder.encode(sample_rows(synthetic, max_rows, rng))
+    synthetic_features = encoded.synthetic.sample(max_rows, rng).features
     attempts = min(n_attacks, len(train), len(holdout))
-    targets = pd.concat([sample_rows(frame, attempts, rng) for frame in (train, holdout)], ignore_index=True)
-    linked = _linked(encoder.encode(targets), synthetic_features, halves, n_neighbors)
+    targets = encoded.train.sample(attempts, rng).followed_by(encoded.holdout.sample(attempts, rng))
+    linked = _linked(targets.features, synthetic_features, halves, n_neighbors, encoder.discrete())
     counts = AttackCounts(float(linked[:attempts].sum()), float(linked[attempts:].sum()), attempts)
     return [_risk_result(LINKABILITY, LINKABILITY_TEXT, counts, n_neighbors=n_neighbors,
                          synthetic_rows=len(synthetic_features), halves=[encoder.names[:len(columns) // 2],
                                                                          encoder.names[len(columns) // 2:]])]
 
 
-def _linked(targets: np.ndarray, synthetic: np.ndarray, halves: list[np.ndarray], n_neighbors: int) -> np.ndarray:
-    first, second = (nearest_distances(targets[:, half], synthetic[:, half], k=n_neighbors)[1] for half in halves)
+def _linked(targets: np.ndarray, synthetic: np.ndarray, halves: list[np.ndarray], n_neighbors: int,
+            discrete: np.ndarray) -> np.ndarray:
+    first, second = (nearest_distances(targets[:, half], synthetic[:, half], k=n_neighbors, discrete=discrete[half])[1]
+                     for half in halves)
     shared = (first[:, :, None] == second[:, None, :]) & (first[:, :, None] >= 0)
     return shared.any(axis=(1, 2))
 
@@ -280,7 +283,8 @@ INFERENCE_TEXT = "success guessing a secret column from the closest synthetic ro
 
 def attribute_inference_risk(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema,
                              *, rng: np.random.Generator, n_attacks: int = 500, max_secrets: int = 10,
-                             tolerance: float = 0.05, max_rows: int = MAX_ROWS) -> list[MetricResult]:
+                             tolerance: float = 0.05, max_rows: int = MAX_ROWS,
+                             encoded: EncodedTables | None = None) -> list[MetricResult]:
     """For up to max_secrets secret columns, the attacker knows every other column of a target and guesses
     the secret from the closest synthetic row; continuous guesses within `tolerance` count as right
     (of the true value for numbers, of the training range for dates). The value is the worst secret's risk."""
@@ -290,15 +294,18 @@ def attribute_inference_risk(train: pd.DataFrame, holdout: pd.DataFrame, synthet
         return unavailable(INFERENCE, INFERENCE_TEXT, problem)
     rng = np.random.default_rng(rng)
     secrets = [columns[i] for i in np.sort(rng.permutation(len(columns))[:max_secrets])]
-    encoder = fit_encoder(train, columns)
-    synthetic_rows = sample_rows(synthetic, max_rows, rng)
+    encoded = encoded or encode_tables(train, holdout, synthetic, columns)
+    encoder, sampled = encoded.encoder, encoded.synthetic.sample(max_rows, rng)
+    discrete = encoder.discrete()
     attempts = min(n_attacks, len(train), len(holdout))
-    targets = pd.concat([sample_rows(frame, attempts, rng) for frame in (train, holdout)], ignore_index=True)
-    synthetic_features, target_features = encoder.encode(synthetic_rows), encoder.encode(targets)
+    real = encoded.train.sample(attempts, rng).followed_by(encoded.holdout.sample(attempts, rng))
+    synthetic_rows, targets = sampled.rows, real.rows
+    synthetic_features, target_features = sampled.features, real.features
     per_secret = {}
     for secret in secrets:
         known = encoder.features([c.name for c in columns if c.name != secret.name])
-        closest = nearest_distances(target_features[:, known], synthetic_features[:, known], k=1)[1][:, 0]
+        closest = nearest_distances(target_features[:, known], synthetic_features[:, known], k=1,
+                                    discrete=discrete[known])[1][:, 0]
         guesses = synthetic_rows[secret.name].iloc[closest].reset_index(drop=True)
         spread = getattr(encoder.scales[encoder.names.index(secret.name)], "spread", 1.0)
         right = guessed_right(secret, guesses, targets[secret.name], tolerance, spread)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata, wasserstein_distance
 
 from tabsynth.metrics.result import MetricResult
+from tabsynth.metrics.statistics import average_ranks, wasserstein_1d
 from tabsynth.table.distances import column_pairs, column_tvds, mean_or_zero, numeric_values
 from tabsynth.table.schema import Column, Schema
 
@@ -61,7 +61,7 @@ def _scaled_wasserstein(real: np.ndarray, synthetic: np.ndarray) -> float:
         return float("nan")
     # Centring first keeps the precision of large values such as dates in nanoseconds.
     center, scale = np.median(real), _spread(real)
-    return float(wasserstein_distance((real - center) / scale, (synthetic - center) / scale))
+    return wasserstein_1d((real - center) / scale, (synthetic - center) / scale)
 
 
 def _spread(values: np.ndarray) -> float:
@@ -121,7 +121,7 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     present = np.isfinite(x) & np.isfinite(y)
     if present.sum() < 2:
         return float("nan")
-    x, y = rankdata(x[present]), rankdata(y[present])
+    x, y = average_ranks(x[present]), average_ranks(y[present])
     if x.std() == 0 or y.std() == 0:
         return 0.0
     return float(np.corrcoef(x, y)[0, 1])

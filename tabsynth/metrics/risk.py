@@ -2,14 +2,14 @@
 
 Every check is a pure function `f(train, holdout, synthetic, schema, *, rng, ...) -> list[MetricResult]`
 over tables conformed to the schema; `privacy_risks` runs them all. Distances use the mixed-type
-encoding of `tabsynth.metrics.distance`, learnt from the training rows.
+encoding of `tabsynth.metrics.distance`, learnt from the training rows; `privacy_risks` encodes the three
+tables once (`encoded`) and each check samples its rows from them, as it would from the tables themselves.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from tabsynth.metrics.attacks import (
     MAX_ROWS,
@@ -22,8 +22,9 @@ from tabsynth.metrics.attacks import (
     unavailable,
     wilson_interval,
 )
-from tabsynth.metrics.distance import fit_encoder, nearest_distances, sample_rows
+from tabsynth.metrics.distance import EncodedTables, encode_tables, nearest_distances, row_keys
 from tabsynth.metrics.result import MetricResult
+from tabsynth.metrics.statistics import average_ranks
 from tabsynth.table.schema import Schema
 
 DCR_SHARE_TEXT = ("share of synthetic rows closer to a training row than to any holdout row, corrected to equal "
@@ -32,28 +33,25 @@ NNDR_TEXT = "5th percentile of synthetic rows' closest / second-closest training
 MIA_TEXT = "ROC AUC of telling training rows from holdout rows by their distance to the synthetic rows (0.5 is chance)"
 
 
-def row_keys(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
-    """One hashable key per row; missing values compare equal to each other, dtypes do not matter."""
-    parts = [frame[c].astype(object).where(frame[c].notna(), "\x00NA").astype(str) for c in columns]
-    if not parts:
-        return pd.Series([""] * len(frame), index=frame.index)
-    return pd.Series(map("\x1f".join, zip(*parts, strict=True)), index=frame.index)
-
-
 def copy_rate(train: pd.DataFrame, other: pd.DataFrame, columns: list[str]) -> float:
     """Share of `other`'s rows that are identical to some training row on `columns`."""
-    if len(other) == 0:
+    return key_copy_rate(row_keys(train, columns), row_keys(other, columns))
+
+
+def key_copy_rate(train_keys: pd.Series, other_keys: pd.Series) -> float:
+    """Share of the other rows whose key is a training row's key."""
+    if len(other_keys) == 0:
         return float("nan")
-    train_keys = set(row_keys(train, columns))
-    return float(np.mean([key in train_keys for key in row_keys(other, columns)]))
+    return float(other_keys.isin(set(train_keys)).mean())
 
 
-def exact_copies(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema
-                 ) -> list[MetricResult]:
+def exact_copies(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, *,
+                 encoded: EncodedTables | None = None) -> list[MetricResult]:
     """Synthetic rows copied from training rows, beside the rate at which real holdout rows repeat them."""
     columns = [c.name for c in schema.modelled()]
-    synthetic_rate = copy_rate(train, synthetic, columns)
-    holdout_rate = copy_rate(train, holdout, columns) if len(holdout) else 0.0
+    encoded = encoded or encode_tables(train, holdout, synthetic, schema.modelled())
+    synthetic_rate = key_copy_rate(encoded.train.keys, encoded.synthetic.keys)
+    holdout_rate = key_copy_rate(encoded.train.keys, encoded.holdout.keys) if len(holdout) else 0.0
     excess = max(0.0, synthetic_rate - holdout_rate) if np.isfinite(synthetic_rate) else float("nan")
     compared = {"columns_compared": len(columns)}
     return [
@@ -67,7 +65,8 @@ def exact_copies(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataF
 
 
 def dcr_share(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, *,
-              rng: np.random.Generator, max_rows: int = MAX_ROWS) -> list[MetricResult]:
+              rng: np.random.Generator, max_rows: int = MAX_ROWS, encoded: EncodedTables | None = None
+              ) -> list[MetricResult]:
     """Distance to closest record: are synthetic rows nearer the training rows than the holdout rows?
 
     Each synthetic row is closer to the training rows or to the holdout rows. An exact copy is found by
@@ -83,15 +82,15 @@ def dcr_share(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFram
     if problem:
         return unavailable("dcr_share", DCR_SHARE_TEXT, problem, goal="target")
     rng = np.random.default_rng(rng)
-    columns = [c.name for c in schema.modelled()]
-    queries = sample_rows(synthetic, max_rows, rng)
-    exact = _exact_match_share(train, holdout, queries, columns)
+    encoded = encoded or encode_tables(train, holdout, synthetic, schema.modelled())
+    queries = encoded.synthetic.sample(max_rows, rng)
+    exact = _exact_match_share(encoded, queries.keys)
     rate = min(1.0, max_rows / max(len(train), len(holdout)))  # one rate for both keeps the chance level
-    references = [sample_rows(frame, max(1, round(rate * len(frame))), rng) for frame in (train, holdout)]
-    encoder = fit_encoder(train, schema.modelled())
+    references = [table.sample(max(1, round(rate * len(table))), rng) for table in (encoded.train, encoded.holdout)]
     far = np.isnan(exact)
-    to_train, to_holdout = (nearest_distances(encoder.encode(queries[far]), encoder.encode(frame), k=1)[0][:, 0]
-                            for frame in references)
+    discrete = encoded.encoder.discrete()
+    to_train, to_holdout = (nearest_distances(queries.features[far], table.features, k=1, discrete=discrete)[0][:, 0]
+                            for table in references)
     ties = np.isclose(to_train, to_holdout, rtol=0, atol=1e-9)
     chance = len(train) / (len(train) + len(holdout))
     closer = exact.copy()
@@ -106,13 +105,11 @@ def dcr_share(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFram
     return [MetricResult("dcr_share", _on_chance_scale(raw, chance), "target", DCR_SHARE_TEXT, details=details)]
 
 
-def _exact_match_share(train: pd.DataFrame, holdout: pd.DataFrame, queries: pd.DataFrame, columns: list[str]
-                       ) -> np.ndarray:
-    """Per query row, the share of the real rows identical to it that are training rows (1.0 for a copy of a
-    training row that no holdout row repeats); NaN where no real row is identical."""
-    keys = row_keys(queries, columns)
-    in_train, in_holdout = (keys.map(row_keys(frame, columns).value_counts()).fillna(0).to_numpy(float)
-                            for frame in (train, holdout))
+def _exact_match_share(encoded: EncodedTables, keys: pd.Series) -> np.ndarray:
+    """Per query row (by key), the share of the real rows identical to it that are training rows (1.0 for a copy
+    of a training row that no holdout row repeats); NaN where no real row is identical."""
+    in_train, in_holdout = (keys.map(table.keys.value_counts()).fillna(0).to_numpy(float)
+                            for table in (encoded.train, encoded.holdout))
     total = in_train + in_holdout
     return np.divide(in_train, total, out=np.full(len(total), np.nan), where=total > 0)
 
@@ -126,15 +123,17 @@ def _on_chance_scale(raw: float, chance: float) -> float:
 
 
 def nndr_p5(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, *,
-            rng: np.random.Generator, max_rows: int = MAX_ROWS) -> list[MetricResult]:
+            rng: np.random.Generator, max_rows: int = MAX_ROWS, encoded: EncodedTables | None = None
+            ) -> list[MetricResult]:
     """Low ratios mark synthetic rows lying much closer to one training row than to any other."""
     if len(train) < 2 or len(synthetic) == 0:
         return unavailable("nndr_p5", NNDR_TEXT, "needs 2 training rows and 1 synthetic row", goal="max")
     rng = np.random.default_rng(rng)
-    encoder = fit_encoder(train, schema.modelled())
-    reference = encoder.encode(sample_rows(train, max_rows, rng))
-    queries = [sample_rows(frame, max_rows, rng) for frame in (synthetic, holdout)]
-    distances = nearest_distances(encoder.encode(pd.concat(queries, ignore_index=True)), reference, k=2)[0]
+    encoded = encoded or encode_tables(train, holdout, synthetic, schema.modelled())
+    reference = encoded.train.sample(max_rows, rng).features
+    queries = [table.sample(max_rows, rng) for table in (encoded.synthetic, encoded.holdout)]
+    distances = nearest_distances(queries[0].followed_by(queries[1]).features, reference, k=2,
+                                  discrete=encoded.encoder.discrete())[0]
     with np.errstate(invalid="ignore", divide="ignore"):  # both neighbours at 0: a copy of a repeated row
         ratios = np.where(distances[:, 1] > 0, distances[:, 0] / distances[:, 1], 1.0)
     synthetic_ratios, holdout_ratios = ratios[:len(queries[0])], ratios[len(queries[0]):]
@@ -145,18 +144,19 @@ def nndr_p5(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
 
 
 def mia_auc(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, *,
-            rng: np.random.Generator, max_rows: int = MAX_ROWS) -> list[MetricResult]:
+            rng: np.random.Generator, max_rows: int = MAX_ROWS, encoded: EncodedTables | None = None
+            ) -> list[MetricResult]:
     """Membership inference: an attacker scores real rows by closeness to the synthetic rows; the AUC
     of telling equal-size samples of training and holdout rows apart, with a Hanley-McNeil 95% interval."""
     problem = missing_input(train, holdout, synthetic)
     if problem:
         return unavailable("mia_auc", MIA_TEXT, problem)
     rng = np.random.default_rng(rng)
-    encoder = fit_encoder(train, schema.modelled())
-    reference = encoder.encode(sample_rows(synthetic, max_rows, rng))
+    encoded = encoded or encode_tables(train, holdout, synthetic, schema.modelled())
+    reference = encoded.synthetic.sample(max_rows, rng).features
     size = min(len(train), len(holdout), max_rows)
-    real = pd.concat([sample_rows(frame, size, rng) for frame in (train, holdout)], ignore_index=True)
-    closeness = -nearest_distances(encoder.encode(real), reference, k=1)[0][:, 0]
+    real = encoded.train.sample(size, rng).followed_by(encoded.holdout.sample(size, rng))
+    closeness = -nearest_distances(real.features, reference, k=1, discrete=encoded.encoder.discrete())[0][:, 0]
     auc = roc_auc(closeness[:size], closeness[size:])
     details = {"ci95": hanley_mcneil_interval(auc, size, size), "train_rows": size, "holdout_rows": size,
                "synthetic_rows": len(reference)}
@@ -165,7 +165,7 @@ def mia_auc(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
 
 def roc_auc(positive_scores: np.ndarray, negative_scores: np.ndarray) -> float:
     """Probability that a positive outscores a negative, ties counting half (Mann-Whitney U / n1 n2)."""
-    ranks = rankdata(np.concatenate([positive_scores, negative_scores]))
+    ranks = average_ranks(np.concatenate([positive_scores, negative_scores]))
     n_pos, n_neg = len(positive_scores), len(negative_scores)
     return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
@@ -183,12 +183,16 @@ def _percentiles(prefix: str, distances: np.ndarray) -> dict:
 
 
 CHECKS = (dcr_share, nndr_p5, mia_auc, singling_out_risk, linkability_risk, attribute_inference_risk)
+SHARE_ENCODINGS = (dcr_share, nndr_p5, mia_auc, linkability_risk, attribute_inference_risk)
 
 
 def privacy_risks(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, *,
                   rng: np.random.Generator, max_rows: int = MAX_ROWS) -> list[MetricResult]:
-    """Every privacy-risk check, each on at most max_rows rows per table and with its own child generator."""
-    results = exact_copies(train, holdout, synthetic, schema)
+    """Every privacy-risk check, each on at most max_rows rows per table and with its own child generator;
+    the tables are encoded once, for all of them."""
+    encoded = encode_tables(train, holdout, synthetic, schema.modelled())
+    results = exact_copies(train, holdout, synthetic, schema, encoded=encoded)
     for check, child in zip(CHECKS, np.random.default_rng(rng).spawn(len(CHECKS)), strict=True):
-        results += check(train, holdout, synthetic, schema, rng=child, max_rows=max_rows)
+        shared = {"encoded": encoded} if check in SHARE_ENCODINGS else {}
+        results += check(train, holdout, synthetic, schema, rng=child, max_rows=max_rows, **shared)
     return results

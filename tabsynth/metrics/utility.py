@@ -12,8 +12,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from sklearn.metrics import r2_score, roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from tabsynth.errors import InputError
@@ -76,9 +74,8 @@ def ml_utility(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFra
         "augmented": (np.vstack([x_train, x_synthetic]), np.concatenate([y_train, y_synthetic])),
     }
     test = _rows_with_target(x_holdout, y_holdout)
-    with threadpool_limits(MODEL_THREADS, user_api="openmp"):
-        scores = {name: _fit_and_score(task, _rows_with_target(*rows), test, native, random_state)
-                  for name, rows in fit_sets.items()}
+    scores = {name: _fit_and_score(task, _rows_with_target(*rows), test, native, random_state)
+              for name, rows in fit_sets.items()}
     trained = f"{task.metric} on the real holdout of a model trained on"
     tstr, trtr, augmented = (task.score_name(score) for score in SCORES)
     details = _utility_details(task, target, {"train": y_train, "holdout": y_holdout, "synthetic": y_synthetic})
@@ -179,14 +176,20 @@ def _rows_with_target(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def _fit_and_score(task: Task, fit: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
                    native: np.ndarray, random_state: int) -> float:
+    # Imported here (only a target needs it; 0.3 s), and before the thread limit: a limit set before sklearn
+    # loads its OpenMP runtime misses it, and two spinning threads on shared cores ran 5x slower than one.
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.metrics import r2_score, roc_auc_score
+
     (x_fit, y_fit), (x_test, y_test) = fit, test
     if not _can_train(task, y_fit) or len(np.unique(y_test)) < 2 or x_fit.shape[1] == 0:
         return np.nan
     estimator = HistGradientBoostingRegressor if task.kind == "regression" else HistGradientBoostingClassifier
-    model = estimator(categorical_features=native, random_state=random_state).fit(x_fit, y_fit)
-    if task.kind == "regression":
-        return float(r2_score(y_test, model.predict(x_test)))
-    probabilities = model.predict_proba(x_test)
+    with threadpool_limits(MODEL_THREADS, user_api="openmp"):
+        model = estimator(categorical_features=native, random_state=random_state).fit(x_fit, y_fit)
+        if task.kind == "regression":
+            return float(r2_score(y_test, model.predict(x_test)))
+        probabilities = model.predict_proba(x_test)
     scored = [task.classes.index(task.positive)] if task.kind == "binary" else np.unique(y_test).astype(int)
     return float(np.mean([roc_auc_score(y_test == label, probabilities[:, label]) for label in scored]))
 

@@ -191,14 +191,25 @@ def _column_rules(column: Column) -> list[Rule]:
 def compile_rules(schema: Schema, constraints: list[Constraint], real: pd.DataFrame | None = None) -> list[Rule]:
     """The user's rules, each constraint checked against the schema, then the date orders learnt from `real`
     (when given), then the schema's in column order."""
+    return user_rules(schema, constraints, real) + table_rules(schema, real)
+
+
+def user_rules(schema: Schema, constraints: list[Constraint], real: pd.DataFrame | None = None) -> list[Rule]:
+    """The rules of the user's constraints, in order, each constraint checked against the schema."""
     rules: list[Rule] = []
     for number, constraint in enumerate(constraints, start=1):
         try:
             rules += constraint.rules(schema, real, f"{_HELPER_PREFIX}{number}")
         except InputError as exc:
             raise InputError(*[f"constraint #{number}: {line}" for line in exc.problems]) from None
+    return rules
+
+
+def table_rules(schema: Schema, real: pd.DataFrame | None = None) -> list[Rule]:
+    """The rules nobody wrote: the date orders learnt from `real` (when given), then the schema's facts in
+    column order."""
     learnt = learnt_orders(schema, real) if real is not None else []
-    return rules + learnt + [rule for column in schema.released() for rule in _column_rules(column)]
+    return learnt + [rule for column in schema.released() for rule in _column_rules(column)]
 
 
 def learnt_orders(schema: Schema, real: pd.DataFrame) -> list[Rule]:
