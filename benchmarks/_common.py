@@ -18,7 +18,10 @@ from tabsynth.table.infer import conform, infer_schema
 from tabsynth.table.split import split
 
 ROOT = Path(__file__).resolve().parents[1]
-ADULT = ROOT.parent / "shared" / "datasets" / "adult.csv"
+# the checkout's sibling shared/ folder, or its grandparent's (a git worktree one level further down)
+SHARED = next((p / "shared" for p in (ROOT.parent, ROOT.parent.parent) if (p / "shared").is_dir()),
+              ROOT.parent / "shared")
+ADULT = SHARED / "datasets" / "adult.csv"
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

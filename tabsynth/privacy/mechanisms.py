@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-from scipy.stats import norm
 
 from tabsynth.privacy.accounting import check_delta, check_positive, gaussian_rho
 
@@ -157,6 +156,8 @@ def exponential_mechanism(scores: np.ndarray, epsilon: float, sensitivity: float
 
 def release_threshold(sigma: float, delta: float) -> int:
     """τ such that a category held by one row passes `noisy count > τ` with probability at most δ."""
+    from scipy.stats import norm  # here, not at the top: scipy.stats takes 0.7 s to import, sampling never needs it
+
     check_delta(delta)
     # P(Z ≥ k) ≤ P(N(0, σ²) ≥ k − 1) for the discrete Gaussian, with σ the variance the sampler really uses
     return math.ceil(1 + math.sqrt(exact_variance(sigma)) * norm.isf(delta))
