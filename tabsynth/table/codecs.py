@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from tabsynth.table.threads import map_in_threads
 from tabsynth.table.values import from_numbers, plain_value, take_categories, to_numbers
 
 DECODE_ROWS = 1 << 20  # rows decoded at once
@@ -124,7 +125,10 @@ class Encoding:
             np.zeros((len(table), 0), dtype=np.int64)
 
     def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
-        columns = {c.name: c.decode(codes[:, i], rng) for i, c in enumerate(self.codecs)}
+        """Each column decoded with a generator of its own (spawned from `rng`), on several threads."""
+        pieces = zip(range(len(self.codecs)), rng.spawn(len(self.codecs)), strict=True)
+        decoded = map_in_threads(lambda piece: self.codecs[piece[0]].decode(codes[:, piece[0]], piece[1]), pieces)
+        columns = {c.name: column for c, column in zip(self.codecs, decoded, strict=True)}
         return pd.DataFrame(columns, copy=False)  # consolidating 1e6-row columns would cost more than decoding
 
     def state(self) -> tuple[list[dict], dict[str, np.ndarray]]:

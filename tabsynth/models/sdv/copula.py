@@ -21,6 +21,7 @@ from tabsynth.errors import ModelError
 from tabsynth.models.marginals import DEFAULT_KNOTS, Marginal, fit_marginal, to_uniform
 from tabsynth.table.codecs import pack_states
 from tabsynth.table.schema import Schema
+from tabsynth.table.threads import map_in_threads
 
 _UNIVARIATE_TYPE = "copulas.univariate.uniform.UniformUnivariate"
 _MULTIVARIATE_TYPE = "copulas.multivariate.gaussian.GaussianMultivariate"
@@ -68,12 +69,15 @@ class GaussianCopula:
         factor, low, width = _sampling_form(self.copula_)
         cuts = [_normal_cuts(m, loc, scale) for m, loc, scale in zip(self.marginals_, low, width, strict=True)]
         sizes = _chunk_sizes(int(n))
-        drawn = [[] for _ in self.marginals_]
-        for rows, chunk_rng in zip(sizes, rng.spawn(len(sizes)), strict=True):  # a generator per chunk
+
+        def draw_chunk(piece: tuple[int, np.random.Generator]) -> list[np.ndarray]:  # a generator per chunk
+            rows, chunk_rng = piece
             normal = factor @ chunk_rng.standard_normal((len(factor), rows))
-            for j, marginal in enumerate(self.marginals_):
-                drawn[j].append(np.searchsorted(cuts[j], normal[j], side="right") - 1 if cuts[j] is not None
-                                else marginal.draw(low[j] + width[j] * ndtr(normal[j])))
+            return [np.searchsorted(cuts[j], normal[j], side="right") - 1 if cuts[j] is not None
+                    else marginal.draw(low[j] + width[j] * ndtr(normal[j]))
+                    for j, marginal in enumerate(self.marginals_)]
+
+        drawn = zip(*map_in_threads(draw_chunk, zip(sizes, rng.spawn(len(sizes)), strict=True)), strict=True)
         columns = {m.name: m.to_series(np.concatenate(d)) for m, d in zip(self.marginals_, drawn, strict=True)}
         return pd.DataFrame(columns, copy=False)  # no copy: consolidating 1e6-row blocks costs more than sampling
 
