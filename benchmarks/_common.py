@@ -67,11 +67,22 @@ def write_results(name: str, rows: list[dict], title: str, packages: tuple[str, 
     """CSV plus a Markdown table (with date, machine and versions) in benchmarks/results/."""
     RESULTS.mkdir(exist_ok=True)
     with open(RESULTS / f"{name}.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(key for row in rows for key in row)))
         writer.writeheader()
         writer.writerows(rows)
-    frame = pd.DataFrame(rows)
     markdown = (f"# {title}\n\n{date.today().isoformat()} · {machine()} · {versions(*packages)}\n\n"
-                f"{frame.to_markdown(index=False, floatfmt='.4g')}\n")
+                f"{markdown_table(pd.DataFrame(rows))}\n")
     (RESULTS / f"{name}.md").write_text(markdown)
     return markdown
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """The frame as a Markdown table (tabulate's when installed; else a plain one: no optional package needed)."""
+    try:
+        return frame.to_markdown(index=False, floatfmt=".4g")
+    except ImportError:
+        cells = frame.astype(object).where(frame.notna(), "")
+        lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+        lines += ["| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) + " |"
+                  for row in cells.itertuples(index=False)]
+        return "\n".join(lines)
