@@ -15,7 +15,7 @@ import pandas as pd
 
 from tabsynth.table.infer import utc_nanoseconds
 from tabsynth.table.schema import Column
-from tabsynth.table.values import as_dtype, take_categories
+from tabsynth.table.values import as_datetimes, as_dtype, take_categories
 
 DEFAULT_KNOTS = 1000
 
@@ -136,7 +136,7 @@ def _as_numbers(column: Column, present: pd.Series) -> tuple[np.ndarray, str | N
 
 def _restore(series: pd.Series, marginal: Marginal) -> pd.Series:
     if marginal.kind == "datetime":
-        stamps = pd.to_datetime(pd.to_numeric(series, errors="coerce"), unit="ns")
+        stamps = pd.Series(as_datetimes(pd.to_numeric(series, errors="coerce").to_numpy(float), "ns"), name=series.name)
         if marginal.tz is not None:
             stamps = stamps.dt.tz_localize("UTC").dt.tz_convert(marginal.tz)
         return as_dtype(stamps, marginal.dtype)

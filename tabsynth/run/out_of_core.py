@@ -55,7 +55,7 @@ from tabsynth.table.infer import conform, infer_schema
 from tabsynth.table.schema import Schema
 
 SUPPORTED_MODELS = ("dp-marginal",)
-CHUNK_ROWS = 1_000_000  # synthetic rows drawn and written at a time
+CHUNK_ROWS = 1 << 19  # synthetic rows drawn and written (one Parquet row group) at a time
 SCHEMA_SAMPLE_ROWS = 100_000
 VALIDATION_ROWS = 50_000  # per part: training, holdout, synthetic
 SPLIT_BUCKETS = 1_000_000  # resolution of the holdout share
