@@ -69,16 +69,19 @@ class GaussianCopula:
         factor, low, width = _sampling_form(self.copula_)
         cuts = [_normal_cuts(m, loc, scale) for m, loc, scale in zip(self.marginals_, low, width, strict=True)]
         sizes = _chunk_sizes(int(n))
+        starts = np.cumsum([0, *sizes])
+        drawn = [np.empty(int(n), dtype=np.intp if m.categories is not None else float) for m in self.marginals_]
 
-        def draw_chunk(piece: tuple[int, np.random.Generator]) -> list[np.ndarray]:  # a generator per chunk
-            rows, chunk_rng = piece
-            normal = factor @ chunk_rng.standard_normal((len(factor), rows))
-            return [np.searchsorted(cuts[j], normal[j], side="right") - 1 if cuts[j] is not None
+        def draw_chunk(piece: tuple[int, np.random.Generator]) -> None:  # a generator per chunk, its own rows
+            chunk, chunk_rng = piece
+            rows = slice(starts[chunk], starts[chunk + 1])
+            normal = factor @ chunk_rng.standard_normal((len(factor), sizes[chunk]))
+            for j, marginal in enumerate(self.marginals_):
+                drawn[j][rows] = np.searchsorted(cuts[j], normal[j], side="right") - 1 if cuts[j] is not None \
                     else marginal.draw(low[j] + width[j] * ndtr(normal[j]))
-                    for j, marginal in enumerate(self.marginals_)]
 
-        drawn = zip(*map_in_threads(draw_chunk, zip(sizes, rng.spawn(len(sizes)), strict=True)), strict=True)
-        columns = {m.name: m.to_series(np.concatenate(d)) for m, d in zip(self.marginals_, drawn, strict=True)}
+        map_in_threads(draw_chunk, zip(range(len(sizes)), rng.spawn(len(sizes)), strict=True))
+        columns = {m.name: m.to_series(d) for m, d in zip(self.marginals_, drawn, strict=True)}
         return pd.DataFrame(columns, copy=False)  # no copy: consolidating 1e6-row blocks costs more than sampling
 
     def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
