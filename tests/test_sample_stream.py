@@ -12,6 +12,7 @@ from tabsynth.io.stream import write_chunks
 from tabsynth.models.base import load_model
 from tabsynth.run.options import SampleOptions
 from tabsynth.run.sample import sample_file, synthetic_chunks
+from tabsynth.table.values import as_text_columns
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,8 @@ def test_the_file_holds_the_chunks_drawn_for_the_seed(model_folder, tmp_path, su
     chunks = drawn_chunks(model_folder, 250, 64)
     assert [len(c) for c in chunks] == [64, 64, 64, 58]
     back = pd.read_parquet(out) if suffix == "parquet" else pd.read_csv(out)
-    expected = pd.concat(chunks, ignore_index=True)
+    expected = as_text_columns(pd.concat(chunks, ignore_index=True))  # text drawn as Categoricals reads back plain
+    assert isinstance(pd.concat(chunks)["ward"].dtype, pd.CategoricalDtype) and back["ward"].dtype == object
     if suffix == "csv":  # text round trip: compare as the CSV reader sees the one-write file
         write_table(expected, tmp_path / "one.csv", "csv", {})
         expected = pd.read_csv(tmp_path / "one.csv")
@@ -58,10 +60,25 @@ def test_the_file_holds_the_chunks_drawn_for_the_seed(model_folder, tmp_path, su
 
 def test_chunked_parquet_equals_one_write(model_folder, tmp_path):
     chunks = drawn_chunks(model_folder, 250, 100)
-    write_chunks(iter(chunks), tmp_path / "chunked.parquet", "parquet")
-    write_table(pd.concat(chunks, ignore_index=True), tmp_path / "one.parquet", "parquet", {})
+    write_chunks(iter(chunks), tmp_path / "chunked.parquet", "parquet")  # text drawn as Categoricals
+    write_table(as_text_columns(pd.concat(chunks, ignore_index=True)), tmp_path / "one.parquet", "parquet", {})
     back = pd.read_parquet(tmp_path / "chunked.parquet")
     pd.testing.assert_frame_equal(back, pd.read_parquet(tmp_path / "one.parquet"))
+    assert pq.read_schema(tmp_path / "chunked.parquet").equals(pq.read_schema(tmp_path / "one.parquet"))
+
+
+def test_text_drawn_as_categoricals_holds_the_values_drawn_as_objects(model_folder):
+    from tabsynth.table.codecs import CategoryCodec
+
+    model, _ = load_model(model_folder)
+    as_objects, as_categories = model.sample(500, rng=8), model.sample(500, rng=8, categorical=True)
+    assert isinstance(as_categories["ward"].dtype, pd.CategoricalDtype) and as_objects["ward"].dtype == object
+    pd.testing.assert_frame_equal(as_text_columns(as_categories), as_objects)
+    codec = CategoryCodec("ward", "object", ("icu", "surgery"), nullable=True)
+    codes = np.array([0, 1, 2, 1, 0])  # 2: missing
+    decoded = codec.decode(codes, np.random.default_rng(0), categorical=True)
+    assert as_text_columns(decoded.to_frame())["ward"].tolist() == ["icu", "surgery", None, "surgery", "icu"]
+    assert codec.decode(codes, np.random.default_rng(0)).tolist() == ["icu", "surgery", None, "surgery", "icu"]
 
 
 def test_keys_are_unique_across_chunks(model_folder):

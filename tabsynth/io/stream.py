@@ -7,6 +7,7 @@ The caller makes the write atomic (it writes to a temporary path that `atomic_fi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -58,11 +59,11 @@ class _ParquetChunks:
         self.path, self.schema, self.writer = path, None, None
 
     def write(self, frame: pd.DataFrame) -> None:
-        table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
         if self.writer is None:
-            self.schema = _text_for_null(table.schema)
-            table, self.writer = table.cast(self.schema), pq.ParquetWriter(self.path, self.schema)
-        self.writer.write_table(table, row_group_size=max(len(table), 1))
+            self.schema = _file_schema(table.schema)
+            self.writer = pq.ParquetWriter(self.path, self.schema)
+        self.writer.write_table(table.cast(self.schema), row_group_size=max(len(table), 1))
 
     def close(self) -> None:
         if self.writer is not None:
@@ -80,7 +81,23 @@ class _CsvChunks:
         self.first = False
 
 
-def _text_for_null(schema: pa.Schema) -> pa.Schema:
-    """A column with no value in the first chunk (all None) is typed as text, so later chunks' values fit."""
-    return pa.schema([field.with_type(pa.string()) if pa.types.is_null(field.type) else field for field in schema],
-                     metadata=schema.metadata)
+def _file_schema(schema: pa.Schema) -> pa.Schema:
+    """The first chunk's schema as the file's: a column with no value there (all None) is text, so later chunks'
+    values fit; a Categorical's dictionary is plain values, described to pandas as an object column (the file
+    reads back as the columns of `as_text_columns(frame)` would)."""
+    fields, plain = [], set()
+    for field in schema:
+        if pa.types.is_dictionary(field.type):
+            field, _ = field.with_type(field.type.value_type), plain.add(field.name)
+        fields.append(field.with_type(pa.string()) if pa.types.is_null(field.type) else field)
+    return pa.schema(fields, metadata=_plain_pandas_metadata(schema.metadata, plain))
+
+
+def _plain_pandas_metadata(metadata: dict | None, plain: set[str]) -> dict | None:
+    if not metadata or b"pandas" not in metadata or not plain:
+        return metadata
+    described = json.loads(metadata[b"pandas"])
+    for column in described["columns"]:
+        if column["name"] in plain:
+            column.update(pandas_type="unicode", numpy_type="object", metadata=None)
+    return {**metadata, b"pandas": json.dumps(described).encode()}

@@ -60,10 +60,10 @@ class Marginal:
         starts = np.cumsum(self.probs[:-1])
         return np.concatenate([[self.missing], self.missing + (1.0 - self.missing) * starts])
 
-    def to_series(self, drawn: np.ndarray) -> pd.Series:
-        """Raw draws (from `draw`) as a column of the column's dtype."""
+    def to_series(self, drawn: np.ndarray, categorical: bool = False) -> pd.Series:
+        """Raw draws (from `draw`) as a column of the column's dtype (text as a Categorical with `categorical`)."""
         if self.categories is not None and self.kind != "datetime":
-            return take_categories(self.categories, drawn, self.dtype, self.name)
+            return take_categories(self.categories, drawn, self.dtype, self.name, categorical)
         if self.categories is not None:  # a date column without a single present value
             drawn = np.full(len(drawn), np.nan)
         return _restore(pd.Series(drawn, name=self.name), self)

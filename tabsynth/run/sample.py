@@ -62,7 +62,7 @@ def synthetic_chunks(model, schema: Schema, n: int, rng: np.random.Generator, *,
     for start, chunk_rng in zip(starts, rng.spawn(len(starts)), strict=True):
         count = min(chunk_rows, n - start)
         request = None if rebalance is None else (column, value, _chunk_share(share, start, count))
-        modelled = _modelled(model, count, chunk_rng, condition, request)
+        modelled = _modelled(model, count, chunk_rng, condition, request, categorical=True)
         yield add_identifiers(modelled, schema, count, chunk_rng, keys=keys, offset=start)
         say("sampling", (start + count) / max(n, 1))
 
@@ -89,13 +89,16 @@ def rows_to_sample(rows: int | None, model) -> int:
     raise InputError("give --rows (a non-DP model folder does not record how many rows it was fitted on)")
 
 
-def _modelled(model, n: int, rng: np.random.Generator, condition, request: tuple | None) -> pd.DataFrame:
+def _modelled(model, n: int, rng: np.random.Generator, condition, request: tuple | None, *,
+              categorical: bool = False) -> pd.DataFrame:
     from tabsynth.sample import conditional as sampling
 
     if request is not None:
         return sampling.rebalance(model, n, *request, rng)
     if condition is not None:
         return sampling.sample_where(model, n, condition, rng)
+    if categorical and getattr(model, "samples_categorical", False):
+        return model.sample(n, rng=rng, categorical=True)  # text as Categoricals: Arrow dictionaries when written
     return model.sample(n, rng=rng)
 
 

@@ -56,11 +56,18 @@ _NANOSECONDS = {"s": 10**9, "ns": 1}
 _MAX_NANOSECONDS = 9.2e18  # within int64 nanoseconds (years 1678 to 2261)
 
 
-def take_categories(categories: tuple, indices: np.ndarray, dtype: str, name: str) -> pd.Series:
+def take_categories(categories: tuple, indices: np.ndarray, dtype: str, name: str, categorical: bool = False
+                    ) -> pd.Series:
     """categories[indices] as a column of `dtype` (where it converts); index -1 or len(categories) is missing.
 
     The same column as inferring the dtype of an object array of the values taken, but it takes from a typed
-    array where the categories share one numpy dtype, and skips the inference scan where they are all text."""
+    array where the categories share one numpy dtype, and skips the inference scan where they are all text.
+    With `categorical`, a text column (dtype object, distinct text categories) comes back as a pandas Categorical
+    of the same values instead: no per-row object references, and Arrow takes it as a dictionary array (the
+    streamed writer's fast path; `as_text_columns` turns it back)."""
+    if categorical and dtype == "object" and _distinct_text(categories):
+        codes = np.where(indices >= len(categories), -1, indices) if len(indices) else indices
+        return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype=object)), name=name)
     values = pd.Series(np.array(categories, dtype=object)).infer_objects().to_numpy()
     if values.dtype == object or (len(indices) and (indices.min() < 0 or indices.max() >= len(categories))):
         values = np.array([*categories, None], dtype=object)
@@ -68,6 +75,20 @@ def take_categories(categories: tuple, indices: np.ndarray, dtype: str, name: st
     if series.dtype == object and not all(isinstance(c, str) for c in categories):
         series = series.infer_objects()
     return as_dtype(series, dtype)
+
+
+def _distinct_text(categories: tuple) -> bool:
+    return all(isinstance(c, str) for c in categories) and len(set(categories)) == len(categories)
+
+
+def as_text_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its Categorical columns (from `take_categories(..., categorical=True)`) as object columns."""
+    text = [name for name, kind in frame.dtypes.items() if isinstance(kind, pd.CategoricalDtype)]
+    if not text:
+        return frame
+    plain = {name: np.array([*frame[name].cat.categories, None], dtype=object)[frame[name].cat.codes.to_numpy()]
+             for name in text}  # code -1 (missing) takes the None at the end
+    return frame.assign(**plain)
 
 
 def plain_value(value):

@@ -58,7 +58,9 @@ class GaussianCopula:
         self.copula_.correlation = _latent_correlation(self.copula_.correlation, np.array(shares))
         return self
 
-    def sample(self, n: int | None = None, *, conditions=None, rng=None) -> pd.DataFrame:
+    samples_categorical = True  # sample(..., categorical=True): text columns as pandas Categoricals
+
+    def sample(self, n: int | None = None, *, conditions=None, rng=None, categorical: bool = False) -> pd.DataFrame:
         if conditions:
             raise ModelError("model 'copula' does not take conditions yet")
         if n is None or n < 0:
@@ -81,7 +83,7 @@ class GaussianCopula:
                     else marginal.draw(low[j] + width[j] * ndtr(normal[j]))
 
         map_in_threads(draw_chunk, zip(range(len(sizes)), rng.spawn(len(sizes)), strict=True))
-        columns = {m.name: m.to_series(d) for m, d in zip(self.marginals_, drawn, strict=True)}
+        columns = {m.name: m.to_series(d, categorical) for m, d in zip(self.marginals_, drawn, strict=True)}
         return pd.DataFrame(columns, copy=False)  # no copy: consolidating 1e6-row blocks costs more than sampling
 
     def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
