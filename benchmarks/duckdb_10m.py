@@ -145,7 +145,9 @@ def child(phase: str, paths: list[str], rows: int) -> None:
     else:
         result = sample(Path(paths[0]), Path(paths[1]), rows)
     usage = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    print(json.dumps(result | {"seconds": time.perf_counter() - started, "peak_mb": usage / 1024}))
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps(result | {"seconds": time.perf_counter() - started, "peak_mb": usage / 1024,
+                               "cpu_seconds": own.ru_utime + own.ru_stime}))
 
 
 def main() -> None:
@@ -195,7 +197,12 @@ def sample_row(sample_: dict, note: str = "") -> dict:
     return {"phase": "sample to Parquet in chunks", "rows": sample_["written"],
             "seconds": round(sample_["seconds"], 1), "target s": 10, "peak MB": round(sample_["peak_mb"]),
             "target MB": None, "load avg before/after": f"{sample_['load_before']:.1f}/{sample_['load_after']:.1f}",
-            "notes": f"{sample_['bytes'] / 2**20:.0f} MiB written" + (f"; {note}" if note else "")}
+            "notes": f"{sample_['bytes'] / 2**20:.0f} MiB written" + _cpu_note(sample_) + (f"; {note}" if note else "")}
+
+
+def _cpu_note(phase: dict) -> str:
+    """The phase's CPU seconds (every thread), steadier than wall time on a shared machine; absent in old runs."""
+    return f"; CPU {phase['cpu_seconds']:.1f} s" if "cpu_seconds" in phase else ""
 
 
 def report(phases: dict, rows: int, note: str = "") -> None:
