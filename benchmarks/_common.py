@@ -75,13 +75,25 @@ def write_results(name: str, rows: list[dict], title: str, packages: tuple[str, 
     the Markdown file keeps the earlier runs below this one, as history."""
     RESULTS.mkdir(exist_ok=True)
     with open(RESULTS / f"{name}.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(key for row in rows for key in row)))
         writer.writeheader()
         writer.writerows(rows)
     frame = pd.DataFrame(rows)
     header = f"{date.today().isoformat()} · {machine()} · {versions(*packages)} · {load_average()}"
-    run = "\n\n".join(part for part in (header, note, frame.to_markdown(index=False, floatfmt=".4g")) if part) + "\n"
+    run = "\n\n".join(part for part in (header, note, markdown_table(frame)) if part) + "\n"
     path = RESULTS / f"{name}.md"
     earlier = path.read_text().split("\n", 1)[1].strip() if path.exists() else ""  # below the old title
     path.write_text(f"# {title}\n\n{run}" + (f"\n{earlier}\n" if earlier else ""))
     return run
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """The frame as a Markdown table (tabulate's when installed; else a plain one: no optional package needed)."""
+    try:
+        return frame.to_markdown(index=False, floatfmt=".4g")
+    except ImportError:
+        cells = frame.astype(object).where(frame.notna(), "")
+        lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+        lines += ["| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) + " |"
+                  for row in cells.itertuples(index=False)]
+        return "\n".join(lines)

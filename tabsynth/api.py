@@ -25,6 +25,7 @@ import pandas as pd
 from tabsynth.errors import InputError
 from tabsynth.publish import review
 from tabsynth.run import fit as run_fit
+from tabsynth.run import sample as run_sample
 from tabsynth.run.dataset import release_dataset
 from tabsynth.run.options import AUTO, DatasetOptions, FitOptions, Progress, ReleaseOptions, ValidateOptions, Verdict
 from tabsynth.run.plan import inspect_source
@@ -81,8 +82,8 @@ class Synthesizer:
         fitted = self._fitted()
         if n is None and not fitted.private:
             raise InputError("give n, the number of rows to sample")
-        return run_fit.draw(fitted.model, fitted.schema, fitted.default_rows(n), np.random.default_rng(seed),
-                            where=where, rebalance=rebalance, avoid=fitted.real_pii)
+        return run_sample.draw(fitted.model, fitted.schema, fitted.default_rows(n), np.random.default_rng(seed),
+                               where=where, rebalance=rebalance, avoid=fitted.real_pii)
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """A model folder (JSON + arrays, no pickle), written atomically; `tabsynth sample` reads it too."""

@@ -177,3 +177,23 @@ def test_pgm_rows_come_in_random_order_and_children_stay_conditionally_independe
             np.add.at(joint, (given[:, x], given[:, y]), 1.0)
             joint /= len(given)
             assert np.abs(joint - np.outer(joint.sum(1), joint.sum(0))).max() < 0.006
+
+
+@pytest.mark.parametrize("unit", ["s", "ns"])
+def test_whole_numbers_become_the_datetimes_pandas_gives(unit):
+    from tabsynth.table.values import as_datetimes
+
+    rng = np.random.default_rng(4)
+    scale = 1 if unit == "s" else 10**9
+    whole = np.floor(rng.uniform(-2e9, 4e9, 5000)) * scale
+    whole[rng.random(5000) < 0.1] = np.nan
+    fractional = whole + rng.random(5000) * scale
+    for numbers in (whole, fractional, np.array([np.nan, np.nan]), np.array([]), np.array([1e12 * scale])):
+        try:
+            expected = pd.to_datetime(numbers, unit=unit)
+        except (OverflowError, pd.errors.OutOfBoundsDatetime):
+            with pytest.raises((OverflowError, pd.errors.OutOfBoundsDatetime)):
+                as_datetimes(numbers, unit)
+            continue
+        got = pd.Series(as_datetimes(numbers, unit))
+        pd.testing.assert_series_equal(got, pd.Series(expected))

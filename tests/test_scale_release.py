@@ -106,15 +106,17 @@ def test_out_of_core_release_refuses_other_models_and_bad_sources(narrow, tmp_pa
 
 
 def test_streamed_keys_stay_unique_across_chunks():
-    from tabsynth.run.out_of_core import key_bijections, unique_keys_from
+    from tabsynth.sample.identifiers import add_identifiers, key_bijections
     from tabsynth.table.schema import Column, Schema
 
     schema = Schema((Column("code", "id", "object"), Column("n", "id", "int64")))
-    keys = key_bijections(schema, np.random.default_rng(0))
-    chunks = [unique_keys_from(pd.DataFrame({"code": ["x"] * 500, "n": np.arange(1, 501)}), keys, offset)
+    rng = np.random.default_rng(0)
+    keys = key_bijections(schema, rng)
+    chunks = [add_identifiers(pd.DataFrame(index=range(500)), schema, 500, rng, keys=keys, offset=offset)
               for offset in (0, 500, 1000)]
     both_columns = pd.concat(chunks)
     assert both_columns["code"].is_unique and both_columns["n"].is_unique
+    assert sorted(both_columns["n"]) == list(range(1, 1501))
     assert both_columns["code"].str.fullmatch(r"[0-9A-F]{12}").all()
 
 

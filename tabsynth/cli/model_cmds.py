@@ -72,8 +72,8 @@ def sample(model_dir, out, rows, where, rebalance, seed, overwrite) -> None:
     Not gated: the model saw every row of its data, so no holdout is left to check the rows against. OUT gets a
     note beside it, OUT.UNGATED.txt, saying so; check the rows with `tabsynth validate` before sharing them.
     """
-    from tabsynth.run.fit import sample_file, ungated_note
     from tabsynth.run.options import SampleOptions
+    from tabsynth.run.sample import sample_file, ungated_note
 
     options = SampleOptions(model_dir=model_dir, out=out, rows=rows, where=where, rebalance=rebalance, seed=seed,
                             overwrite=overwrite)

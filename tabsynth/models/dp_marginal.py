@@ -108,15 +108,18 @@ class DPMarginal:
                 warnings += [w for w in [category_warning(codec, self.model_.marginal((codec.name,)))] if w]
         return warnings
 
-    def sample(self, n: int | None = None, *, conditions=None, rng=None) -> pd.DataFrame:
-        """`n` rows (default: the noisy row count `rows_`); `rng` drives post-processing only."""
+    samples_categorical = True  # sample(..., categorical=True): text columns as pandas Categoricals
+
+    def sample(self, n: int | None = None, *, conditions=None, rng=None, categorical: bool = False) -> pd.DataFrame:
+        """`n` rows (default: the noisy row count `rows_`); `rng` drives post-processing only. With `categorical`,
+        text columns come back as pandas Categoricals of the same values (the streamed writer's fast path)."""
         if conditions:
             raise ModelError("model 'dp-marginal' does not take conditions yet")
         n = self.rows_ if n is None else n
         if not isinstance(n, (int, np.integer)) or n < 0:
             raise ModelError(f"model 'dp-marginal': the number of rows must be a non-negative integer, got {n!r}")
         rng = np.random.default_rng(rng)
-        return self.encoding_.decode(self.model_.sample(int(n), rng), rng)
+        return self.encoding_.decode(self.model_.sample(int(n), rng), rng, categorical)
 
     def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         codecs, arrays = self.encoding_.state()

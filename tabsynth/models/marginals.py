@@ -15,7 +15,7 @@ import pandas as pd
 
 from tabsynth.table.infer import utc_nanoseconds
 from tabsynth.table.schema import Column
-from tabsynth.table.values import as_dtype, take_categories
+from tabsynth.table.values import as_datetimes, as_dtype, take_categories
 
 DEFAULT_KNOTS = 1000
 
@@ -60,10 +60,10 @@ class Marginal:
         starts = np.cumsum(self.probs[:-1])
         return np.concatenate([[self.missing], self.missing + (1.0 - self.missing) * starts])
 
-    def to_series(self, drawn: np.ndarray) -> pd.Series:
-        """Raw draws (from `draw`) as a column of the column's dtype."""
+    def to_series(self, drawn: np.ndarray, categorical: bool = False) -> pd.Series:
+        """Raw draws (from `draw`) as a column of the column's dtype (text as a Categorical with `categorical`)."""
         if self.categories is not None and self.kind != "datetime":
-            return take_categories(self.categories, drawn, self.dtype, self.name)
+            return take_categories(self.categories, drawn, self.dtype, self.name, categorical)
         if self.categories is not None:  # a date column without a single present value
             drawn = np.full(len(drawn), np.nan)
         return _restore(pd.Series(drawn, name=self.name), self)
@@ -136,7 +136,7 @@ def _as_numbers(column: Column, present: pd.Series) -> tuple[np.ndarray, str | N
 
 def _restore(series: pd.Series, marginal: Marginal) -> pd.Series:
     if marginal.kind == "datetime":
-        stamps = pd.to_datetime(pd.to_numeric(series, errors="coerce"), unit="ns")
+        stamps = pd.Series(as_datetimes(pd.to_numeric(series, errors="coerce").to_numpy(float), "ns"), name=series.name)
         if marginal.tz is not None:
             stamps = stamps.dt.tz_localize("UTC").dt.tz_convert(marginal.tz)
         return as_dtype(stamps, marginal.dtype)

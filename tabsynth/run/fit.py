@@ -9,11 +9,10 @@ import numpy as np
 
 from tabsynth.errors import InputError
 from tabsynth.io import sql
-from tabsynth.io.atomic import atomic_file, atomic_write_text, check_can_create, staged_directory
-from tabsynth.io.files import FORMATS, file_sha256, write_table
+from tabsynth.io.atomic import check_can_create, staged_directory
 from tabsynth.models.base import MODEL_FILE, is_private, load_model, save_model
 from tabsynth.models.memory import check_memory
-from tabsynth.run.options import FitOptions, Progress, SampleOptions
+from tabsynth.run.options import FitOptions, Progress
 from tabsynth.run.plan import (
     check_named_columns,
     conform_rows,
@@ -24,7 +23,7 @@ from tabsynth.run.plan import (
     schema_for_fit,
     settle_model,
 )
-from tabsynth.sample.identifiers import add_identifiers
+from tabsynth.run.sample import rows_to_sample
 from tabsynth.table.schema import Schema
 
 
@@ -63,7 +62,7 @@ class Fitted:
 
     def default_rows(self, rows: int | None) -> int:
         """`rows` checked, or a DP model's noisy row count when none is given."""
-        return _rows(rows, self.model)
+        return rows_to_sample(rows, self.model)
 
 
 def fit_model(options: FitOptions, progress: Progress | None = None) -> Fitted:
@@ -90,81 +89,3 @@ def _check_model_folder(out: Path, overwrite: bool) -> None:
     check_can_create(out, overwrite=overwrite)
     if out.exists() and any(out.iterdir()) and not (out / MODEL_FILE).is_file():
         raise InputError(f"{out} is not a tabsynth model folder (no {MODEL_FILE}); refusing to replace it")
-
-
-UNGATED_SUFFIX = ".UNGATED.txt"
-
-
-def ungated_note(out: Path) -> Path:
-    """The note beside a sampled file saying that no gate checked it."""
-    return out.with_name(out.name + UNGATED_SUFFIX)
-
-
-def sample_file(options: SampleOptions, progress=None) -> int:
-    """Sample a saved model into one file (format from its suffix), written atomically with its UNGATED note;
-    returns the row count.
-
-    No gate runs here: the model was fitted on every row of its data, so no holdout is left for the privacy
-    checks to compare with, and a gate run against training rows would pass copies as chance. The note
-    (bound to the file by its SHA-256) says so and how to check the rows before sharing them.
-    """
-    out = Path(options.out)
-    fmt = out.suffix.lstrip(".").lower()
-    if fmt not in FORMATS:
-        raise InputError(f"--out must end in .{' or .'.join(FORMATS)}, got {out.name!r}")
-    for path in (out, ungated_note(out)):
-        if path.exists() and not options.overwrite:
-            raise InputError(f"{path} already exists (use --overwrite)")
-    if options.where and options.rebalance:
-        raise InputError("use --where or --rebalance, not both")
-    model, schema = load_model(options.model_dir)
-    n = _rows(options.rows, model)
-    rng = np.random.default_rng(options.seed)
-    synthetic = draw(model, schema, n, rng, where=options.where, rebalance=options.rebalance)
-    formats = schema.datetime_formats()
-    with atomic_file(out) as partial:
-        write_table(synthetic, partial, fmt, formats)
-        atomic_write_text(ungated_note(out), _ungated_text(options, model, out, file_sha256(partial), len(synthetic)))
-    return len(synthetic)
-
-
-def _ungated_text(options: SampleOptions, model, out: Path, sha256: str, rows: int) -> str:
-    how = (f"--rebalance {options.rebalance}" if options.rebalance else f"--where {options.where}" if options.where
-           else "plain sampling")
-    return (f"NOT GATED: no release policy checked the rows of {out.name}.\n"
-            f"file: {out.name} (sha256 {sha256}), {rows:,} rows\n"
-            f"from: model folder {options.model_dir} (model {model.name!r}), {how}\n\n"
-            "`tabsynth sample` draws from a model fitted on every row of its data, so no holdout is left for the\n"
-            "privacy checks (copies, distance to closest record, membership) to compare with. Before sharing\n"
-            "these rows, check them against rows the model never saw:\n"
-            f"  tabsynth validate TRAINING_DATA {out.name} --holdout UNSEEN_ROWS --policy POLICY\n"
-            "or publish through `tabsynth release`, which keeps a holdout and gates.\n")
-
-
-def _rows(rows: int | None, model) -> int:
-    if rows is not None:
-        if rows < 1:
-            raise InputError(f"--rows must be a positive number, got {rows}")
-        return rows
-    if is_private(model):
-        return int(model.rows_)  # the noisy total: the true count is not known to a DP model
-    raise InputError("give --rows (a non-DP model folder does not record how many rows it was fitted on)")
-
-
-def draw(model, schema: Schema, n: int, rng: np.random.Generator, *, where: str | None = None,
-         rebalance: str | None = None, avoid: frozenset[str] = frozenset()):
-    """`n` rows of a fitted model: plain, meeting a --where condition, or with a class's share set by --rebalance
-    (COLUMN=VALUE=SHARE or COLUMN=SHARE); keys regenerated unique and PII faked. Nothing here is gated."""
-    from tabsynth.rules.parser import parse_condition
-    from tabsynth.sample import conditional as sampling
-
-    if where and rebalance:
-        raise InputError("use --where or --rebalance, not both")
-    if rebalance:
-        column, value, share = sampling.parse_rebalance(rebalance)
-        modelled = sampling.rebalance(model, n, column, value, share, rng)
-    elif where:
-        modelled = sampling.sample_where(model, n, parse_condition(where, schema), rng)
-    else:
-        modelled = model.sample(n, rng=rng)
-    return add_identifiers(modelled, schema, n, rng, avoid=avoid)

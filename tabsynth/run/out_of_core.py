@@ -21,14 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from tabsynth.errors import InputError
 from tabsynth.io.atomic import staged_directory
-from tabsynth.io.files import csv_ready, file_sha256
+from tabsynth.io.files import file_sha256
 from tabsynth.io.sql import SqlSource, public_url
 from tabsynth.io.sql import source_name as sql_source_name
+from tabsynth.io.stream import write_chunks
 from tabsynth.metrics.checks import run_checks
 from tabsynth.privacy.facts import sampled_facts
 from tabsynth.publish import manifest as manifest_lib
@@ -48,7 +47,7 @@ from tabsynth.run.plan import (
     with_choice,
 )
 from tabsynth.sample.conditional import sample_valid
-from tabsynth.sample.identifiers import add_identifiers
+from tabsynth.sample.identifiers import add_identifiers, key_bijections
 from tabsynth.scale.duckdb_counts import DuckDBCounts, DuckDBSession
 from tabsynth.scale.duckdb_databases import attach
 from tabsynth.scale.sql import DUCKDB
@@ -56,7 +55,7 @@ from tabsynth.table.infer import conform, infer_schema
 from tabsynth.table.schema import Schema
 
 SUPPORTED_MODELS = ("dp-marginal",)
-CHUNK_ROWS = 1_000_000  # synthetic rows drawn and written at a time
+CHUNK_ROWS = 1 << 19  # synthetic rows drawn and written (one Parquet row group) at a time
 SCHEMA_SAMPLE_ROWS = 100_000
 VALIDATION_ROWS = 50_000  # per part: training, holdout, synthetic
 SPLIT_BUCKETS = 1_000_000  # resolution of the holdout share
@@ -149,33 +148,8 @@ def write_synthetic(draw: Callable[[int, int], pd.DataFrame], rows: int, path: P
                     chunk_rows: int = CHUNK_ROWS, datetime_formats: dict[str, str] | None = None) -> int:
     """Write `rows` rows drawn chunk by chunk (`draw(count, offset)`) to a Parquet or CSV file: memory holds
     one chunk at a time. Returns the rows written."""
-    writer, schema, written = None, None, 0
-    try:
-        for offset in range(0, max(rows, 1), chunk_rows):
-            frame = draw(min(chunk_rows, rows - offset), offset)
-            if fmt == "csv":
-                _csv_chunk(frame, path, datetime_formats or {}, first=offset == 0)
-            else:
-                table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-                if writer is None:
-                    schema = _text_for_null(table.schema)
-                    table, writer = table.cast(schema), pq.ParquetWriter(path, schema)
-                writer.write_table(table)
-            written += len(frame)
-    finally:
-        if writer is not None:
-            writer.close()
-    return written
-
-
-def _text_for_null(schema: pa.Schema) -> pa.Schema:
-    """A column with no value in the first chunk (all None) is typed as text, so later chunks' values fit."""
-    return pa.schema([field.with_type(pa.string()) if pa.types.is_null(field.type) else field for field in schema],
-                     metadata=schema.metadata)
-
-
-def _csv_chunk(frame: pd.DataFrame, path: Path, datetime_formats: dict[str, str], first: bool) -> None:
-    csv_ready(frame, datetime_formats).to_csv(path, mode="w" if first else "a", header=first, index=False)
+    chunks = (draw(min(chunk_rows, rows - offset), offset) for offset in range(0, max(rows, 1), chunk_rows))
+    return write_chunks(chunks, path, fmt, datetime_formats)
 
 
 def _stream_synthetic(options: ReleaseOptions, plan: Plan, schema: Schema, path: Path,
@@ -188,35 +162,12 @@ def _stream_synthetic(options: ReleaseOptions, plan: Plan, schema: Schema, path:
         nonlocal rejected
         modelled, failed = sample_valid(plan.model, count, facts, list(plan.constraints), rng)
         rejected += failed
-        return unique_keys_from(add_identifiers(modelled, facts, count, rng), keys, offset)
+        return add_identifiers(modelled, facts, count, rng, keys=keys, offset=offset)
 
     formats = schema.datetime_formats()
     written = write_synthetic(draw, n, path, options.fmt, CHUNK_ROWS, formats)
     return {"rows": written, "rows_source": "--rows" if options.rows else "noisy total",
             "rejected_by_constraints": int(rejected), "chunk_rows": CHUNK_ROWS}
-
-
-def key_bijections(schema: Schema, rng: np.random.Generator) -> dict[str, tuple[int, int]]:
-    """For each key column, a random bijection of 48-bit numbers (odd multiplier, shift), fixed for all chunks."""
-    return {c.name: (int(rng.integers(0, 2**47)) * 2 + 1, int(rng.integers(0, 2**48)))
-            for c in schema.columns if c.kind == "id"}
-
-
-def unique_keys_from(frame: pd.DataFrame, keys: dict[str, tuple[int, int]], offset: int) -> pd.DataFrame:
-    """Key columns unique across chunks: integers offset by the rows before the chunk (add_identifiers numbers
-    each chunk 1..k); text keys are the row's position under the column's bijection, as 12 hex digits."""
-    for name, (multiplier, shift) in keys.items():
-        if name not in frame:
-            continue
-        if pd.api.types.is_numeric_dtype(frame[name]):
-            frame[name] = frame[name] + offset
-            continue
-        position = np.arange(offset, offset + len(frame), dtype=np.uint64)
-        with np.errstate(over="ignore"):  # arithmetic mod 2**64, then mod 2**48
-            numbers = (position * np.uint64(multiplier) + np.uint64(shift)) & np.uint64(2**48 - 1)
-        present = frame[name].notna().to_numpy()
-        frame.loc[present, name] = [f"{int(k):012X}" for k in numbers[present]]
-    return frame
 
 
 def validation_samples(train: DuckDBCounts, holdout: DuckDBCounts, synthetic_path: Path, schema: Schema,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from tabsynth.table.threads import map_in_threads
 from tabsynth.table.values import from_numbers, plain_value, take_categories, to_numbers
 
 DECODE_ROWS = 1 << 20  # rows decoded at once
@@ -42,8 +43,9 @@ class CategoryCodec:
             missing = missing if self.nullable else len(self.values) - 1
         return codes.fillna(missing).to_numpy(np.int64)
 
-    def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pd.Series:
-        return take_categories(self.values, codes, self.dtype, self.name)  # the code len(values) is missing
+    def decode(self, codes: np.ndarray, rng: np.random.Generator, categorical: bool = False) -> pd.Series:
+        """The column (code len(values) is missing); text as a pandas Categorical with `categorical`."""
+        return take_categories(self.values, codes, self.dtype, self.name, categorical)
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         values = [plain_value(v) for v in self.values]
@@ -74,7 +76,7 @@ class BinCodec:
         codes = self.groups[np.clip(cells, 0, len(self.groups) - 1)]
         return np.where(np.isnan(numbers), self.size - 1, codes) if self.nullable else codes
 
-    def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pd.Series:
+    def decode(self, codes: np.ndarray, rng: np.random.Generator, categorical: bool = False) -> pd.Series:
         numbers = np.empty(len(codes))
         for start in range(0, len(codes), DECODE_ROWS):  # chunks bound the temporaries, whatever n is
             numbers[start:start + DECODE_ROWS] = self._numbers(codes[start:start + DECODE_ROWS], rng)
@@ -123,8 +125,13 @@ class Encoding:
         return np.stack([c.encode(table[c.name]) for c in self.codecs], axis=1) if self.codecs else \
             np.zeros((len(table), 0), dtype=np.int64)
 
-    def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
-        columns = {c.name: c.decode(codes[:, i], rng) for i, c in enumerate(self.codecs)}
+    def decode(self, codes: np.ndarray, rng: np.random.Generator, categorical: bool = False) -> pd.DataFrame:
+        """Each column decoded with a generator of its own (spawned from `rng`), on several threads; text columns
+        as pandas Categoricals with `categorical` (see `take_categories`)."""
+        pieces = zip(range(len(self.codecs)), rng.spawn(len(self.codecs)), strict=True)
+        decoded = map_in_threads(
+            lambda piece: self.codecs[piece[0]].decode(codes[:, piece[0]], piece[1], categorical), pieces)
+        columns = {c.name: column for c, column in zip(self.codecs, decoded, strict=True)}
         return pd.DataFrame(columns, copy=False)  # consolidating 1e6-row columns would cost more than decoding
 
     def state(self) -> tuple[list[dict], dict[str, np.ndarray]]:

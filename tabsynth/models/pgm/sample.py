@@ -14,9 +14,10 @@ import numpy as np
 
 from tabsynth.models.pgm.domain import Clique, Domain
 from tabsynth.models.pgm.tree import JunctionTree
+from tabsynth.table.threads import map_in_threads
 
 _MAX_CELLS = 1 << 22  # groups × cells allocated at once
-CHUNK_ROWS = 1 << 20  # rows drawn at once
+CHUNK_ROWS = 1 << 18  # rows drawn at once (chunks run on several threads)
 
 
 def sample_codes(domain: Domain, tree: JunctionTree, probabilities: list[np.ndarray], n: int,
@@ -25,12 +26,13 @@ def sample_codes(domain: Domain, tree: JunctionTree, probabilities: list[np.ndar
 
     Rows are drawn in chunks of CHUNK_ROWS, each with its own generator spawned from `rng` and its own rounded
     allocation (so a conditional count is within one row per chunk of its expectation). Chunks bound the
-    temporaries (keys, sort orders) whatever n is; the draws do not depend on the order chunks run in."""
+    temporaries (keys, sort orders) whatever n is, and run on several threads: the draws do not depend on the
+    order chunks run in."""
     codes = np.zeros((len(domain), int(n)), dtype=np.int64)  # one row per attribute while drawing
     conditionals = _conditionals(domain, tree, probabilities)
     chunks = [codes[:, start:start + CHUNK_ROWS] for start in range(0, int(n), CHUNK_ROWS)]
-    for chunk, chunk_rng in zip(chunks, rng.spawn(len(chunks)), strict=True):
-        _sample_chunk(chunk, domain, conditionals, chunk_rng)
+    map_in_threads(lambda piece: _sample_chunk(*piece, domain, conditionals),
+                   zip(chunks, rng.spawn(len(chunks)), strict=True))
     return codes.T  # rows x attributes; a transposed view, so each attribute's codes stay contiguous
 
 
@@ -46,7 +48,7 @@ def _conditionals(domain: Domain, tree: JunctionTree, probabilities: list[np.nda
     return steps
 
 
-def _sample_chunk(codes: np.ndarray, domain: Domain, conditionals: list[tuple], rng: np.random.Generator) -> None:
+def _sample_chunk(codes: np.ndarray, rng: np.random.Generator, domain: Domain, conditionals: list[tuple]) -> None:
     (_, root, weights), *children = conditionals
     cells = _allocate(weights, np.array([codes.shape[1]]), rng)[0]
     # Root cells in random row order; every later draw matches cells to rows at random within each group,

@@ -21,6 +21,7 @@ from tabsynth.errors import ModelError
 from tabsynth.models.marginals import DEFAULT_KNOTS, Marginal, fit_marginal, to_uniform
 from tabsynth.table.codecs import pack_states
 from tabsynth.table.schema import Schema
+from tabsynth.table.threads import map_in_threads
 
 _UNIVARIATE_TYPE = "copulas.univariate.uniform.UniformUnivariate"
 _MULTIVARIATE_TYPE = "copulas.multivariate.gaussian.GaussianMultivariate"
@@ -57,7 +58,9 @@ class GaussianCopula:
         self.copula_.correlation = _latent_correlation(self.copula_.correlation, np.array(shares))
         return self
 
-    def sample(self, n: int | None = None, *, conditions=None, rng=None) -> pd.DataFrame:
+    samples_categorical = True  # sample(..., categorical=True): text columns as pandas Categoricals
+
+    def sample(self, n: int | None = None, *, conditions=None, rng=None, categorical: bool = False) -> pd.DataFrame:
         if conditions:
             raise ModelError("model 'copula' does not take conditions yet")
         if n is None or n < 0:
@@ -68,13 +71,19 @@ class GaussianCopula:
         factor, low, width = _sampling_form(self.copula_)
         cuts = [_normal_cuts(m, loc, scale) for m, loc, scale in zip(self.marginals_, low, width, strict=True)]
         sizes = _chunk_sizes(int(n))
-        drawn = [[] for _ in self.marginals_]
-        for rows, chunk_rng in zip(sizes, rng.spawn(len(sizes)), strict=True):  # a generator per chunk
-            normal = factor @ chunk_rng.standard_normal((len(factor), rows))
+        starts = np.cumsum([0, *sizes])
+        drawn = [np.empty(int(n), dtype=np.intp if m.categories is not None else float) for m in self.marginals_]
+
+        def draw_chunk(piece: tuple[int, np.random.Generator]) -> None:  # a generator per chunk, its own rows
+            chunk, chunk_rng = piece
+            rows = slice(starts[chunk], starts[chunk + 1])
+            normal = factor @ chunk_rng.standard_normal((len(factor), sizes[chunk]))
             for j, marginal in enumerate(self.marginals_):
-                drawn[j].append(np.searchsorted(cuts[j], normal[j], side="right") - 1 if cuts[j] is not None
-                                else marginal.draw(low[j] + width[j] * ndtr(normal[j])))
-        columns = {m.name: m.to_series(np.concatenate(d)) for m, d in zip(self.marginals_, drawn, strict=True)}
+                drawn[j][rows] = np.searchsorted(cuts[j], normal[j], side="right") - 1 if cuts[j] is not None \
+                    else marginal.draw(low[j] + width[j] * ndtr(normal[j]))
+
+        map_in_threads(draw_chunk, zip(range(len(sizes)), rng.spawn(len(sizes)), strict=True))
+        columns = {m.name: m.to_series(d, categorical) for m, d in zip(self.marginals_, drawn, strict=True)}
         return pd.DataFrame(columns, copy=False)  # no copy: consolidating 1e6-row blocks costs more than sampling
 
     def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
