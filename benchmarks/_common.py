@@ -18,7 +18,10 @@ from tabsynth.table.infer import conform, infer_schema
 from tabsynth.table.split import split
 
 ROOT = Path(__file__).resolve().parents[1]
-ADULT = ROOT.parent / "shared" / "datasets" / "adult.csv"
+# The shared copy beside the checkout; from a worktree (/work/wt/<name>) that is two folders up.
+ADULT = next((folder / "shared" / "datasets" / "adult.csv" for folder in ROOT.parents
+              if (folder / "shared" / "datasets" / "adult.csv").exists()),
+             ROOT.parent / "shared" / "datasets" / "adult.csv")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
