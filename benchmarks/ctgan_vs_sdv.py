@@ -97,16 +97,26 @@ def commit() -> str:
     return found.stdout.strip() or "unknown"
 
 
-def append_results(rows: list[dict]) -> str:
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A pipe table, numbers to 4 significant digits (pandas' to_markdown needs tabulate, not always installed)."""
+    def cell(value) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    lines = [" | ".join(frame.columns), " | ".join("---" for _ in frame.columns)]
+    lines += [" | ".join(cell(value) for value in values) for values in frame.itertuples(index=False)]
+    return "\n".join(f"| {line} |" for line in lines)
+
+
+def append_results(rows: list[dict], code: str) -> str:
     """Add the rows, dated, to the CSV history and a dated section to the Markdown; earlier runs stay."""
-    stamp = {"date": date.today().isoformat(), "commit": commit()}
+    stamp = {"date": date.today().isoformat(), "commit": code}
     frame = pd.DataFrame([stamp | r for r in rows])
     csv = RESULTS / f"{NAME}.csv"
     history = pd.concat([pd.read_csv(csv), frame], ignore_index=True) if csv.exists() else frame
     history.to_csv(csv, index=False)
     section = (f"\n## {stamp['date']} · {stamp['commit']} · {machine()} · {THREADS} torch thread · "
                f"{versions('tabsynth', 'ctgan', 'sdv', 'torch')}\n\n"
-               f"{frame.drop(columns=list(stamp)).to_markdown(index=False, floatfmt='.4g')}\n")
+               f"{markdown_table(frame.drop(columns=list(stamp)))}\n")
     with open(RESULTS / f"{NAME}.md", "a") as handle:
         handle.write(section)
     return section
@@ -126,12 +136,13 @@ def verdicts(rows: list[dict]) -> list[str]:
 def main(systems: list[str]) -> None:
     warnings.filterwarnings("ignore")
     torch.set_num_threads(THREADS)
+    code = commit()  # before the fits, which take minutes
     train, holdout, schema = adult_split()
     rows = []
     for name in systems:
         rows.append(RUNS[name](train, holdout, schema))
         print(rows[-1], flush=True)
-    print(append_results(rows))
+    print(append_results(rows, code))
     print("\n".join(verdicts(rows)))
 
 
