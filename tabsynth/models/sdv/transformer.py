@@ -184,7 +184,7 @@ class SpanLayout:
     cell_columns: torch.Tensor  # columns of the one-hot cells
     span_of_cell: torch.Tensor  # the one-hot span (0, 1, ...) of each of those cells
     span_widths: torch.Tensor  # cells in each one-hot span
-    span_starts: torch.Tensor  # the first column of each one-hot span
+    first_cells: torch.Tensor  # where each one-hot span starts among the one-hot cells
     order: torch.Tensor  # output column j is value `order[j]` of [tanh values, one-hot values]
 
     @classmethod
@@ -196,28 +196,27 @@ class SpanLayout:
         cells = np.array([c for start, span in located for c in range(start, start + span.dim)], np.int64)
         span_of_cell = np.repeat(np.arange(len(located)), [span.dim for _, span in located]).astype(np.int64)
         widths = np.array([span.dim for _, span in located], np.int64)
-        span_starts = np.array([start for start, _ in located], np.int64)
         order = np.argsort(np.concatenate([tanh, cells]), kind="stable")
-        arrays = (tanh, cells, span_of_cell, widths, span_starts, order)
+        arrays = (tanh, cells, span_of_cell, widths, np.cumsum(widths) - widths, order)
         return cls(*(torch.from_numpy(array).to(device) for array in arrays))
 
-    def span_log_normalisers(self, logits: torch.Tensor) -> torch.Tensor:
-        """(rows, one-hot spans): log of the sum of exp(logit) over each span's cells (`logits`: the cells)."""
-        # the maxima only shift the exponents (for range), so they need no gradient
+    def log_softmax(self, logits: torch.Tensor) -> torch.Tensor:
+        """Log-softmax of the one-hot cells' logits (rows, cells) within each span."""
+        # each span's maximum only shifts its exponents into range, so it needs no gradient
         highest = torch.segment_reduce(logits.detach().T, "max", lengths=self.span_widths, axis=0).T
-        shifted = torch.exp(logits - highest[:, self.span_of_cell])
-        sums = logits.new_zeros(len(logits), len(self.span_starts)).index_add(1, self.span_of_cell, shifted)
-        return torch.log(sums) + highest
+        shifted = logits - highest[:, self.span_of_cell]
+        sums = shifted.new_zeros(len(logits), len(self.span_widths)).index_add(1, self.span_of_cell, shifted.exp())
+        return shifted - torch.log(sums)[:, self.span_of_cell]
 
 
 def activate(raw: torch.Tensor, layout: SpanLayout) -> torch.Tensor:
     """tanh on continuous spans, ctgan's Gumbel softmax (temperature 0.2) on one-hot spans."""
-    if not len(layout.span_starts):
+    if not len(layout.span_widths):
         return torch.tanh(raw)
     cells = raw[:, layout.cell_columns]
     gumbels = -torch.log(-torch.log(torch.rand_like(cells).clamp_(min=torch.finfo(cells.dtype).tiny)))
     noisy = (cells + gumbels) / GUMBEL_TAU
-    soft = torch.exp(noisy - layout.span_log_normalisers(noisy)[:, layout.span_of_cell])
+    soft = torch.exp(layout.log_softmax(noisy))
     return torch.cat([torch.tanh(raw[:, layout.tanh_columns]), soft], dim=1)[:, layout.order]
 
 
@@ -225,11 +224,11 @@ def condition_loss(raw: torch.Tensor, layout: SpanLayout, picked: torch.Tensor,
                    categories: torch.Tensor) -> torch.Tensor:
     """Cross-entropy between the generated span that was conditioned on (one-hot span number `picked`) and
     the condition's category, averaged over rows."""
-    if not len(layout.span_starts):
+    if not len(layout.span_widths):
         return raw.new_zeros(())
+    log_probabilities = layout.log_softmax(raw[:, layout.cell_columns])
     rows = torch.arange(len(raw), device=raw.device)
-    normalisers = layout.span_log_normalisers(raw[:, layout.cell_columns])[rows, picked]
-    return (normalisers - raw[rows, layout.span_starts[picked] + categories]).mean()
+    return -log_probabilities[rows, layout.first_cells[picked] + categories].mean()
 
 
 def _column_spans(marginal: Marginal, bins: int) -> list[SpanInfo]:
