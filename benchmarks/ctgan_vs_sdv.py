@@ -114,7 +114,9 @@ def append_results(rows: list[dict], code: str) -> str:
     stamp = {"date": date.today().isoformat(), "commit": code}
     frame = pd.DataFrame([stamp | r for r in rows])
     csv = RESULTS / f"{NAME}.csv"
-    history = pd.concat([pd.read_csv(csv), frame], ignore_index=True) if csv.exists() else frame
+    history = frame
+    if csv.exists():  # round_trip: earlier figures are written back digit for digit
+        history = pd.concat([pd.read_csv(csv, float_precision="round_trip"), frame], ignore_index=True)
     history.to_csv(csv, index=False)
     section = (f"\n## {stamp['date']} · {stamp['commit']} · {machine()} · {THREADS} torch thread · "
                f"{versions('tabsynth', 'ctgan', 'sdv', 'torch')}\n\n"
