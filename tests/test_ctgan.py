@@ -107,3 +107,35 @@ def test_a_table_of_numbers_only_has_no_condition_to_draw(name):
     model, _ = fitted(name, numbers, epochs=1)
     sample = model.sample(100, rng=0)
     assert sample["height"].between(numbers["height"].min(), numbers["height"].max()).all()
+
+
+SPANS = [(1, "tanh"), (3, "softmax"), (1, "tanh"), (5, "softmax")]  # columns 0 | 1-3 | 4 | 5-9
+
+
+def span_layout():
+    from tabsynth.models.sdv.transformer import SpanInfo, SpanLayout
+
+    return SpanLayout.of([SpanInfo(dim, activation) for dim, activation in SPANS])
+
+
+def test_activation_is_tanh_or_a_softmax_within_each_one_hot_span_even_for_far_apart_logits():
+    from tabsynth.models.sdv.transformer import activate
+
+    raw = torch.randn(64, 10, generator=torch.Generator().manual_seed(0)) * 50
+    raw[:, 5:] -= 400  # a span whose logits sit far below another's must not underflow
+    values = activate(raw, span_layout())
+    assert torch.isfinite(values).all()
+    assert torch.equal(values[:, [0, 4]], torch.tanh(raw[:, [0, 4]]))
+    for block in (values[:, 1:4], values[:, 5:]):
+        assert torch.allclose(block.sum(dim=1), torch.ones(64)) and (block >= 0).all()
+
+
+def test_condition_loss_is_the_cross_entropy_of_the_span_each_row_was_conditioned_on():
+    from tabsynth.models.sdv.transformer import condition_loss
+
+    raw = torch.randn(6, 10, generator=torch.Generator().manual_seed(1))
+    picked, categories = torch.tensor([0, 1, 1, 0, 1, 0]), torch.tensor([2, 4, 0, 0, 1, 1])
+    blocks = {0: slice(1, 4), 1: slice(5, 10)}
+    expected = torch.stack([torch.nn.functional.cross_entropy(raw[i, blocks[int(p)]], categories[i])
+                            for i, p in enumerate(picked)]).mean()
+    assert torch.allclose(condition_loss(raw, span_layout(), picked, categories), expected)

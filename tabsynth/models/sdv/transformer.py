@@ -26,8 +26,6 @@ import numpy as np
 import pandas as pd
 import torch
 from ctgan.data_transformer import SpanInfo
-from ctgan.synthesizers.ctgan import CTGAN as _PackageCTGAN
-from torch.nn import functional
 
 from tabsynth.models.marginals import Marginal, fit_marginal, to_uniform
 from tabsynth.table.schema import Column, Schema
@@ -171,26 +169,66 @@ def softmax_spans(spans: list[SpanInfo]) -> list[tuple[int, SpanInfo]]:
     return [(int(start), span) for start, span in zip(starts, spans, strict=True) if span.activation_fn == SOFTMAX]
 
 
-def activate(raw: torch.Tensor, spans) -> torch.Tensor:
+GUMBEL_TAU = 0.2  # ctgan's temperature for the Gumbel softmax of one-hot spans
+
+
+@dataclass(frozen=True, eq=False)
+class SpanLayout:
+    """Index tensors that activate every span of a row vector at once, instead of span by span in Python.
+
+    The softmax of each one-hot span is taken over all cells of all spans together: a cell's span number
+    (`span_of_cell`) groups the maxima and sums; `order` puts tanh and one-hot values back in row-vector order.
+    """
+
+    tanh_columns: torch.Tensor  # columns of the tanh spans
+    cell_columns: torch.Tensor  # columns of the one-hot cells
+    span_of_cell: torch.Tensor  # the one-hot span (0, 1, ...) of each of those cells
+    span_widths: torch.Tensor  # cells in each one-hot span
+    first_cells: torch.Tensor  # where each one-hot span starts among the one-hot cells
+    order: torch.Tensor  # output column j is value `order[j]` of [tanh values, one-hot values]
+
+    @classmethod
+    def of(cls, spans: list[SpanInfo], device: torch.device | str = "cpu") -> SpanLayout:
+        located = softmax_spans(spans)
+        starts = np.cumsum([0] + [span.dim for span in spans])[:-1]
+        tanh = np.array([start for start, span in zip(starts, spans, strict=True) if span.activation_fn == TANH],
+                        np.int64)
+        cells = np.array([c for start, span in located for c in range(start, start + span.dim)], np.int64)
+        span_of_cell = np.repeat(np.arange(len(located)), [span.dim for _, span in located]).astype(np.int64)
+        widths = np.array([span.dim for _, span in located], np.int64)
+        order = np.argsort(np.concatenate([tanh, cells]), kind="stable")
+        arrays = (tanh, cells, span_of_cell, widths, np.cumsum(widths) - widths, order)
+        return cls(*(torch.from_numpy(array).to(device) for array in arrays))
+
+    def log_softmax(self, logits: torch.Tensor) -> torch.Tensor:
+        """Log-softmax of the one-hot cells' logits (rows, cells) within each span."""
+        # each span's maximum only shifts its exponents into range, so it needs no gradient
+        highest = torch.segment_reduce(logits.detach().T, "max", lengths=self.span_widths, axis=0).T
+        shifted = logits - highest[:, self.span_of_cell]
+        sums = shifted.new_zeros(len(logits), len(self.span_widths)).index_add(1, self.span_of_cell, shifted.exp())
+        return shifted - torch.log(sums)[:, self.span_of_cell]
+
+
+def activate(raw: torch.Tensor, layout: SpanLayout) -> torch.Tensor:
     """tanh on continuous spans, ctgan's Gumbel softmax (temperature 0.2) on one-hot spans."""
-    parts, start = [], 0
-    for span in spans:
-        block = raw[:, start:start + span.dim]
-        parts.append(torch.tanh(block) if span.activation_fn == TANH else _PackageCTGAN._gumbel_softmax(block, tau=0.2))
-        start += span.dim
-    return torch.cat(parts, dim=1)
+    if not len(layout.span_widths):
+        return torch.tanh(raw)
+    cells = raw[:, layout.cell_columns]
+    gumbels = -torch.log(-torch.log(torch.rand_like(cells).clamp_(min=torch.finfo(cells.dtype).tiny)))
+    noisy = (cells + gumbels) / GUMBEL_TAU
+    soft = torch.exp(layout.log_softmax(noisy))
+    return torch.cat([torch.tanh(raw[:, layout.tanh_columns]), soft], dim=1)[:, layout.order]
 
 
-def condition_loss(raw: torch.Tensor, cond: torch.Tensor, picked: torch.Tensor, spans) -> torch.Tensor:
-    """Cross-entropy between the generated span that was conditioned on and the condition's category."""
-    losses, offset = [], 0
-    for start, span in softmax_spans(spans):
-        target = cond[:, offset:offset + span.dim].argmax(dim=1)
-        losses.append(functional.cross_entropy(raw[:, start:start + span.dim], target, reduction="none"))
-        offset += span.dim
-    if not losses:
+def condition_loss(raw: torch.Tensor, layout: SpanLayout, picked: torch.Tensor,
+                   categories: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy between the generated span that was conditioned on (one-hot span number `picked`) and
+    the condition's category, averaged over rows."""
+    if not len(layout.span_widths):
         return raw.new_zeros(())
-    return torch.stack(losses, dim=1).gather(1, picked[:, None]).mean()
+    log_probabilities = layout.log_softmax(raw[:, layout.cell_columns])
+    rows = torch.arange(len(raw), device=raw.device)
+    return -log_probabilities[rows, layout.first_cells[picked] + categories].mean()
 
 
 def _column_spans(marginal: Marginal, bins: int) -> list[SpanInfo]:
