@@ -152,7 +152,33 @@ def sdv_par(frames: dict[str, pd.DataFrame], params: dict, context: Context) -> 
 
 
 def mostlyai_sequential(frames: dict[str, pd.DataFrame], params: dict, context: Context) -> LinkedFitted:
-    raise NotImplementedError  # written below, once the engine's API is read
+    """MOSTLY AI's two-table set-up with the engine's `TabularARGN` (split, analyze, encode, train inside `fit`):
+    a flat model of the person table (`tgt_primary_key` = its key), and a sequential model of the child table
+    (`tgt_context_key` = the foreign key, `tgt_primary_key` = the child's key) with the person table as context
+    (`ctx_data`, `ctx_primary_key`). Sampling draws persons from the first, then each person's events from the
+    second given the synthetic persons as `ctx_data`. The child rows are given sorted by person and order column:
+    the engine takes the order of a sequence from the row order. `params` (max_epochs, max_training_time, ...)
+    apply to each model."""
+    from mostlyai.engine import TabularARGN
+
+    _seed_everything(context)
+    spec = context.spec
+    root, child = frames[spec["root"]], frames[spec["child"]]
+    common = {"device": "cpu", "random_state": context.seed} | params
+    persons = TabularARGN(tgt_primary_key=spec["root_key"], workspace_dir=_workspace(context, "persons"), **common)
+    persons.fit(root)
+    events = child.sort_values([spec["foreign_key"], spec["order_by"]], kind="stable").reset_index(drop=True)
+    sequences = TabularARGN(tgt_context_key=spec["foreign_key"], tgt_primary_key=spec["child_key"], ctx_data=root,
+                            ctx_primary_key=spec["root_key"], workspace_dir=_workspace(context, "events"), **common)
+    sequences.fit(events)
+
+    def sample(n: int) -> dict[str, pd.DataFrame]:
+        synthetic_persons = persons.sample(n_samples=n)
+        synthetic_events = sequences.sample(ctx_data=synthetic_persons)
+        return {spec["root"]: synthetic_persons[list(root.columns)],
+                spec["child"]: synthetic_events[list(child.columns)]}
+
+    return LinkedFitted(sample)
 
 
 def _workspace(context: Context, name: str) -> Path:
