@@ -242,6 +242,10 @@ def write(name: str, rows: list[dict], notes: list[str], header: dict) -> str:
     return page
 
 
+QUICK_NOTE = ("Quick mode: tabsynth argn 20 epochs, SDV PAR 10 epochs (its default is 128), MOSTLY AI at most 10 "
+              "epochs and 1.5 minutes of training per model (persons, events); SDV HMA has no epochs.")
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="the systems' default epochs (hours)")
@@ -289,8 +293,7 @@ def main(argv=None) -> None:
                                                                            environments.items()})}
     settings = [f"Every fit ran in its own process with {args.threads} CPU thread(s) and at most "
                 f"{args.timeout:.0f} s; each system sampled as many persons as it was trained on.",
-                "Quick mode: tabsynth argn 20 epochs, SDV PAR 10 epochs (its default is 128), MOSTLY AI at most "
-                "10 epochs and 1.5 minutes of training per model (persons, events); SDV HMA has no epochs." if not args.full else "",
+                "" if args.full else QUICK_NOTE,
                 "Smoke-test settings (overridden epochs): not comparable results." if args.epochs else "",
                 f"Scored again from {args.score}: the costs are those of the original run." if args.score else ""]
     print(write(args.name, rows, [s for s in settings if s], header))
