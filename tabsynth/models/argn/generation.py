@@ -13,20 +13,26 @@ CALIBRATION_ROWS, CALIBRATION_ROUNDS = 20_000, 4
 
 @torch.no_grad()
 def generate(network: ARGNetwork, rows: int, order: list[int], slices: list[slice], allowed: list[np.ndarray],
-             generator: torch.Generator, device: torch.device) -> np.ndarray:
+             generator: torch.Generator, device: torch.device, given: np.ndarray | None = None) -> np.ndarray:
     """(rows × tokens) int64, columns generated in `order`; column c holds tokens `slices[c]`, and may only take
-    the token tuples flagged in `allowed[c]`."""
+    the token tuples flagged in `allowed[c]`. `given` (rows × network.given), for a network that takes context,
+    holds each row's leading tokens."""
     network.eval()
-    masks = [torch.as_tensor(table.reshape(table.shape[0], -1), device=device) for table in allowed]
+    masks = {c: torch.as_tensor(allowed[c].reshape(allowed[c].shape[0], -1), device=device) for c in order}
     columns = [(slices[c], masks[c]) for c in order]
-    batches = [_generate_batch(network, size, columns, generator, device) for size in _batch_sizes(rows)]
+    if given is None:
+        given = np.zeros((rows, network.given), dtype=np.int64)
+    batches = [_generate_batch(network, given[start:start + size], columns, generator, device)
+               for start, size in _batch_starts(rows)]
     return np.concatenate(batches) if batches else np.zeros((0, len(network.sizes)), dtype=np.int64)
 
 
-def _generate_batch(network: ARGNetwork, rows: int, columns: list[tuple[slice, torch.Tensor]],
+def _generate_batch(network: ARGNetwork, given: np.ndarray, columns: list[tuple[slice, torch.Tensor]],
                     generator: torch.Generator, device: torch.device) -> np.ndarray:
+    rows = len(given)
     tokens = torch.zeros(rows, len(network.sizes), dtype=torch.long, device=device)
-    known = [False] * len(network.sizes)
+    tokens[:, :network.given] = torch.as_tensor(given, device=device)
+    known = [s < network.given for s in range(len(network.sizes))]
     for part, mask in columns:
         for target in range(part.start, part.stop):
             # the first token of a column sees which tuples stay reachable; the second, its row of the mask
@@ -37,8 +43,8 @@ def _generate_batch(network: ARGNetwork, rows: int, columns: list[tuple[slice, t
     return tokens.cpu().numpy()
 
 
-def _batch_sizes(rows: int) -> list[int]:
-    return [min(SAMPLE_BATCH, rows - start) for start in range(0, rows, SAMPLE_BATCH)]
+def _batch_starts(rows: int) -> list[tuple[int, int]]:
+    return [(start, min(SAMPLE_BATCH, rows - start)) for start in range(0, rows, SAMPLE_BATCH)]
 
 
 @torch.no_grad()

@@ -34,6 +34,7 @@ class Settings:
     flexible: float  # share of rows trained with conditioned-first column orders
     patience: int = 0  # plain loop: epochs without a better validation loss before stopping
     validation: float = 0.0  # plain loop: share of rows held out for early stopping
+    given: int = 0  # leading columns given per row (context), always visible and never predicted
 
 
 @dataclass(frozen=True)
@@ -82,11 +83,11 @@ def train(network: ARGNetwork, codes: np.ndarray, owners: list[int], settings: S
     history, best, best_state, waited = [], np.inf, None, 0
     for epoch in range(settings.epochs):
         network.train()
-        losses = [_step(network, optimizer, fit_rows[batch], owners, settings.flexible, generator)
+        losses = [_step(network, optimizer, fit_rows[batch], owners, settings, generator)
                   for batch in torch.randperm(len(fit_rows), generator=generator, device=device)
                   .split(settings.batch_size)]
         record = {"epoch": epoch + 1, "epochs": settings.epochs, "loss": float(np.mean(losses))}
-        record["val_loss"] = mean_loss(network, val_rows, owners) if held else record["loss"]
+        record["val_loss"] = mean_loss(network, val_rows, owners, settings.given) if held else record["loss"]
         history.append(record)
         if progress:
             progress(record)
@@ -102,9 +103,9 @@ def train(network: ARGNetwork, codes: np.ndarray, owners: list[int], settings: S
     return history
 
 
-def _step(network: ARGNetwork, optimizer, rows: torch.Tensor, owners: list[int], flexible: float,
+def _step(network: ARGNetwork, optimizer, rows: torch.Tensor, owners: list[int], settings: Settings,
           generator: torch.Generator) -> float:
-    visible = training_visibility(owners, len(rows), flexible, generator, rows.device)
+    visible = training_visibility(owners, len(rows), settings.flexible, generator, rows.device, settings.given)
     loss = token_loss(network(rows, visible), rows)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -114,7 +115,7 @@ def _step(network: ARGNetwork, optimizer, rows: torch.Tensor, owners: list[int],
 
 @torch.no_grad()
 def calibrate(network: ARGNetwork, codes: np.ndarray, owners: list[int], device: torch.device,
-              iterations: int = CALIBRATION_ROUNDS) -> None:
+              iterations: int = CALIBRATION_ROUNDS, given: int = 0) -> None:
     """Refit the output biases by maximum likelihood, all else frozen, in the fixed column order.
 
     At the optimum, each token's mean predicted distribution over the rows equals its frequency; the fixed-point
@@ -123,24 +124,25 @@ def calibrate(network: ARGNetwork, codes: np.ndarray, owners: list[int], device:
     """
     network.eval()
     rows = torch.as_tensor(codes, device=device)
+    predicted = network.sizes[network.given:]
     for _ in range(iterations):
-        sums = [torch.zeros(size, device=device) for size in network.sizes]
+        sums = [torch.zeros(size, device=device) for size in predicted]
         for batch in rows.split(EVAL_BATCH):
-            visible = training_visibility(owners, len(batch), 0.0, None, device)
+            visible = training_visibility(owners, len(batch), 0.0, None, device, given)
             for total, logits in zip(sums, network(batch, visible), strict=True):
                 total += torch.softmax(logits, dim=1).sum(dim=0)
         for s, (head, total) in enumerate(zip(network.heads, sums, strict=True)):
-            seen = torch.bincount(rows[:, s], minlength=network.sizes[s]).float()
+            seen = torch.bincount(rows[:, network.given + s], minlength=predicted[s]).float()
             head[-1].bias[seen > 0] += (seen.log() - total.log())[seen > 0]
 
 
 @torch.no_grad()
-def mean_loss(network: ARGNetwork, rows: torch.Tensor, owners: list[int]) -> float:
+def mean_loss(network: ARGNetwork, rows: torch.Tensor, owners: list[int], given: int = 0) -> float:
     """Per-row loss in the fixed column order (the order of unconditional sampling)."""
     network.eval()
     total = 0.0
     for batch in rows.split(EVAL_BATCH):
-        visible = training_visibility(owners, len(batch), 0.0, None, rows.device)
+        visible = training_visibility(owners, len(batch), 0.0, None, rows.device, given)
         total += float(token_loss(network(batch, visible), batch)) * len(batch)
     return total / max(len(rows), 1)
 
