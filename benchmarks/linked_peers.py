@@ -191,7 +191,25 @@ def run_dataset(name: str, args, scratch: Path, environments: dict) -> tuple[lis
             (system_folder / "row.json").write_text(json.dumps(row))
         rows.append(score(row, prepared, system_folder))
         print(f"    {rows[-1]['status']}", flush=True)
+    if not args.only:
+        rows.append(reference(prepared))
     return rows, prepared.dataset.note
+
+
+REFERENCE = "real holdout (reference)"
+
+
+def reference(prepared: Prepared) -> dict:
+    """The held-out real persons scored as if they were synthetic: how far a real sample of 20 % of the persons
+    lies from the training persons (the sampling noise floor of the fidelity figures; no privacy or TSTR figure,
+    which need a separate holdout)."""
+    row = {"dataset": prepared.dataset.name, "system": REFERENCE, "status": "ok", "settings": "–"}
+    try:
+        from tabsynth.metrics.linked import linked_metrics
+    except ImportError as exc:
+        return row | {"status": f"not scored ({exc})"}
+    results = linked_metrics(prepared.train, prepared.holdout, prepared.dataset.relations, prepared.schemas, rng=0)
+    return row | {r.name: (r.value if r.is_valid else math.nan) for r in results}
 
 
 def metric_table(rows: list[dict]) -> str:
@@ -286,11 +304,17 @@ def main(argv=None) -> None:
     finally:
         if not (args.score or args.keep):
             shutil.rmtree(scratch, ignore_errors=True)
-    versions = {n: envs.versions(s) for n, s in environments.items()} if not args.score else {}
+    versions_file = scratch / "versions.json"
+    if args.score and versions_file.is_file():  # the versions of the run that fitted
+        versions, failures = json.loads(versions_file.read_text()), {}
+    else:
+        versions = {n: envs.versions(s) for n, s in environments.items()}
+        failures = {n: s.reason for n, s in environments.items()}
+        if args.keep:
+            versions_file.write_text(json.dumps(versions))
     header = {"mode": "full" if args.full else "quick", "wall_s": time.perf_counter() - started, "load": load,
               "load_end": os.getloadavg()[0], "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "notes": notes, "versions": report.versions_line(versions, {n: s.reason for n, s in
-                                                                           environments.items()})}
+              "notes": notes, "versions": report.versions_line(versions, failures)}
     settings = [f"Every fit ran in its own process with {args.threads} CPU thread(s) and at most "
                 f"{args.timeout:.0f} s; each system sampled as many persons as it was trained on.",
                 "" if args.full else QUICK_NOTE,
