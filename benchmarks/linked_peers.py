@@ -130,6 +130,11 @@ def describe(params: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in shown.items()) or "defaults"
 
 
+def selected(system: LinkedSystem, only: str | None) -> bool:
+    """`--only`: comma-separated texts, a system is run if its label contains one of them."""
+    return not only or any(part.strip().lower() in system.label.lower() for part in only.split(","))
+
+
 def fit_one(system: LinkedSystem, prepared: Prepared, env: envs.EnvStatus, args, folder: Path) -> dict:
     params = system.settings(args.full, args.epochs)
     row = {"dataset": prepared.dataset.name, "system": system.label, "status": "", "settings": describe(params)}
@@ -176,7 +181,8 @@ def run_dataset(name: str, args, scratch: Path, environments: dict) -> tuple[lis
     prepared = prepare(name, args, folder)
     rows = []
     for index, system in enumerate(SYSTEMS):
-        if args.only and args.only.lower() not in system.label.lower():
+        if not selected(system, args.only):
+            rows.append({"dataset": name, "system": system.label, "status": f"not run (--only {args.only})"})
             continue
         system_folder = folder / f"system-{index}"
         if args.score:
@@ -191,8 +197,7 @@ def run_dataset(name: str, args, scratch: Path, environments: dict) -> tuple[lis
             (system_folder / "row.json").write_text(json.dumps(row))
         rows.append(score(row, prepared, system_folder))
         print(f"    {rows[-1]['status']}", flush=True)
-    if not args.only:
-        rows.append(reference(prepared))
+    rows.append(reference(prepared))
     return rows, prepared.dataset.note
 
 
@@ -268,7 +273,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="the systems' default epochs (hours)")
     parser.add_argument("--datasets", nargs="+", default=["cgd", "flights"], choices=sorted(linked_data.DATASETS))
-    parser.add_argument("--only", help="run only the systems whose label contains this text")
+    parser.add_argument("--only", help="run only the systems whose label contains one of these comma-separated texts")
     parser.add_argument("--planes", type=int, default=linked_data.PLANES, help="planes in the flights subset")
     parser.add_argument("--timeout", type=float, help="seconds allowed per fit (quick 420, full 7200)")
     parser.add_argument("--epochs", type=int, help="override every system's epochs (smoke test)")
@@ -285,7 +290,7 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     args = parse_args(argv)
     started, load = time.perf_counter(), os.getloadavg()[0]
-    chosen = [s for s in SYSTEMS if not args.only or args.only.lower() in s.label.lower()]
+    chosen = [s for s in SYSTEMS if selected(s, args.only)]
     needed = {s.env for s in chosen} | {envs.TABSYNTH_ENV}
     environments = {n: (envs.ensure(n) if not args.score else envs.EnvStatus(n, None, "scoring only"))
                     for n in sorted(needed)}
