@@ -2,7 +2,8 @@
 TabularARGN on R's survival::cgd (patients -> infection episodes) and nycflights13 (planes -> flights).
 
     python benchmarks/linked_peers.py [--full] [--datasets cgd flights] [--only TEXT] [--planes N]
-                                      [--timeout S] [--epochs N] [--keep DIR] [--score DIR] [--name NAME]
+                                      [--timeout S] [--epochs N] [--param TEXT:KEY=VALUE] [--keep DIR]
+                                      [--score DIR] [--name NAME]
 
 Each dataset is split 80/20 by person (seed 0; benchmarks/peers/linked_data.py). Every system fits the training
 persons in its own environment (benchmarks/peers/.envs/, installed by envs.py), in a subprocess with one thread
@@ -135,8 +136,23 @@ def selected(system: LinkedSystem, only: str | None) -> bool:
     return not only or any(part.strip().lower() in system.label.lower() for part in only.split(","))
 
 
+def overrides(system: LinkedSystem, given: list[str]) -> dict:
+    """`--param TEXT:KEY=VALUE`: KEY set to VALUE (read as JSON, else as text) for the systems whose label
+    contains TEXT."""
+    found = {}
+    for item in given:
+        text, _, setting = item.partition(":")
+        key, _, value = setting.partition("=")
+        if text.lower() in system.label.lower():
+            try:
+                found[key] = json.loads(value)
+            except json.JSONDecodeError:
+                found[key] = value
+    return found
+
+
 def fit_one(system: LinkedSystem, prepared: Prepared, env: envs.EnvStatus, args, folder: Path) -> dict:
-    params = system.settings(args.full, args.epochs)
+    params = system.settings(args.full, args.epochs) | overrides(system, args.param)
     row = {"dataset": prepared.dataset.name, "system": system.label, "status": "", "settings": describe(params)}
     if env.python is None:
         return row | {"status": f"not installed: {env.reason}"}
@@ -277,6 +293,8 @@ def parse_args(argv=None):
     parser.add_argument("--planes", type=int, default=linked_data.PLANES, help="planes in the flights subset")
     parser.add_argument("--timeout", type=float, help="seconds allowed per fit (quick 420, full 7200)")
     parser.add_argument("--epochs", type=int, help="override every system's epochs (smoke test)")
+    parser.add_argument("--param", action="append", default=[], metavar="TEXT:KEY=VALUE",
+                        help="set a parameter of the systems whose label contains TEXT (repeatable)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per fit (default 1)")
     parser.add_argument("--keep", help="keep the training split and the synthetic tables in this folder")
     parser.add_argument("--score", help="score the synthetic tables kept in this folder by --keep; fit nothing")
