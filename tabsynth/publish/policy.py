@@ -34,7 +34,7 @@ class Rule(_Strict):
     @pydantic.field_validator("metric")
     @classmethod
     def _known_metric(cls, name: str) -> str:
-        if name in catalogue.METRICS or catalogue.PER_COLUMN.match(name):
+        if catalogue.is_metric(name):
             return name
         if name in RENAMED:
             raise ValueError(f"metric {name!r} is now named by the target's type: use {RENAMED[name]}")
