@@ -153,7 +153,8 @@ def overrides(system: LinkedSystem, given: list[str]) -> dict:
 
 def fit_one(system: LinkedSystem, prepared: Prepared, env: envs.EnvStatus, args, folder: Path) -> dict:
     params = system.settings(args.full, args.epochs) | overrides(system, args.param)
-    row = {"dataset": prepared.dataset.name, "system": system.label, "status": "", "settings": describe(params)}
+    row = {"dataset": prepared.dataset.name, "system": system.label, "status": "", "settings": describe(params),
+           "fitted": time.strftime("%H:%M", time.gmtime()), "load": round(os.getloadavg()[0], 1)}
     if env.python is None:
         return row | {"status": f"not installed: {env.reason}"}
     if system.env == envs.TABSYNTH_ENV:
@@ -186,6 +187,7 @@ def score(row: dict, prepared: Prepared, folder: Path) -> dict:
     except Exception as exc:  # a malformed synthetic dataset is a result to report
         return row | {"status": f"metrics failed: {jobs.last_error(f'{type(exc).__name__}: {exc}')}"}
     values = {r.name: (r.value if r.is_valid else math.nan) for r in results}
+    GOALS.update({r.name: r.goal for r in results})
     failed = [r.name for r in results if r.name.startswith("check_error")]
     if failed:
         row = row | {"status": f"ok; metric errors: {', '.join(failed)}"}
@@ -218,6 +220,7 @@ def run_dataset(name: str, args, scratch: Path, environments: dict) -> tuple[lis
 
 
 REFERENCE = "real holdout (reference)"
+GOALS: dict[str, str] = {}  # metric name -> min / max / target, as the metrics say
 
 
 def reference(prepared: Prepared) -> dict:
@@ -239,7 +242,12 @@ def metric_table(rows: list[dict]) -> str:
     metric_columns = [c for c in frame.columns if c not in COST_COLUMNS]
     if not metric_columns:
         return ""
-    table = frame[metric_columns].T.apply(pd.to_numeric, errors="coerce")
+    # `<metric>.<table>` equals `<metric>` (the worst table) when the metric has one table: shown once
+    shown = [c for c in metric_columns if not ("." in c and c.split(".")[0] in metric_columns
+                                               and sum(m.startswith(c.split(".")[0] + ".") for m in metric_columns)
+                                               == 1)]
+    table = frame[shown].T.apply(pd.to_numeric, errors="coerce")
+    table.insert(0, "goal", [GOALS.get(name, "") for name in table.index])
     return markdown(table.reset_index(names="metric"))
 
 
@@ -258,15 +266,18 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-COST_COLUMNS = ("dataset", "status", "settings", "fit s", "sample s", "peak MB", "rows")
+COST_COLUMNS = ("dataset", "status", "settings", "fitted", "load", "fit s", "sample s", "peak MB", "rows")
 
 
 def write(name: str, rows: list[dict], notes: list[str], header: dict) -> str:
     report.RESULTS.mkdir(exist_ok=True)
     report.write_csv(report.RESULTS / f"{name}.csv", [{"date": header["date"]} | r for r in rows])
+    run = (f"scored {header['date']} from kept fits (each row says when it was fitted, at which load average)"
+           if header["scored_only"] else
+           f"{header['date']} · whole run {header['wall_s'] / 60:.1f} min (load average {header['load']:.1f} at "
+           f"start, {header['load_end']:.1f} at the end)")
     text = [f"# Linked tables and sequences: tabsynth against its peers ({header['mode']} mode)", "",
-            f"{header['date']} · {report.machine()} · whole run {header['wall_s'] / 60:.1f} min "
-            f"(load average {header['load']:.1f} at start, {header['load_end']:.1f} at the end)", "",
+            f"{report.machine()} · {run}", "",
             "Versions:", header["versions"], ""]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         chosen = [r for r in rows if r["dataset"] == dataset]
@@ -281,6 +292,13 @@ def write(name: str, rows: list[dict], notes: list[str], header: dict) -> str:
     return page
 
 
+METRICS_NOTE = (
+    "Metrics: tabsynth.metrics.linked against the training persons (goal: min, max or target; `<metric>` alone is "
+    "the worst table, a metric of one table is shown once). person_dcr_share and person_membership are 0.5 when "
+    "the synthetic persons are no closer to the training persons than to the held-out ones; TSTR: a model trained "
+    "on synthetic persons, tested on the held-out persons. The reference row scores the held-out 20 % of real "
+    "persons as if synthetic: a real sample a quarter the size of the synthetic one, so its TVDs are an upper "
+    "bound on the sampling noise, not a floor.")
 QUICK_NOTE = ("Quick mode: tabsynth argn 20 epochs, SDV PAR 10 epochs (its default is 128), MOSTLY AI at most 10 "
               "epochs and 1.5 minutes of training per model (persons, events); SDV HMA has no epochs.")
 
@@ -298,6 +316,7 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per fit (default 1)")
     parser.add_argument("--keep", help="keep the training split and the synthetic tables in this folder")
     parser.add_argument("--score", help="score the synthetic tables kept in this folder by --keep; fit nothing")
+    parser.add_argument("--note", action="append", default=[], help="a line added below the tables (repeatable)")
     parser.add_argument("--name", help="results file name (default linked_peers, quick mode linked_peers_quick)")
     args = parser.parse_args(argv)
     args.timeout = args.timeout or TIMEOUT_S["full" if args.full else "quick"]
@@ -336,13 +355,15 @@ def main(argv=None) -> None:
         if args.keep:
             versions_file.write_text(json.dumps(versions))
     header = {"mode": "full" if args.full else "quick", "wall_s": time.perf_counter() - started, "load": load,
+              "scored_only": bool(args.score),
               "load_end": os.getloadavg()[0], "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "notes": notes, "versions": report.versions_line(versions, failures)}
     settings = [f"Every fit ran in its own process with {args.threads} CPU thread(s) and at most "
                 f"{args.timeout:.0f} s; each system sampled as many persons as it was trained on.",
                 "" if args.full else QUICK_NOTE,
                 "Smoke-test settings (overridden epochs): not comparable results." if args.epochs else "",
-                f"Scored again from {args.score}: the costs are those of the original run." if args.score else ""]
+                f"Scored again from {args.score}: the costs are those of the original run." if args.score else "",
+                METRICS_NOTE, *args.note]
     print(write(args.name, rows, [s for s in settings if s], header))
 
 
