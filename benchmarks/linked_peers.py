@@ -269,6 +269,15 @@ def markdown(frame: pd.DataFrame) -> str:
 COST_COLUMNS = ("dataset", "status", "settings", "fitted", "load", "fit s", "sample s", "peak MB", "rows")
 
 
+def commit() -> str:
+    import subprocess
+
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,
+                           text=True).stdout.strip()
+    return (done.stdout.strip() or "unknown") + (" (uncommitted changes)" if dirty else "")
+
+
 def write(name: str, rows: list[dict], notes: list[str], header: dict) -> str:
     report.RESULTS.mkdir(exist_ok=True)
     report.write_csv(report.RESULTS / f"{name}.csv", [{"date": header["date"]} | r for r in rows])
@@ -277,7 +286,7 @@ def write(name: str, rows: list[dict], notes: list[str], header: dict) -> str:
            f"{header['date']} · whole run {header['wall_s'] / 60:.1f} min (load average {header['load']:.1f} at "
            f"start, {header['load_end']:.1f} at the end)")
     text = [f"# Linked tables and sequences: tabsynth against its peers ({header['mode']} mode)", "",
-            f"{report.machine()} · {run}", "",
+            f"{report.machine()} · {run} · this worktree at commit {commit()}", "",
             "Versions:", header["versions"], ""]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         chosen = [r for r in rows if r["dataset"] == dataset]
