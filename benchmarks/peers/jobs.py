@@ -50,13 +50,13 @@ class Outcome:
     report: dict | None = None
 
 
-def run(job: Job, python: str, timeout_s: float) -> Outcome:
+def run(job: Job, python: str, timeout_s: float, extra_env: dict[str, str] | None = None) -> Outcome:
     job.folder.mkdir(parents=True, exist_ok=True)
     job_file = job.folder / "job.json"
     job_file.write_text(json.dumps(job.document()))
     threads = str(job.threads)
     env = os.environ | {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "PYTHONWARNINGS": "ignore",
-                        "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+                        "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"} | (extra_env or {})
     log_path = job.folder / "log.txt"
     with open(log_path, "w") as log:
         process = subprocess.Popen([python, str(WORKER), str(job_file)], stdout=log, stderr=subprocess.STDOUT,

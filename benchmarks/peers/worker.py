@@ -1,5 +1,7 @@
 """Fit one system and write its synthetic table: `python worker.py JOB.json`, run with that system's own python.
 
+A job that names `tables` is a linked dataset (benchmarks/linked_peers.py): it writes one Parquet file per table.
+
 Needs only the standard library and pandas, so it runs in every environment. It reads the training table
 (Parquet), fits, samples as many rows as it was asked for, writes them to Parquet and reports fit and sample
 seconds and peak resident memory (this process plus its children) as JSON.
@@ -42,6 +44,27 @@ def run(job: dict) -> dict:
             "rows": len(synthetic), "epsilon_spent": fitted_model.epsilon_spent}
 
 
+def run_linked(job: dict) -> dict:
+    """A linked dataset: every table read, fitted together, `persons` persons sampled, each table written to
+    `out/<table>.parquet`."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import linked_adapters
+
+    frames = {name: pd.read_parquet(path) for name, path in job["tables"].items()}
+    fit = getattr(linked_adapters, job["adapter"])
+    context = linked_adapters.Context(job["workdir"], job["seed"], job["threads"], job["spec"])
+    start = time.perf_counter()
+    fitted_model = fit(frames, job["params"], context)
+    fitted = time.perf_counter()
+    synthetic = fitted_model.sample(job["persons"])
+    sampled = time.perf_counter()
+    os.makedirs(job["out"], exist_ok=True)
+    for name, frame in synthetic.items():
+        frame.to_parquet(Path(job["out"]) / f"{name}.parquet", index=False)
+    return {"fit_s": fitted - start, "sample_s": sampled - fitted, "peak_mb": peak_memory_mb(),
+            "rows": {name: len(frame) for name, frame in synthetic.items()}}
+
+
 def versions(packages: list[str]) -> dict[str, str]:
     found = {}
     for package in packages:
@@ -55,7 +78,7 @@ def versions(packages: list[str]) -> dict[str, str]:
 def main(job_file: str) -> None:
     job = json.loads(Path(job_file).read_text())
     os.makedirs(job["workdir"], exist_ok=True)
-    report = run(job)
+    report = run_linked(job) if "tables" in job else run(job)
     Path(job["report"]).write_text(json.dumps(report))
 
 
