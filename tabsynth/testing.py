@@ -148,7 +148,8 @@ def patients_and_visits(n: int = 150, seed: int = 0) -> dict[str, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     age = rng.integers(20, 90, n)
     patients = pd.DataFrame({"patient_id": np.arange(1000, 1000 + n), "age": age,
-                             "sex": rng.choice(["F", "M"], n), "smoker": rng.choice(["yes", "no"], n, p=[0.3, 0.7])})
+                             "sex": rng.choice(["F", "M"], n), "smoker": rng.choice(["yes", "no"], n, p=[0.3, 0.7]),
+                             "weight": rng.normal(75, 12, n).round(1)})
     counts = 1 + rng.poisson((age - 15) / 20)
     owner = np.repeat(patients["patient_id"].to_numpy(), counts)
     gaps = rng.exponential(40, len(owner)).round()

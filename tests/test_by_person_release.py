@@ -16,8 +16,8 @@ from tabsynth.testing import patients_and_visits
 def flat_csv(tmp_path):
     frames = patients_and_visits(140, seed=7)
     flat = frames["visits"].drop(columns="visit_id").merge(frames["patients"], on="patient_id")
-    flat = flat.rename(columns={"patient_id": "subject_id"})[["subject_id", "age", "sex", "visit_date", "ward", "cost",
-                                                               "smoker"]]
+    columns = ["subject_id", "age", "sex", "weight", "visit_date", "ward", "cost", "smoker"]
+    flat = flat.rename(columns={"patient_id": "subject_id"})[columns]
     path = tmp_path / "visits_flat.csv"
     flat.to_csv(path, index=False)
     return path

@@ -46,7 +46,6 @@ def _seed_everything(context: Context) -> None:
 def tabsynth_linked(frames: dict[str, pd.DataFrame], params: dict, context: Context) -> LinkedFitted:
     """tabsynth's `LinkedSynthesizer` (branch linked-model) with its per-table model, `argn` by default."""
     from tabsynth.models.linked import LinkedSynthesizer
-
     from tabsynth.table.dataset import relations_from_dict
     from tabsynth.table.schema import Schema
 

@@ -54,13 +54,14 @@ def release_dataset(options: DatasetOptions, progress: Progress | None = None) -
     persons = options.rows or len(train[relations.root()])
     say(f"sampling {persons:,} persons", 0.5)
     started = time.perf_counter()
-    synthetic = with_fakes(model.sample(persons, rng=rng), schemas, rng, _real_pii(frames, schemas))
+    synthetic, clipped = within_bounds(model.sample(persons, rng=rng), schemas)
+    synthetic = with_fakes(synthetic, schemas, rng, _real_pii(frames, schemas))
     timings["sample_seconds"] = time.perf_counter() - started
     say("validating", 0.72)
     metrics, linked_names = dataset_checks(train, holdout, synthetic, relations, schemas, options)
     verdict = evaluate(policy.for_dataset(), metrics)
     manifest = _manifest(options, policy, relations, schemas, verdict, metrics, frames, train, holdout, timings,
-                         synthetic, linked_names)
+                         synthetic, linked_names, clipped)
     say("writing release", 0.85)
     if not verdict.passed:
         block_dataset(options, manifest, train, synthetic, relations, schemas, verdict)
@@ -133,6 +134,36 @@ def split_persons(frames: dict[str, pd.DataFrame], relations: Relations, holdout
             {n: f.reset_index(drop=True) for n, f in holdout.items()})
 
 
+def within_bounds(tables: dict[str, pd.DataFrame], schemas: dict[str, Schema]) -> tuple[dict, dict]:
+    """Numbers and dates held inside their schema bounds (a date built from generated gaps may run past the last
+    real one); how many values each column had clipped, for the manifest."""
+    out, clipped = {}, {}
+    for name, table in tables.items():
+        table = table.copy()
+        for column in schemas[name].modelled():
+            if column.kind not in ("numerical", "datetime") or column.name not in table:
+                continue
+            bounds = column.bounds()
+            values = table[column.name]
+            low, high = (_bound(b, values, column.kind) for b in (bounds.min, bounds.max))
+            kept = values.clip(lower=low, upper=high)
+            changed = int((kept != values).sum() - (kept.isna() & values.isna()).sum())
+            if changed:
+                clipped[f"{name}.{column.name}"] = changed
+                table[column.name] = kept
+        out[name] = table
+    return out, clipped
+
+
+def _bound(value, values: pd.Series, kind: str):
+    if value is None or kind != "datetime":
+        return value
+    stamp, zone = pd.Timestamp(value), getattr(values.dt, "tz", None)
+    if zone is not None:
+        return stamp.tz_convert(zone) if stamp.tzinfo else stamp.tz_localize(zone)
+    return stamp.tz_convert(None) if stamp.tzinfo else stamp
+
+
 def with_fakes(tables: dict[str, pd.DataFrame], schemas: dict[str, Schema], rng: np.random.Generator,
                avoid: frozenset[str]) -> dict[str, pd.DataFrame]:
     """PII columns filled with fakes (none equal to a real value) or dropped, as in a single-table release; the
@@ -203,7 +234,7 @@ def _target(target: str | None, relations: Relations) -> tuple[str, str] | None:
 
 
 def _manifest(options, policy, relations, schemas, verdict, metrics, frames, train, holdout, timings, synthetic,
-              linked_names: list[str]):
+              linked_names: list[str], clipped: dict):
     manifest, _ = manifest_lib.build(
         options=options, schema=schemas[relations.root()], policy=policy.for_dataset(), model=_ModelRecord(options),
         verdict=verdict, metrics=metrics,
@@ -212,7 +243,7 @@ def _manifest(options, policy, relations, schemas, verdict, metrics, frames, tra
                     "method": "each person (a root row and every row hanging from it) to the holdout independently",
                     "train_persons": len(train[relations.root()]), "holdout_persons": len(holdout[relations.root()])},
         timings=timings, sampling={"persons": len(synthetic[relations.root()]),
-                                   "rows": {n: len(t) for n, t in synthetic.items()}})
+                                   "rows": {n: len(t) for n, t in synthetic.items()}, "clipped_to_bounds": clipped})
     manifest["dataset"] = {**relations_record(relations), "linked_checks": linked_names}
     if options.flat:
         manifest["dataset"]["released_as_one_table"] = options.flat.record(relations)
