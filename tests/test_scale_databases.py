@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from test_sql import create_patients, pg_engine  # noqa: F401  (a fixture)
+from test_sql import create_patients
 
 from tabsynth.io.sql import SqlSource, parse_url
 from tabsynth.scale.duckdb_counts import DuckDBCounts, DuckDBSession
