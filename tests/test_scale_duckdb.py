@@ -3,6 +3,7 @@
 import dataclasses
 import datetime as dt
 from itertools import combinations
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from tabsynth.privacy.preprocess import fit_encoding
 from tabsynth.scale import sql
 from tabsynth.scale.duckdb_counts import DuckDBCounts
 from tabsynth.table.codecs import BinCodec, CategoryCodec, Encoding
-from tabsynth.table.counts import FrameCounts, maximal_cliques
+from tabsynth.table.counts import CliqueTally, FrameCounts, covering_groups, maximal_cliques
 from tabsynth.table.infer import conform, infer_schema
 from tabsynth.table.schema import Facts
 
@@ -242,6 +243,29 @@ def test_maximal_cliques_cover_every_requested_clique():
     cliques = [(), ("a",), ("b", "a"), ("a", "b"), ("a", "b", "c"), ("d",)]
     kept = maximal_cliques(cliques)
     assert {frozenset(c) for c in kept} == {frozenset("abc"), frozenset("d")}
+
+
+def test_covering_groups_hold_every_clique_in_few_counts_within_the_cell_cap():
+    sizes = {f"c{i}": size for i, size in enumerate([20, 16, 24, 16, 16, 10, 8, 25, 17, 2, 2, 20])}
+    cliques = [c for k in (1, 2, 3) for c in combinations(sizes, k)]
+    groups = covering_groups(cliques, sizes, max_cells=2**18)
+    assert all(any(set(c) <= set(g) for g in groups) for c in cliques)
+    assert all(np.prod([sizes[n] for n in g]) <= 2**18 for g in groups if len(g) > 3)
+    assert len(groups) < len(maximal_cliques(cliques)) / 4  # 220 triples
+
+
+def test_clique_tally_counts_every_clique_as_numpy_does():
+    sizes = {"a": 7, "b": 3, "c": 11, "d": 2}
+    rng = np.random.default_rng(0)
+    codes = {name: rng.integers(0, size, 5000).astype(np.uint8) for name, size in sizes.items()}
+    cliques = [(), ("c", "a"), ("a", "b", "d"), ("d",), ("b", "c", "d")]
+    tally = CliqueTally([SimpleNamespace(name=n, size=s) for n, s in sizes.items()], cliques)
+    for start in (0, 2500):
+        tally.add({n: v[start:start + 2500] for n, v in codes.items()}, 2500)
+    for clique, counts in tally.result().items():
+        cells = np.ravel_multi_index([codes[n] for n in clique], [sizes[n] for n in clique]) if clique else \
+            np.zeros(5000, np.int64)
+        assert counts.tolist() == np.bincount(cells, minlength=counts.size).tolist()
 
 
 def test_declared_facts_and_empty_columns_work_through_duckdb(both):
