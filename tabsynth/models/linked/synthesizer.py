@@ -39,7 +39,7 @@ LINKED_PARAMS = {"length_quantile": 0.999}  # sequences are cut at this quantile
 # Sequence models: fewer held-out rows make early stopping follow noise, so they train on all rows instead. The
 # root keeps its model's own early stopping: trained to the end on ~100 persons, argn copies them (cgd: person DCR
 # share 0.96 against 0.68).
-MIN_VALIDATION_ROWS = 200
+MIN_VALIDATION_ROWS = 100
 
 
 class LinkedSynthesizer:
