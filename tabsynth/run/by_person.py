@@ -28,7 +28,7 @@ def person_key(raw: pd.DataFrame, schema: Schema, user: Schema | None) -> Repeat
 
 
 def release_by_person(options: ReleaseOptions, raw: pd.DataFrame, key: RepeatedKey, say: Progress) -> ReleaseResult:
-    from tabsynth.run.dataset import release_dataset
+    from tabsynth.run.linked_release import release_dataset
 
     given = [flag for flag, field in NOT_BY_PERSON.items() if getattr(options, field)]
     if given:
