@@ -132,7 +132,7 @@ def test_each_person_is_one_row_of_every_measurement():
     schemas, spent, record = pay_for_person_facts({"patients": tables["patients"], "visits": sample}, {}, budget)
     rho = FACTS_SHARE * zcdp_rho(1.0, 1e-9 / 2) / 2
     by_table = {name: [c for c in spent.prior if c.record["table"] == name] for name in ("patients", "visits")}
-    for name, charges in by_table.items():  # sensitivity 1 per column: σ for √columns at one row per person
+    for charges in by_table.values():  # sensitivity 1 per column: σ for √columns at one row per person
         assert charges[0].record["sigma"] == pytest.approx(gaussian_sigma(rho, np.sqrt(len(charges))), rel=1e-6)
     ward = Column("ward", "categorical", "object")
     columns, after, domains = pay_for_event_domains({"visits": sample}, {"visits": [ward]}, spent)

@@ -55,7 +55,7 @@ def person_dp_request(options: DatasetOptions, policy) -> tuple[spending.Request
     """Before any row is read: the model, the tables' shape, the (ε, δ) within the policy, the ledger identity."""
     if options.model not in ("auto", MODEL):
         raise InputError(f"model {options.model!r} has no per-person differential privacy for linked tables; use "
-                         f"--model {MODEL} (nothing was read or spent)")
+                         f"--model {MODEL} (nothing was spent)")
     caps = check_person_layout(options.relations)
     request = spending.plan(True, policy, options.epsilon, options.delta, MODEL)
     spending.declared_identity(None, options.source_id, policy)
