@@ -26,7 +26,7 @@ from tabsynth.errors import InputError
 from tabsynth.publish import review
 from tabsynth.run import fit as run_fit
 from tabsynth.run import sample as run_sample
-from tabsynth.run.dataset import release_dataset
+from tabsynth.run.linked_release import release_dataset
 from tabsynth.run.options import AUTO, DatasetOptions, FitOptions, Progress, ReleaseOptions, ValidateOptions, Verdict
 from tabsynth.run.plan import inspect_source
 from tabsynth.run.release import release as run_release
@@ -198,12 +198,14 @@ def release(data: Data | Mapping[str, pd.DataFrame], out: str | Path, *, model: 
     Linked tables: `data` is `{"patients": df1, "visits": df2}` and `relations` their keys, as a dataset YAML's
     path or its content (`{"tables": {"visits": {"primary_key": "visit_id", "order_by": "date", "foreign_keys":
     [{"column": "patient_id", "references": "patients.id"}]}, ...}}`); `rows` then counts persons. The result's
-    `tables` holds the synthetic tables."""
+    `tables` holds the synthetic tables. With `epsilon` (or `model="dp-argn"`, or a policy requiring DP) the release
+    is differentially private per person (README, "Linked tables")."""
     if isinstance(data, Mapping) or relations is not None:
         return _release_dataset(data, relations, DatasetOptions(
-            relations=None, out=Path(out), model="argn" if model == AUTO else model, rows=rows, seed=seed,
-            policy=policy, fmt=fmt, overwrite=overwrite, model_params=dict(params or {}), epsilon=epsilon,
-            delta=delta, target=target, out_table=out_table, out_url=out_url, replace=replace_table), progress)
+            relations=None, out=Path(out), model=model, rows=rows, seed=seed, policy=policy, fmt=fmt,
+            overwrite=overwrite, model_params=dict(params or {}), epsilon=epsilon, delta=delta, target=target,
+            out_table=out_table, out_url=out_url, replace=replace_table, source_id=source_id, ledger=ledger),
+            progress)
     options = ReleaseOptions(
         data=data, out=Path(out), model=model, rows=rows, schema=_path(schema), seed=seed, policy=policy, fmt=fmt,
         overwrite=overwrite, model_params=dict(params or {}), epsilon=epsilon, delta=delta, target=target,

@@ -41,13 +41,13 @@ def test_a_repeated_person_key_is_released_by_person_and_joined_back(flat_csv, t
     assert any(m["name"] == "person_dcr_share" and np.isfinite(m["value"]) for m in manifest["metrics"])
 
 
-def test_row_level_dp_on_a_repeated_person_key_is_refused_before_anything_is_spent(flat_csv, tmp_path, ledger_url,
-                                                                                 tabsynth_cli):
+def test_a_model_without_per_person_dp_on_a_repeated_person_key_is_refused_unspent(flat_csv, tmp_path, ledger_url,
+                                                                                   tabsynth_cli):
     from tabsynth.privacy.ledger import Ledger
 
     code, _, err = tabsynth_cli("release", flat_csv, "--out", tmp_path / "rel", "--model", "dp-marginal",
                                 "--epsilon", "1")
-    assert code == 2 and "subject_id repeats" in err and "nothing was spent" in err
+    assert code == 2 and "no per-person differential privacy" in err and "nothing was spent" in err
     assert Ledger(ledger_url).history() == [] and not (tmp_path / "rel").exists()
 
 

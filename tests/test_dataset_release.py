@@ -89,11 +89,11 @@ def test_an_orphan_visit_is_refused_before_anything_is_written(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def test_dp_for_linked_tables_is_refused_and_nothing_is_spent(tmp_path, ledger_url):
+def test_dp_with_a_model_without_per_person_dp_is_refused_and_nothing_is_spent(tmp_path, ledger_url):
     from tabsynth.privacy.ledger import Ledger
 
-    with pytest.raises(InputError, match="per person is not available"):
-        tabsynth.release(patients_and_visits(60), tmp_path / "rel", relations=RELATIONS, epsilon=1.0,
+    with pytest.raises(InputError, match="no per-person differential privacy"):
+        tabsynth.release(patients_and_visits(60), tmp_path / "rel", relations=RELATIONS, model="argn", epsilon=1.0,
                          progress=False)
     assert not (tmp_path / "rel").exists()
     assert Ledger(ledger_url).history() == []

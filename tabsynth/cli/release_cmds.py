@@ -71,14 +71,13 @@ def release(data: str, table, query, out: Path | None, out_table, out_url, repla
     from tabsynth.run.options import ReleaseOptions
 
     if Path(data).suffix.lower() in (".yaml", ".yml"):
-        unused = {"--table": table, "--query": query, "--source-id": source_id, "--ledger": ledger,
-                  "--constraints": constraints,
+        unused = {"--table": table, "--query": query, "--constraints": constraints,
                   "--schema (declare each table's in the dataset YAML)": schema_path,
                   "--sensitive": sensitive, "--engine duckdb": engine != "memory"}
         _release_dataset(data, out, [flag for flag, value in unused.items() if value], model=model,
                          model_params=parse_params(params), rows=rows, seed=seed, policy=policy, fmt=fmt,
                          overwrite=overwrite, epsilon=epsilon, delta=delta, target=target, out_table=out_table,
-                         out_url=out_url, replace=replace)
+                         out_url=out_url, replace=replace, source_id=source_id, ledger=ledger)
         return
     if out is None and not out_table:
         raise click.UsageError("Missing option '--out' (the release folder; optional only with --out-table)")
@@ -92,7 +91,7 @@ def release(data: str, table, query, out: Path | None, out_table, out_url, repla
 
 def _release_dataset(data: str, out: Path | None, unused: list[str], **options) -> None:
     from tabsynth.errors import InputError
-    from tabsynth.run.dataset import release_dataset
+    from tabsynth.run.linked_release import release_dataset
     from tabsynth.run.options import DatasetOptions
     from tabsynth.table.dataset import read_relations
 
@@ -100,10 +99,8 @@ def _release_dataset(data: str, out: Path | None, unused: list[str], **options) 
         raise InputError(f"{', '.join(unused)}: not available for a dataset of linked tables")
     if out is None:
         raise click.UsageError("Missing option '--out' (the release folder)")
-    model = options.pop("model")
-    model = "argn" if model == "auto" else model  # the linked model's single-table part
     with progress_bar() as progress:
-        result = release_dataset(DatasetOptions(relations=read_relations(data), out=out, model=model, **options),
+        result = release_dataset(DatasetOptions(relations=read_relations(data), out=out, **options),
                                  progress=progress)
     print_gate(result.verdict, result.manifest["policy"]["name"])
     files = ", ".join(f"{name} ({record['rows']:,} rows)" for name, record in result.manifest["outputs"].items()

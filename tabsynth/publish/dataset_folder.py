@@ -15,7 +15,7 @@ from tabsynth.io.files import file_sha256, write_table
 from tabsynth.io.sql_dataset_sink import TableLinks, dataset_transaction
 from tabsynth.publish import manifest as manifest_lib
 from tabsynth.publish.findings import fmt, section
-from tabsynth.publish.folder import MANIFEST, REPORT, blocked_report_path, raise_blocked
+from tabsynth.publish.folder import INTERNAL_REPORT, MANIFEST, REPORT, blocked_report_path, raise_blocked
 from tabsynth.publish.gate import Verdict
 from tabsynth.publish.plots import column_plot
 from tabsynth.publish.report import gate_view
@@ -27,13 +27,14 @@ MAX_PLOTS_PER_TABLE = 12
 
 def publish_dataset(options, manifest: dict, train: dict[str, pd.DataFrame], synthetic: dict[str, pd.DataFrame],
                     relations: Relations, schemas: dict[str, Schema], sink=None,
-                    files: dict[str, pd.DataFrame] | None = None) -> Path:
+                    files: dict[str, pd.DataFrame] | None = None, internal: dict | None = None) -> Path:
     """The folder, a file per table (or the `files` given: a flat input's rows joined back); with a database
     sink, every table too, in one transaction that commits only once the folder is in place (a failed commit
-    removes the folder again), as a single-table --out-table does."""
+    removes the folder again), as a single-table --out-table does. A DP release (`internal`: its assessment)
+    shares a report of DP and public figures only; the full one goes to internal/ with the assessment."""
     files = files if files is not None else synthetic
     if sink is None:
-        return _publish_folder(options, manifest, train, synthetic, relations, schemas, files)
+        return _publish_folder(options, manifest, train, synthetic, relations, schemas, files, internal)
     tables = [TableLinks(name, synthetic[name], relations.tables[name].primary_key,
                          tuple((fk.column, fk.parent, fk.parent_column) for fk in relations.tables[name].foreign_keys),
                          schemas[name].datetime_formats()) for name in relations.parents_first()]
@@ -41,7 +42,7 @@ def publish_dataset(options, manifest: dict, train: dict[str, pd.DataFrame], syn
     try:
         with dataset_transaction(sink, tables) as record:
             manifest["out_tables"] = record
-            published = _publish_folder(options, manifest, train, synthetic, relations, schemas, files)
+            published = _publish_folder(options, manifest, train, synthetic, relations, schemas, files, internal)
     except BaseException:
         if published is not None:
             shutil.rmtree(published, ignore_errors=True)
@@ -49,7 +50,8 @@ def publish_dataset(options, manifest: dict, train: dict[str, pd.DataFrame], syn
     return published
 
 
-def _publish_folder(options, manifest: dict, train, synthetic, relations: Relations, schemas, files) -> Path:
+def _publish_folder(options, manifest: dict, train, synthetic, relations: Relations, schemas, files,
+                    internal: dict | None = None) -> Path:
     formats = {k: v for schema in schemas.values() for k, v in schema.datetime_formats().items()}
     with staged_directory(Path(options.out), overwrite=options.overwrite) as staging:
         manifest["outputs"] = {}
@@ -57,9 +59,16 @@ def _publish_folder(options, manifest: dict, train, synthetic, relations: Relati
             file = f"{name}.{options.fmt}"
             write_table(rows, staging / file, options.fmt, {c: f for c, f in formats.items() if c in rows})
             manifest["outputs"][file] = {"sha256": file_sha256(staging / file), "rows": len(rows)}
-        write_dataset_report(staging / REPORT, manifest, train, synthetic, relations, schemas)
+        write_dataset_report(staging / REPORT, manifest, train, synthetic, relations, schemas,
+                             shareable=internal is not None)
+        if internal is not None:
+            (staging / manifest_lib.INTERNAL_DIR).mkdir()
+            write_dataset_report(staging / INTERNAL_REPORT, manifest, train, synthetic, relations, schemas)
+            internal = {**internal, "files": {INTERNAL_REPORT: {"sha256": file_sha256(staging / INTERNAL_REPORT)}}}
         manifest["outputs"][REPORT] = {"sha256": file_sha256(staging / REPORT)}
         manifest_lib.write(staging / MANIFEST, manifest)
+        if internal is not None:
+            manifest_lib.write_assessment(staging, internal, file_sha256(staging / MANIFEST))
     return Path(options.out)
 
 
@@ -71,11 +80,12 @@ def block_dataset(options, manifest: dict, train, synthetic, relations: Relation
 
 
 def write_dataset_report(path: Path, manifest: dict, train, synthetic, relations: Relations,
-                         schemas: dict[str, Schema]) -> None:
-    atomic_write_text(Path(path), render_dataset_report(manifest, train, synthetic, relations, schemas))
+                         schemas: dict[str, Schema], shareable: bool = False) -> None:
+    atomic_write_text(Path(path), render_dataset_report(manifest, train, synthetic, relations, schemas, shareable))
 
 
-def render_dataset_report(manifest: dict, train, synthetic, relations: Relations, schemas: dict[str, Schema]) -> str:
+def render_dataset_report(manifest: dict, train, synthetic, relations: Relations, schemas: dict[str, Schema],
+                          shareable: bool = False) -> str:
     metrics = [m for m in manifest.get("metrics", []) if isinstance(m, dict)]
     model, split = section(manifest, "model"), section(manifest, "split")
     released = manifest.get("released")
@@ -87,7 +97,8 @@ def render_dataset_report(manifest: dict, train, synthetic, relations: Relations
         "released_class": {True: "pass", False: "fail"}.get(released, "unknown"),
         "verdict": _verdict(manifest, relations, synthetic), "gate": gate_view(manifest),
         "linked": [_row(m) for m in metrics if "." not in m["name"] and m["name"] in _linked_names(manifest)],
-        "tables": [_table_view(name, relations, train, synthetic, schemas, metrics) for name in relations.names],
+        "tables": [_table_view(name, relations, train, synthetic, schemas, metrics, shareable)
+                   for name in relations.names],
     }
     env = jinja2.Environment(loader=jinja2.PackageLoader("tabsynth", "publish/templates"), autoescape=True)
     return env.get_template("dataset_report.html").render(**context)
@@ -101,10 +112,14 @@ def _row(metric: dict) -> dict:
     return {"name": metric["name"], "value": fmt(metric.get("value")), "description": metric.get("description", "")}
 
 
-def _table_view(name: str, relations: Relations, train, synthetic, schemas, metrics: list[dict]) -> dict:
+def _table_view(name: str, relations: Relations, train, synthetic, schemas, metrics: list[dict],
+                shareable: bool) -> dict:
+    """A table's section; in a DP release's shareable report no figure or plot of the real rows."""
     spec, schema = relations.tables[name], schemas[name]
-    plotted = [c for c in schema.modelled() if c.name in train[name] and c.name in synthetic[name]]
-    return {"name": name, "real_rows": f"{len(train[name]):,}", "synthetic_rows": f"{len(synthetic[name]):,}",
+    plotted = [] if shareable else [c for c in schema.modelled()
+                                    if c.name in train[name] and c.name in synthetic[name]]
+    return {"name": name, "real_rows": "withheld (a DP release)" if shareable else f"{len(train[name]):,}",
+            "synthetic_rows": f"{len(synthetic[name]):,}",
             "primary_key": spec.primary_key, "order_by": spec.order_by,
             "foreign_keys": ", ".join(str(fk) for fk in spec.foreign_keys),
             "metrics": [_row(m) for m in metrics if m["name"].endswith(f".{name}")],

@@ -27,20 +27,22 @@ def person_key(raw: pd.DataFrame, schema: Schema, user: Schema | None) -> Repeat
     return None
 
 
-def release_by_person(options: ReleaseOptions, raw: pd.DataFrame, key: RepeatedKey, say: Progress) -> ReleaseResult:
-    from tabsynth.run.dataset import release_dataset
+def release_by_person(options: ReleaseOptions, raw: pd.DataFrame, key: RepeatedKey, say: Progress,
+                      private: bool = False) -> ReleaseResult:
+    """`private`: DP is asked for; the split then reads nothing of the rows, and the release is per-person DP."""
+    from tabsynth.run.linked_release import release_dataset
 
     given = [flag for flag, field in NOT_BY_PERSON.items() if getattr(options, field)]
     if given:
         raise InputError(f"{', '.join(given)}: not available for a table released by person ({key.describe()}); "
                          f"declare {key.column}'s kind in a schema file to release its rows as independent")
     say(f"{key.column} repeats: releasing persons with their events", 0.03)
-    relations, frames = split_repeated_key(raw, key.column)
+    relations, frames = split_repeated_key(raw, key.column, private=private)
     return release_dataset(DatasetOptions(
-        relations=relations, out=options.out, frames=frames, model="argn" if options.model == "auto" else options.model,
-        rows=options.rows, seed=options.seed, policy=options.policy, fmt=options.fmt, overwrite=options.overwrite,
-        model_params=options.model_params, target=options.target, flat=FlatLayout(key.column, tuple(raw.columns))),
-        say)
+        relations=relations, out=options.out, frames=frames, model=options.model, rows=options.rows,
+        seed=options.seed, policy=options.policy, fmt=options.fmt, overwrite=options.overwrite,
+        model_params=options.model_params, target=options.target, flat=FlatLayout(key.column, tuple(raw.columns)),
+        epsilon=options.epsilon, delta=options.delta, source_id=options.source_id, ledger=options.ledger), say)
 
 
 class FlatLayout:

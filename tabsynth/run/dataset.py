@@ -35,16 +35,14 @@ from tabsynth.table.schema import Schema
 MIN_PERSONS = 10
 
 
-def release_dataset(options: DatasetOptions, progress: Progress | None = None) -> ReleaseResult:
-    say = progress or (lambda *_: None)
-    policy, sink = _preflight(options)
+def release_linked(options: DatasetOptions, policy, sink, say: Progress) -> ReleaseResult:
+    """The release without differential privacy (`run.linked_release` routes a DP one to `run.dataset_dp`)."""
     relations = options.relations
-    say("reading tables", 0.02)
-    frames = dict(options.frames) if options.frames is not None else _read(relations)
+    frames = read_frames(options, say)
     check_rows(relations, frames)
     schemas = dataset_schemas(frames, relations, options.schemas)
     frames = {name: conform(frame, schemas[name]) for name, frame in frames.items()}  # text dates parsed
-    _check_persons(frames, relations)
+    check_persons(frames, relations)
     rng = np.random.default_rng(options.seed)
     train, holdout = split_persons(frames, relations, policy.holdout_share, rng)
     say(f"fitting {options.model} on {len(train[relations.root()]):,} persons", 0.1)
@@ -71,13 +69,10 @@ def release_dataset(options: DatasetOptions, progress: Progress | None = None) -
     return ReleaseResult(out, verdict, manifest, None, tables=synthetic)
 
 
-def _preflight(options: DatasetOptions):
-    """Everything that needs no row: the policy, the output folder, and no DP asked for (not available yet for
-    linked tables: a row-level accountant would protect one event, not the person)."""
+def preflight(options: DatasetOptions):
+    """Everything that needs no row: the policy, the persons asked for, the output folder, the keys declared, the
+    database sink."""
     policy = load_policy(options.policy)
-    if options.epsilon is not None or options.delta is not None or policy.privacy.require_dp:
-        raise InputError("differential privacy per person is not available for linked tables yet: release them "
-                         "under a policy that does not require DP, without --epsilon/--delta (nothing was spent)")
     if options.rows is not None and options.rows < 1:
         raise InputError(f"--rows (persons) must be a positive number, got {options.rows}")
     check_output(Path(options.out), None, options.overwrite)
@@ -87,13 +82,20 @@ def _preflight(options: DatasetOptions):
     return policy, sink
 
 
-def _read(relations: Relations) -> dict[str, pd.DataFrame]:
+def wants_dp(options: DatasetOptions, policy) -> bool:
+    """Whether the release is per-person DP: asked for by --epsilon/--delta, the policy or the model's name."""
+    return (options.epsilon is not None or options.delta is not None or policy.privacy.require_dp
+            or options.model.startswith("dp-"))
+
+
+def read_frames(options: DatasetOptions, say: Progress) -> dict[str, pd.DataFrame]:
     from tabsynth.table.dataset import read_dataset
 
-    return read_dataset(relations)
+    say("reading tables", 0.02)
+    return dict(options.frames) if options.frames is not None else read_dataset(options.relations)
 
 
-def _check_persons(frames: dict[str, pd.DataFrame], relations: Relations) -> None:
+def check_persons(frames: dict[str, pd.DataFrame], relations: Relations) -> None:
     persons = len(frames[relations.root()])
     if persons < MIN_PERSONS:
         raise InputError(f"{relations.root()}: {persons} persons; at least {MIN_PERSONS} are needed to fit a model "
@@ -103,18 +105,25 @@ def _check_persons(frames: dict[str, pd.DataFrame], relations: Relations) -> Non
 def dataset_schemas(frames: dict[str, pd.DataFrame], relations: Relations,
                     declared: dict[str, Schema] | None = None) -> dict[str, Schema]:
     """Each table's schema inferred over the steward's, with every primary and foreign key an identifier."""
-    out = {}
-    for name, spec in relations.tables.items():
-        user = (declared or {}).get(name) or (Schema.load(spec.schema) if spec.schema else None)
-        schema = infer_schema(frames[name], user=user)
-        keys = [k for k in (spec.primary_key, *(fk.column for fk in spec.foreign_keys)) if k]
-        for key in keys:
-            column = schema[key]
-            if column.kind != "id":
-                schema = schema.replace(key, kind="id", reason="a key of the dataset (regenerated, linked)",
-                                        dtype=column.dtype)
-        out[name] = schema
-    return out
+    users = declared_schemas(relations, declared)
+    return {name: with_key_ids(infer_schema(frames[name], user=users[name]), spec)
+            for name, spec in relations.tables.items()}
+
+
+def declared_schemas(relations: Relations, declared: dict[str, Schema] | None) -> dict[str, Schema | None]:
+    """The steward's schema of each table: given from the API, else the dataset YAML's schema file, else none."""
+    return {name: (declared or {}).get(name) or (Schema.load(spec.schema) if spec.schema else None)
+            for name, spec in relations.tables.items()}
+
+
+def with_key_ids(schema: Schema, spec) -> Schema:
+    """Every primary and foreign key of the table an identifier (regenerated, linked), in its own dtype."""
+    for key in [k for k in (spec.primary_key, *(fk.column for fk in spec.foreign_keys)) if k]:
+        column = schema[key]
+        if column.kind != "id":
+            schema = schema.replace(key, kind="id", reason="a key of the dataset (regenerated, linked)",
+                                    dtype=column.dtype)
+    return schema
 
 
 def split_persons(frames: dict[str, pd.DataFrame], relations: Relations, holdout_share: float,
@@ -188,16 +197,19 @@ def _real_pii(frames: dict[str, pd.DataFrame], schemas: dict[str, Schema]) -> fr
 
 
 def dataset_checks(train, holdout, synthetic, relations: Relations, schemas: dict[str, Schema],
-                   options: DatasetOptions) -> tuple[list[MetricResult], list[str]]:
+                   options: DatasetOptions, private: bool = False) -> tuple[list[MetricResult], list[str]]:
     """Each table's own checks (named `metric.table`, and the worst table under the plain name so one policy rule
-    covers every table), and the checks of the links: keys, children per person, sequences, risk per person."""
+    covers every table), and the checks of the links: keys, children per person, sequences, risk per person.
+    `private` (a DP release): the synthetic rows are checked against the declared facts only."""
     target = _target(options.target, relations)
     per_table: list[MetricResult] = []
     for name in relations.names:
         links = {fk.column for fk in relations.tables[name].foreign_keys}  # repeat by design: referential_integrity
-        facts = Schema(tuple(c for c in schemas[name].columns if c.name not in links))
+        shown = Schema.from_dict(schemas[name].public()) if private else schemas[name]
+        facts = Schema(tuple(c for c in shown.columns if c.name not in links))
         check = CheckOptions(target=target[1] if target and target[0] == name else None, constraint_facts=facts,
-                             random_state=0 if options.seed is None else options.seed)
+                             random_state=0 if options.seed is None else options.seed,
+                             learn_combinations=not private)
         found = run_checks(train[name], holdout[name], synthetic[name], schemas[name], check)
         per_table += [replace(m, name=f"{m.name}.{name}") for m in found]
     linked = run_one("linked tables", lambda: linked_metrics(train, synthetic, relations, schemas, holdout=holdout,

@@ -62,7 +62,7 @@ class DatasetOptions:
     out: Path
     frames: dict | None = None  # {table name: DataFrame}; None: read each table from its path
     schemas: dict | None = None  # {table name: Schema} declared by the steward
-    model: str = "argn"
+    model: str = "auto"  # argn, or dp-argn when DP is asked for
     rows: int | None = None  # persons to synthesize [default: the training persons]
     seed: int | None = None
     policy: str = "default"
@@ -77,6 +77,8 @@ class DatasetOptions:
     replace: bool = False
     flat: object | None = None  # run.by_person.FlatLayout: a flat input split by person, released joined back
     model_choice: dict | None = None
+    source_id: str | None = None  # a DP release's name of the dataset in the privacy ledger
+    ledger: str | None = None
 
 
 @dataclass

@@ -54,11 +54,8 @@ def _release_in_memory(options: ReleaseOptions, say: Progress) -> ReleaseResult:
     plan = preflight(options)
     raw, schema = read_and_infer(plan, say)
     repeated = person_key(raw, schema, plan.user_schema)
-    if repeated is not None:
-        if plan.request is not None:
-            raise InputError(f"{repeated.describe()}. Row-level differential privacy would protect one row, not the "
-                             f"person, and per-person DP is not available yet; nothing was spent")
-        return release_by_person(options, raw, repeated, say)
+    if repeated is not None:  # DP too: the dataset release is then per-person DP
+        return release_by_person(options, raw, repeated, say, private=plan.request is not None)
     options, plan = settle_model(options, plan, schema, len(raw))
     check_named_columns(plan, schema)
     check_memory(plan.model, schema, len(raw), options.model)

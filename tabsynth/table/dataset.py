@@ -15,6 +15,7 @@ the rows travel beside it as `{table name: DataFrame}`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class TableSpec:
     foreign_keys: tuple[ForeignKey, ...] = ()
     order_by: str | None = None  # event time (or position) of the rows of one parent
     schema: str | None = None  # this table's schema YAML, if the steward wrote one
+    max_events: int | None = None  # a child's rows per person a per-person DP release keeps (public, declared)
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class _TableEntry(pydantic.BaseModel):
     foreign_keys: list[_ForeignKeyEntry] = []
     order_by: str | None = None
     schema_: str | None = pydantic.Field(default=None, alias="schema")
+    max_events: pydantic.PositiveInt | None = None
 
 
 class _DatasetFile(pydantic.BaseModel):
@@ -137,7 +140,8 @@ def relations_from_dict(raw: object, where: str = "dataset") -> Relations:
                 raise SchemaError(f"{where}: {name}.{fk.column}: references must read table.column, "
                                   f"got {fk.references!r}")
             keys.append(ForeignKey(fk.column, parent, column))
-        tables[name] = TableSpec(name, entry.path, entry.primary_key, tuple(keys), entry.order_by, entry.schema_)
+        tables[name] = TableSpec(name, entry.path, entry.primary_key, tuple(keys), entry.order_by, entry.schema_,
+                                 entry.max_events)
     return Relations(tables).check()
 
 
@@ -148,7 +152,7 @@ def read_relations(path: str | Path) -> Relations:
     resolved = {}
     for name, t in relations.tables.items():
         table_path, schema_path = (_beside(path, p) for p in (t.path, t.schema))
-        resolved[name] = TableSpec(name, table_path, t.primary_key, t.foreign_keys, t.order_by, schema_path)
+        resolved[name] = dataclasses.replace(t, path=table_path, schema=schema_path)
     return Relations(resolved)
 
 
@@ -188,7 +192,7 @@ def relations_to_dict(relations: Relations, folder: str | Path | None = None) ->
         entry = {"path": _shareable_path(t.path, folder), "primary_key": t.primary_key,
                  "foreign_keys": [{"column": fk.column, "references": f"{fk.parent}.{fk.parent_column}"}
                                   for fk in t.foreign_keys] or None,
-                 "order_by": t.order_by, "schema": _shareable_path(t.schema, folder)}
+                 "order_by": t.order_by, "schema": _shareable_path(t.schema, folder), "max_events": t.max_events}
         tables[name] = {key: value for key, value in entry.items() if value is not None}
     return {"tables": tables}
 

@@ -55,25 +55,27 @@ def repeated_key(frame: pd.DataFrame, key: str) -> RepeatedKey:
     return RepeatedKey(key, len(frame), int(frame[key].nunique()), constant, varying)
 
 
-def split_repeated_key(frame: pd.DataFrame, key: str, persons: str = PERSONS,
-                       events: str = EVENTS) -> tuple[Relations, dict[str, pd.DataFrame]]:
+def split_repeated_key(frame: pd.DataFrame, key: str, persons: str = PERSONS, events: str = EVENTS, *,
+                       private: bool = False) -> tuple[Relations, dict[str, pd.DataFrame]]:
     """The person table (`key` and the columns constant within it) and the events table (the rest, `key` as the
-    foreign key, a surrogate event key, rows ordered by person then order column)."""
+    foreign key, a surrogate event key, rows ordered by person then order column). `private` (a DP release):
+    nothing decided from the rows: every other column is an event's, the events kept in the input's order."""
     _check_key(frame, key)
     shape = repeated_key(frame, key)
-    if not shape.varying:
+    if not private and not shape.varying:
         raise SchemaError(f"{key}: every other column is constant within each {key}; the rows repeat whole "
                           f"persons and there are no events to split off (drop the duplicate rows instead)")
-    person_rows = frame[[key, *shape.constant]].drop_duplicates(key).sort_values(key, kind="stable")
-    event_rows = frame[[key, *shape.varying]]
-    order = choose_order(event_rows, skip={key})
-    event_rows = _in_order(event_rows, key, order.column)
+    constant = [] if private else shape.constant
+    person_rows = frame[[key, *constant]].drop_duplicates(key).sort_values(key, kind="stable")
+    event_rows = frame[[key, *[c for c in frame.columns if c != key and c not in constant]]]
+    order = None if private else choose_order(event_rows, skip={key}).column
+    event_rows = _in_order(event_rows, key, order)
     event_key = _free_name("event_id", event_rows.columns)
     event_rows.insert(0, event_key, range(1, len(event_rows) + 1))
     relations = Relations({
         persons: TableSpec(persons, primary_key=key),
         events: TableSpec(events, primary_key=event_key, foreign_keys=(ForeignKey(key, persons, key),),
-                          order_by=order.column),
+                          order_by=order),
     })
     return relations.check(), {persons: person_rows.reset_index(drop=True), events: event_rows}
 
