@@ -85,6 +85,7 @@ def test_manifest_and_report_reveal_no_private_count(tmp_path):
 @pytest.mark.parametrize("options, message", [
     ({"model": "dp-marginal", "epsilon": 1.0}, "no per-person differential privacy"),
     ({"model": "dp-argn", "epsilon": 1.0, "params": {"wings": 2}}, "wings"),
+    ({"model": "dp-argn", "epsilon": 1.0, "params": {"epochs": -1}}, "epochs must be an integer"),
     ({"epsilon": 1.0, "rows": 0}, "--rows"),
 ])
 def test_refusals_write_nothing_and_spend_nothing(tmp_path, options, message):

@@ -58,6 +58,9 @@ def create_model(name: str, **params):
     """A new, unfitted model `name` with keyword parameters `params` (a bad one is a ModelError)."""
     cls = model_class(name)
     try:
-        return cls(**params)
+        model = cls(**params)
     except TypeError as exc:
         raise ModelError(f"model {name!r}: bad parameter ({exc})") from None
+    if hasattr(model, "check_params"):  # a bad value fails here, before a row is read or a budget spent
+        model.check_params()
+    return model

@@ -109,7 +109,17 @@ class _Autoregressive:
         if not self.differentially_private:
             self.history_ = state["history"]
 
-    def _problems(self, schema: Schema, integers: tuple[tuple[str, int], ...], shares: tuple[str, ...]) -> list[str]:
+    def check_params(self) -> None:
+        """A bad parameter value is a ModelError now, before any row is read or any budget spent."""
+        problems = self._param_problems()
+        if problems:
+            raise ModelError(*problems)
+
+    def _problems(self, schema: Schema) -> list[str]:
+        return self._param_problems() + ([f"model {self.name!r}: the table has no modelled columns"]
+                                         if not schema.modelled() else [])
+
+    def _checked(self, integers: tuple[tuple[str, int], ...], shares: tuple[str, ...]) -> list[str]:
         problems = [f"{name} must be an integer >= {low}, got {getattr(self, name)!r}"
                     for name, low in integers if not _is_int(getattr(self, name), low)]
         problems += [f"{name} must be a number between 0 and 1, got {getattr(self, name)!r}"
@@ -120,8 +130,6 @@ class _Autoregressive:
             problems.append(f"threads must be None or an integer >= 1, got {self.threads!r}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             problems.append(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
-        if not schema.modelled():
-            problems.append("the table has no modelled columns")
         return [f"model {self.name!r}: {p}" for p in problems]
 
 
@@ -139,6 +147,10 @@ class ARGN(_Autoregressive):
         self.rare_threshold, self.bins, self.sub_bins = rare_threshold, bins, sub_bins
         self.device, self.threads, self.verbose = device, threads, verbose
 
+    def _param_problems(self) -> list[str]:
+        return self._checked(INTEGER_PARAMS + (("patience", 0), ("rare_threshold", 1), ("bins", 2), ("sub_bins", 1)),
+                             ("validation", "flexible"))
+
     def get_params(self) -> dict:
         names = ("epochs", "batch_size", "lr", "embedding", "hidden", "layers", "patience", "validation",
                  "flexible", "rare_threshold", "bins", "sub_bins", "device", "threads", "verbose")
@@ -148,8 +160,7 @@ class ARGN(_Autoregressive):
         """Fit on every row of `table`; `progress(record)` is called after each epoch."""
         if budget is not None:
             raise ModelError(f"model {self.name!r} is not differentially private; choose 'dp-argn' to spend a budget")
-        problems = self._problems(schema, INTEGER_PARAMS + (("patience", 0), ("rare_threshold", 1), ("bins", 2),
-                                                   ("sub_bins", 1)), ("validation", "flexible"))
+        problems = self._problems(schema)
         if problems:
             raise ModelError(*problems)
         rng = np.random.default_rng(rng)
@@ -229,7 +240,14 @@ class DPARGN(_Autoregressive):
         return super()._draw(n, limits, rng)[self.names_]  # the table's column order, whatever the network's
 
     def _check_private_params(self, schema: Schema) -> None:
-        problems = self._problems(schema, INTEGER_PARAMS + (("bins", 2),), ("flexible",))
+        problems = self._problems(schema)
+        if self.target is not None and self.target not in [c.name for c in schema.modelled()]:
+            problems.append(f"model {self.name!r}: target {self.target!r} is not a modelled column")
+        if problems:
+            raise ModelError(*problems)
+
+    def _param_problems(self) -> list[str]:
+        problems = self._checked(INTEGER_PARAMS + (("bins", 2),), ("flexible",))
         if not _is_number(self.preprocess_share, 0, 1) or self.preprocess_share in (0, 1):
             problems.append(f"model {self.name!r}: preprocess_share must be between 0 and 1 (exclusive), "
                             f"got {self.preprocess_share!r}")
@@ -237,10 +255,7 @@ class DPARGN(_Autoregressive):
             problems.append(f"model {self.name!r}: max_grad_norm must be a positive number, got {self.max_grad_norm!r}")
         if self.binning not in BINNINGS:
             problems.append(f"model {self.name!r}: binning must be one of {', '.join(BINNINGS)}, got {self.binning!r}")
-        if self.target is not None and self.target not in [c.name for c in schema.modelled()]:
-            problems.append(f"model {self.name!r}: target {self.target!r} is not a modelled column")
-        if problems:
-            raise ModelError(*problems)
+        return problems
 
 
 def _reporter(model: ARGN, progress):
