@@ -5,7 +5,7 @@
 - numbers and dates: cells of consecutive distinct values of about equal mass (quantile cells; a heavy value
   keeps a cell of its own). With few cells, one token per cell; with many, a coarse token (the quantile bin)
   and a fine token (the cell within the bin). A cell holding one common value decodes to it; a cell of a
-  discrete column (a few distinct values: seats, children) to one of its values, as often as the real rows
+  discrete column of a few distinct values (seats, children; at most 25) to one of its values, as often as the real rows
   hold it (a uniform draw would make values that never occur: 150 seats between the real 149 and 172); any
   other cell to a uniform draw between its first value and the next cell's, on the column's grid;
 - DP models: the codecs of `table.codecs` (domains paid for with budget), one token each.
@@ -20,6 +20,7 @@ import pandas as pd
 
 from tabsynth.privacy.domains import quantile_groups
 from tabsynth.table.codecs import Codec, Encoding, pack_states
+from tabsynth.table.infer import DISCRETE_MAX_DISTINCT
 from tabsynth.table.schema import Column
 from tabsynth.table.values import as_dtype, from_numbers, to_numbers
 
@@ -259,7 +260,9 @@ def fit_number_tokens(column: Column, values: pd.Series, rare_threshold: int, bi
     exact = (np.diff(np.append(first, len(distinct))) == 1) & (cell_counts >= rare_threshold)
     coarse = quantile_groups(cell_counts.astype(float), bins) if len(low) > bins else np.arange(len(low))
     fine = np.arange(len(low)) - np.flatnonzero(np.diff(coarse, prepend=-1))[coarse]
-    support = (distinct, counts) if column.discrete and rows else (np.zeros(0), np.zeros(0))
+    # Only a few values: a count column of many (a plane's 1 to 300 flights) would hand out each person's own count
+    few = column.discrete and rows and distinct.size <= DISCRETE_MAX_DISTINCT
+    support = (distinct, counts) if few else (np.zeros(0), np.zeros(0))
     return NumberTokens(column.name, column.kind, column.dtype, low, high, exact, coarse, fine, unit,
                         bool(np.isnan(numbers).any()), *support)
 
