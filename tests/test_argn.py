@@ -2,16 +2,18 @@ import dataclasses
 import pickle
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from tabsynth.errors import InputError, ModelError
+from tabsynth.models.argn.encoding import NumberTokens, fit_number_tokens
 from tabsynth.models.base import REGISTRY, create_model, load_model, save_model
 from tabsynth.privacy.budget import Budget
 from tabsynth.privacy.mechanisms import RandomSource
 from tabsynth.rules.parser import parse_condition
 from tabsynth.table.infer import conform, infer_schema
-from tabsynth.table.schema import Schema
+from tabsynth.table.schema import Column, Schema
 from tabsynth.testing import contract_table
 
 SMALL = {"epochs": 4, "hidden": 16, "embedding": 4}
@@ -129,3 +131,19 @@ def test_a_saved_folder_with_a_pickle_is_refused(fitted, table, tmp_path):
     (tmp_path / "weights.bin").write_bytes(pickle.dumps(fitted.network_.state_dict()))
     with pytest.raises(ModelError, match="refusing a pickle"):
         load_model(tmp_path)
+
+
+def test_a_discrete_column_decodes_to_its_real_values_as_often_as_they_occur():
+    seats = pd.Series([149] * 16 + [95] * 11 + [140] * 10 + [55] * 8 + [178] * 7 + [20, 20, 330, 260, 145, 189])
+    column = Column("seats", "numerical", "int64", discrete=True, decimals=0)
+    tokens = fit_number_tokens(column, seats, rare_threshold=5, bins=100, sub_bins=50)
+    assert not tokens.exact.all()  # some cells hold several values: a uniform draw made 150, 151, ... 177
+    codes = tokens.encode(seats.sample(20_000, replace=True, random_state=0))
+    drawn = tokens.decode(codes, np.random.default_rng(0))
+    assert set(drawn) == set(seats)
+    shares = seats.value_counts(normalize=True)
+    assert drawn.value_counts(normalize=True).subtract(shares).abs().max() < 0.01
+    meta, arrays = tokens.state()
+    loaded = NumberTokens.from_state(meta, arrays)
+    pd.testing.assert_series_equal(loaded.decode(codes, np.random.default_rng(1)),
+                                   tokens.decode(codes, np.random.default_rng(1)))

@@ -4,20 +4,23 @@
   token for the others (decoded to one of them, uniformly), and a "missing" token where the column has gaps;
 - numbers and dates: cells of consecutive distinct values of about equal mass (quantile cells; a heavy value
   keeps a cell of its own). With few cells, one token per cell; with many, a coarse token (the quantile bin)
-  and a fine token (the cell within the bin). A cell holding one common value decodes to it; any other cell
-  to a uniform draw between its first value and the next cell's, on the column's grid (whole units, days);
+  and a fine token (the cell within the bin). A cell holding one common value decodes to it; a cell of a
+  discrete column of a few distinct values (seats, children; at most 25) to one of its values, as often as the real rows
+  hold it (a uniform draw would make values that never occur: 150 seats between the real 149 and 172); any
+  other cell to a uniform draw between its first value and the next cell's, on the column's grid;
 - DP models: the codecs of `table.codecs` (domains paid for with budget), one token each.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from tabsynth.privacy.domains import quantile_groups
 from tabsynth.table.codecs import Codec, Encoding, pack_states
+from tabsynth.table.infer import DISCRETE_MAX_DISTINCT
 from tabsynth.table.schema import Column
 from tabsynth.table.values import as_dtype, from_numbers, to_numbers
 
@@ -80,6 +83,8 @@ class NumberTokens:
     fine: np.ndarray  # fine token of each cell within its coarse token
     unit: float | None  # decoded values are whole multiples of this
     missing: bool
+    values: np.ndarray = field(default_factory=lambda: np.zeros(0))  # discrete: its distinct values (sorted)
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(0))  # rows holding each of `values`
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -108,7 +113,9 @@ class NumberTokens:
         cells = lookup[tokens[:, 0], fine]
         present = cells >= 0
         low, high = self.low[cells[present]], self.high[cells[present]]
-        if self.unit is None:
+        if self.values.size:
+            drawn = self._draw_values(cells[present], rng)
+        elif self.unit is None:
             drawn = low + rng.random(len(low)) * (high - low)
         else:
             steps = np.round((high - low) / self.unit) + 1
@@ -119,16 +126,26 @@ class NumberTokens:
         numbers[present] = np.where(self.exact[cells[present]], low, drawn)
         return from_numbers(self.kind, self.dtype, self.name, numbers, unit="ns")
 
+    def _draw_values(self, cells: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One of each cell's real values, drawn in proportion to the rows that hold it."""
+        total = np.cumsum(self.counts)
+        first = np.searchsorted(self.values, self.low)
+        before = np.append(0, total)[first]
+        after = np.append(before[1:], total[-1])
+        drawn = before[cells] + rng.random(len(cells)) * (after[cells] - before[cells])
+        return self.values[np.minimum(np.searchsorted(total, drawn, side="right"), len(self.values) - 1)]
+
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         meta = {"type": "numbers", "name": self.name, "kind": self.kind, "dtype": self.dtype, "unit": self.unit,
                 "missing": self.missing}
         return meta, {"low": self.low, "high": self.high, "exact": self.exact, "coarse": self.coarse,
-                      "fine": self.fine}
+                      "fine": self.fine, "values": self.values, "counts": self.counts}
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> NumberTokens:
         return cls(meta["name"], meta["kind"], meta["dtype"], arrays["low"], arrays["high"], arrays["exact"],
-                   arrays["coarse"], arrays["fine"], meta["unit"], bool(meta["missing"]))
+                   arrays["coarse"], arrays["fine"], meta["unit"], bool(meta["missing"]),
+                   arrays.get("values", np.zeros(0)), arrays.get("counts", np.zeros(0)))
 
 
 @dataclass(frozen=True)
@@ -243,8 +260,11 @@ def fit_number_tokens(column: Column, values: pd.Series, rare_threshold: int, bi
     exact = (np.diff(np.append(first, len(distinct))) == 1) & (cell_counts >= rare_threshold)
     coarse = quantile_groups(cell_counts.astype(float), bins) if len(low) > bins else np.arange(len(low))
     fine = np.arange(len(low)) - np.flatnonzero(np.diff(coarse, prepend=-1))[coarse]
+    # Only a few values: a count column of many (a plane's 1 to 300 flights) would hand out each person's own count
+    few = column.discrete and rows and distinct.size <= DISCRETE_MAX_DISTINCT
+    support = (distinct, counts) if few else (np.zeros(0), np.zeros(0))
     return NumberTokens(column.name, column.kind, column.dtype, low, high, exact, coarse, fine, unit,
-                        bool(np.isnan(numbers).any()))
+                        bool(np.isnan(numbers).any()), *support)
 
 
 def _unit(column: Column, distinct: np.ndarray) -> float | None:

@@ -1,8 +1,10 @@
 """Linked tables as the tables the models learn, and back.
 
 Each table becomes a frame of its modelled attributes (keys, PII and the order column left out), plus, for each
-child table, the number of its child rows (`<child>.__count`) and the order value of its first child
-(`<child>.__start`, when the child has an order column). A child table's rows are sorted per parent by the
+child table, the number of its child rows (`<child>.__count`), the order value of its first child
+(`<child>.__start`, when the child has an order column) and the distance from the first child's order value to
+the last's (`<child>.__span`, in the gaps' units; not for a chained child, whose gaps are its distances). A
+child table's rows are sorted per parent by the
 order column, numbered (`position`) and carry `__gap`, the difference of the order column to the previous row of
 the same parent (0 for the first). Sequences longer than a table's cap (a high quantile of the number of
 children per parent) are cut to their first `cap` rows, and the rows hanging from rows cut are dropped.
@@ -40,6 +42,10 @@ def count_name(child: str) -> str:
 
 def start_name(child: str) -> str:
     return f"{child}.__start"
+
+
+def span_name(child: str) -> str:
+    return f"{child}.__span"
 
 
 def hoisted_name(child: str, column: str) -> str:
@@ -94,6 +100,25 @@ class OrderGaps:
         numbers[np.isnan(gaps) & (positions > 0)] = np.nan
         return from_numbers(self.column.kind, self.column.dtype, self.column.name, numbers, unit="ns")
 
+    def spread(self, gaps: np.ndarray, positions: np.ndarray, spans: np.ndarray) -> np.ndarray:
+        """Each sequence's gaps scaled to add up to its span (rows sorted by sequence and position): a sequence of
+        ~100 gaps drawn one by one drifts far from the time it really covers, past the end of the data; the span
+        is learnt with the parent, so the last row lands where real sequences end. Gaps that add up to 0 become
+        equal steps; a missing span leaves the gaps as drawn."""
+        steps = np.where(positions == 0, 0.0, np.clip(np.nan_to_num(gaps), 0, None))
+        sequence = np.cumsum(positions == 0) - 1
+        totals, later = np.bincount(sequence, steps), np.bincount(sequence, positions > 0)
+        spans = np.clip(spans, 0, None)
+        scale = np.divide(spans, totals[sequence], out=np.zeros_like(spans), where=totals[sequence] > 0)
+        even = np.divide(spans, later[sequence], out=np.zeros_like(spans), where=later[sequence] > 0)
+        spread = np.where(totals[sequence] > 0, steps * scale, np.where(positions > 0, even, 0.0))
+        spread = np.where(np.isnan(spans), gaps, spread)
+        return np.where(np.isnan(gaps), np.nan, spread)
+
+    def span_column(self, spans: np.ndarray, child: str) -> Column:
+        return dataclasses.replace(self.gap_column(spans), name=span_name(child),
+                                   reason=f"time from the first row of {child} to the last")
+
     def gap_column(self, gaps: np.ndarray) -> Column:
         decimals = 0 if self.column.kind == "datetime" else self.column.decimals
         inferred = infer_column(GAP, pd.Series(gaps, dtype=float))
@@ -133,7 +158,7 @@ def prepare(frames: Mapping[str, pd.DataFrame], relations: Relations, schemas: M
         if fk is not None:
             rows = _sequences(name, rows, fk, kept[fk.parent], relations, schemas[name], length_quantile, prepared)
         kept[name] = rows
-    for name in relations.parents_first():
+    for name in reversed(relations.parents_first()):  # a child's chaining decides whether its parent holds a span
         _frame(name, kept, relations, schemas, prepared)
     return prepared
 
@@ -235,6 +260,11 @@ def _child_columns(frame: pd.DataFrame, child: str, rows: pd.DataFrame, schema: 
         firsts = pd.Series(rows[source][first].to_numpy(), index=prepared.parent_rows[child][first])
         frame[column.name] = firsts.reindex(range(len(frame))).to_numpy()
         added.append(column)
+    if order is not None and child not in prepared.chained:
+        gaps = order.gaps(rows[order.column.name], prepared.positions[child])
+        spans = np.bincount(prepared.parent_rows[child], np.nan_to_num(gaps), minlength=len(frame))
+        frame[span_name(child)] = np.where(frame[count_name(child)] > 0, spans, np.nan)
+        added.append(order.span_column(frame[span_name(child)].to_numpy(), child))
     return added
 
 

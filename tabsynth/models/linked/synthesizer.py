@@ -1,14 +1,14 @@
 """`LinkedSynthesizer`: synthetic persons with every row that hangs from them (patients and their visits).
 
-The root (person) table is fitted by a single-table model of the registry, with a column per child table holding
-each person's number of children (and the first child's order value), so counts and attributes are learnt
-jointly. Each child table is a `SequenceModel`: its rows generated per parent, position by position, given the
-parent's attributes, the position, the sequence length and the previous row; its own children's counts are
-columns it generates, so deeper trees work the same way. Order columns are rebuilt from generated gaps; dates
-never before the order column are held as distances after it (`offsets`); a category that never changes within a
-parent is held once per parent (`layout`). Keys are new (never a real key: `keys`), and foreign keys point at the
-synthetic parents. PII columns are not modelled: they come back as empty (None) columns, for the release to fill
-with fakes.
+The root (person) table is fitted by a single-table model of the registry, with columns per child table holding
+each person's number of children, the first child's order value and the time the children span, so counts and
+attributes are learnt jointly. Each child table is a `SequenceModel`: its rows generated per parent, position by
+position, given the parent's attributes, the position, the sequence length and the previous row; its own
+children's counts are columns it generates, so deeper trees work the same way. Order columns are rebuilt from
+generated gaps, scaled to the generated span; dates never before the order column are held as distances after it
+(`offsets`); a category that never changes within a parent is held once per parent (`layout`). Keys are new (never
+a real key: `keys`), and foreign keys point at the synthetic parents. PII columns are not modelled: they come back
+as empty (None) columns, for the release to fill with fakes.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tabsynth.models.linked.layout import (
     hoisted_name,
     parent_key,
     prepare,
+    span_name,
     start_name,
 )
 from tabsynth.models.registry import create_model, model_class
@@ -132,7 +133,11 @@ class LinkedSynthesizer:
         order = self.orders_.get(name)
         if order is not None:
             starts = self._start_numbers(parent, name, parents)[rows]
-            events[order.column.name] = order.rebuild(starts, self._gaps(name, events, positions), positions)
+            gaps = self._gaps(name, events, positions)
+            if span_name(name) in parents:
+                spans = pd.to_numeric(parents[span_name(name)], errors="coerce").to_numpy(float)[rows]
+                gaps = order.spread(gaps, positions, spans)
+            events[order.column.name] = order.rebuild(starts, gaps, positions)
         return events, rows
 
     def _gaps(self, name: str, events: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
