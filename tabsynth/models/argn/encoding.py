@@ -5,9 +5,10 @@
 - numbers and dates: cells of consecutive distinct values of about equal mass (quantile cells; a heavy value
   keeps a cell of its own). With few cells, one token per cell; with many, a coarse token (the quantile bin)
   and a fine token (the cell within the bin). A cell holding one common value decodes to it; a cell of a
-  discrete column of a few distinct values (seats, children; at most 25) to one of its values, as often as the real rows
-  hold it (a uniform draw would make values that never occur: 150 seats between the real 149 and 172); any
-  other cell to a uniform draw between its first value and the next cell's, on the column's grid;
+  discrete column of a few distinct values (seats, children; at most 25) to one of its values held by at least
+  rare_threshold rows, as often as the real rows hold it (a uniform draw would make values that never occur: 150
+  seats between the real 149 and 172); any other cell to a uniform draw between its first value and the next
+  cell's, on the column's grid (whole units, days);
 - DP models: the codecs of `table.codecs` (domains paid for with budget), one token each.
 """
 
@@ -113,27 +114,29 @@ class NumberTokens:
         cells = lookup[tokens[:, 0], fine]
         present = cells >= 0
         low, high = self.low[cells[present]], self.high[cells[present]]
-        if self.values.size:
-            drawn = self._draw_values(cells[present], rng)
-        elif self.unit is None:
+        if self.unit is None:
             drawn = low + rng.random(len(low)) * (high - low)
         else:
             steps = np.round((high - low) / self.unit) + 1
             drawn = low + np.floor(rng.random(len(low)) * steps) * self.unit
             if self.unit < 1:  # decimals: undo the float error that could step past the column's maximum
                 drawn = np.round(drawn, 9)
+        if self.values.size:
+            chosen = self._draw_values(cells[present], rng)
+            drawn = np.where(np.isnan(chosen), drawn, chosen)
         numbers = np.full(len(tokens), np.nan)
         numbers[present] = np.where(self.exact[cells[present]], low, drawn)
         return from_numbers(self.kind, self.dtype, self.name, numbers, unit="ns")
 
     def _draw_values(self, cells: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One of each cell's real values, drawn in proportion to the rows that hold it."""
-        total = np.cumsum(self.counts)
-        first = np.searchsorted(self.values, self.low)
-        before = np.append(0, total)[first]
-        after = np.append(before[1:], total[-1])
+        """One of each cell's kept real values, drawn in proportion to the rows that hold it; NaN for a cell that
+        keeps none (its values all rare: the caller draws on the grid instead)."""
+        total = np.append(0, np.cumsum(self.counts))
+        before = total[np.searchsorted(self.values, self.low, side="left")]
+        after = total[np.searchsorted(self.values, self.high, side="right")]
         drawn = before[cells] + rng.random(len(cells)) * (after[cells] - before[cells])
-        return self.values[np.minimum(np.searchsorted(total, drawn, side="right"), len(self.values) - 1)]
+        index = np.minimum(np.searchsorted(total[1:], drawn, side="right"), len(self.values) - 1)
+        return np.where(after[cells] > before[cells], self.values[index], np.nan)
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         meta = {"type": "numbers", "name": self.name, "kind": self.kind, "dtype": self.dtype, "unit": self.unit,
@@ -260,9 +263,11 @@ def fit_number_tokens(column: Column, values: pd.Series, rare_threshold: int, bi
     exact = (np.diff(np.append(first, len(distinct))) == 1) & (cell_counts >= rare_threshold)
     coarse = quantile_groups(cell_counts.astype(float), bins) if len(low) > bins else np.arange(len(low))
     fine = np.arange(len(low)) - np.flatnonzero(np.diff(coarse, prepend=-1))[coarse]
-    # Only a few values: a count column of many (a plane's 1 to 300 flights) would hand out each person's own count
+    # Only a few values: a count column of many (a plane's 1 to 300 flights) would hand out each person's own count;
+    # and only values at least rare_threshold rows hold, as for categories (one patient's 11 children stays unsaid)
     few = column.discrete and rows and distinct.size <= DISCRETE_MAX_DISTINCT
-    support = (distinct, counts) if few else (np.zeros(0), np.zeros(0))
+    kept = counts >= rare_threshold
+    support = (distinct[kept], counts[kept]) if few and kept.any() else (np.zeros(0), np.zeros(0))
     return NumberTokens(column.name, column.kind, column.dtype, low, high, exact, coarse, fine, unit,
                         bool(np.isnan(numbers).any()), *support)
 
