@@ -258,3 +258,18 @@ def test_a_copy_of_a_row_that_the_holdout_repeats_is_a_tie():
     assert tied.value == pytest.approx(0.5) and tied.details["exact_training_copy_share"] == 0.0
     copied = dcr_share(train, holdout, train.iloc[400:], schema, rng=np.random.default_rng(0))[0]
     assert copied.value == 1.0 and copied.details["exact_training_copy_share"] == 1.0
+
+
+def test_copy_excess_counts_only_copies_beyond_what_the_holdout_bounds_chance_at(contract):
+    train, holdout, fresh, schema = contract
+    one_copy = pd.concat([train.iloc[:1], fresh.iloc[:122]], ignore_index=True)  # 1 of 123 rows copies training
+    small = values(exact_copies(train, holdout.iloc[:30], one_copy, schema))
+    assert small["exact_copy_rate"] == pytest.approx(1 / 123) and small["holdout_copy_rate"] == 0.0
+    assert small["exact_copy_excess"] == 0.0  # 30 holdout rows bound chance at 0.11: one copy is within it
+    copier = pd.concat([train.iloc[:300], fresh.iloc[:500]], ignore_index=True)  # 300 of 800 copy training
+    many = values(exact_copies(train, holdout, copier, schema))
+    bound = wilson_interval(many["holdout_copy_rate"] * len(holdout), len(holdout))[1]
+    assert many["exact_copy_excess"] == pytest.approx(many["exact_copy_rate"] - bound) and bound < 0.01
+    assert many["exact_copy_excess"] > 0.35
+    no_baseline = values(exact_copies(train, holdout.iloc[:0], copier, schema))
+    assert no_baseline["exact_copy_excess"] == no_baseline["exact_copy_rate"]  # nothing to compare: every copy counts

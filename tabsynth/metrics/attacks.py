@@ -67,6 +67,13 @@ def wilson_interval(successes: float, trials: int) -> list[float]:
     return [_clip(centre - half_width), _clip(centre + half_width)]
 
 
+def chance_upper(rate: float, trials: int) -> float:
+    """The 95 % Wilson upper bound of a chance rate measured on `trials` real rows: the most chance can explain.
+    A holdout of 40 rows that repeats no training row bounds chance at 0.088, not 0. With no rows there is no
+    baseline, and chance explains nothing (0)."""
+    return wilson_interval(rate * trials, trials)[1] if trials > 0 else 0.0
+
+
 def finite_or_none(value) -> float | None:
     """A plain float for the manifest, or None where the number is not finite."""
     return float(value) if value is not None and np.isfinite(value) else None

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from pandas.util import hash_pandas_object
 
-from tabsynth.metrics.attacks import finite_or_none, unavailable
+from tabsynth.metrics.attacks import chance_upper, finite_or_none, unavailable
 from tabsynth.metrics.linked_common import NO_ROW, Links, data_columns, order_values, sequences
 from tabsynth.metrics.linked_tables import child_aggregates, child_tables, top_categories
 from tabsynth.metrics.result import MetricResult
@@ -35,7 +35,7 @@ PERSON_MIA_TEXT = ("ROC AUC of telling training persons from holdout persons by 
 COPIES_TEXT = ("share of synthetic persons with events whose events (every linked row, keys left out, in order) "
                "are identical to those of a training person")
 EXCESS_TEXT = ("how much more often synthetic persons repeat a training person's whole sequence of events than real "
-               "holdout persons do by chance (0: no more than chance)")
+               "holdout persons do by chance, up to the 95% upper bound of that chance rate (0: no more than chance)")
 
 
 def person_layout(real: Frames, relations: Relations, schemas) -> dict[str, dict[str, tuple]]:
@@ -125,9 +125,11 @@ def exact_sequence_copies(train: tuple[np.ndarray, np.ndarray], synthetic: tuple
         return float(np.isin(records[has_events], known).mean()) if has_events.any() else 0.0
 
     copied, chance = rate(*synthetic), rate(*holdout) if holdout is not None else None
+    compared = int(holdout[1].sum()) if holdout is not None else 0
+    bound = None if chance is None else chance_upper(chance, compared)
     details = {"synthetic_persons": len(synthetic[0]), "synthetic_persons_with_events": int(synthetic[1].sum()),
-               "holdout_copy_rate": chance}
-    excess = float("nan") if chance is None else max(0.0, copied - chance)
+               "holdout_copy_rate": chance, "holdout_persons_with_events": compared, "chance_upper_bound": bound}
+    excess = float("nan") if chance is None else max(0.0, copied - bound)
     return [MetricResult("exact_sequence_copies", copied, "min", COPIES_TEXT, details=details),
             MetricResult("exact_sequence_copy_excess", excess, "min", EXCESS_TEXT, details=details)]
 

@@ -15,6 +15,7 @@ from tabsynth.metrics.attacks import (
     MAX_ROWS,
     Z95,
     attribute_inference_risk,
+    chance_upper,
     finite_or_none,
     linkability_risk,
     missing_input,
@@ -52,7 +53,8 @@ def exact_copies(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataF
     encoded = encoded or encode_tables(train, holdout, synthetic, schema.modelled())
     synthetic_rate = key_copy_rate(encoded.train.keys, encoded.synthetic.keys)
     holdout_rate = key_copy_rate(encoded.train.keys, encoded.holdout.keys) if len(holdout) else 0.0
-    excess = max(0.0, synthetic_rate - holdout_rate) if np.isfinite(synthetic_rate) else float("nan")
+    chance = chance_upper(holdout_rate, len(holdout))
+    excess = max(0.0, synthetic_rate - chance) if np.isfinite(synthetic_rate) else float("nan")
     compared = {"columns_compared": len(columns)}
     return [
         MetricResult("exact_copy_rate", synthetic_rate, "min",
@@ -60,7 +62,9 @@ def exact_copies(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataF
         MetricResult("holdout_copy_rate", holdout_rate, "min",
                      "share of real holdout rows identical to a training row (the rate expected by chance)"),
         MetricResult("exact_copy_excess", excess, "min",
-                     "exact-copy rate beyond the chance rate seen on the holdout"),
+                     "exact-copy rate beyond the most that chance explains: the holdout's copy rate, up to its "
+                     "95% upper bound (a small holdout bounds chance loosely)",
+                     details={"chance_upper_bound": chance, "holdout_rows": len(holdout)}),
     ]
 
 
