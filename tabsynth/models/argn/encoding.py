@@ -5,9 +5,9 @@
 - numbers and dates: cells of consecutive distinct values of about equal mass (quantile cells; a heavy value
   keeps a cell of its own). With few cells, one token per cell; with many, a coarse token (the quantile bin)
   and a fine token (the cell within the bin). A cell holding one common value decodes to it; a cell of a
-  discrete column of a few distinct values (seats, children; at most 25) to one of its values held by at least
-  rare_threshold rows, as often as the real rows hold it (a uniform draw would make values that never occur: 150
-  seats between the real 149 and 172); any other cell to a uniform draw between its first value and the next
+  discrete column of a few distinct values (seats, children; at most 25) to one of its values, as often as the
+  real rows hold it, values of fewer than rare_threshold rows alike (a uniform draw would make values that never
+  occur: 150 seats between the real 149 and 172); any other cell to a uniform draw between its first value and the next
   cell's, on the column's grid (whole units, days);
 - DP models: the codecs of `table.codecs` (domains paid for with budget), one token each.
 """
@@ -129,8 +129,8 @@ class NumberTokens:
         return from_numbers(self.kind, self.dtype, self.name, numbers, unit="ns")
 
     def _draw_values(self, cells: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One of each cell's kept real values, drawn in proportion to the rows that hold it; NaN for a cell that
-        keeps none (its values all rare: the caller draws on the grid instead)."""
+        """One of each cell's real values, drawn in proportion to its weight (the rows that hold it; rare values
+        alike); NaN for a cell without a value (the caller draws on the grid instead)."""
         total = np.append(0, np.cumsum(self.counts))
         before = total[np.searchsorted(self.values, self.low, side="left")]
         after = total[np.searchsorted(self.values, self.high, side="right")]
@@ -263,11 +263,14 @@ def fit_number_tokens(column: Column, values: pd.Series, rare_threshold: int, bi
     exact = (np.diff(np.append(first, len(distinct))) == 1) & (cell_counts >= rare_threshold)
     coarse = quantile_groups(cell_counts.astype(float), bins) if len(low) > bins else np.arange(len(low))
     fine = np.arange(len(low)) - np.flatnonzero(np.diff(coarse, prepend=-1))[coarse]
-    # Only a few values: a count column of many (a plane's 1 to 300 flights) would hand out each person's own count;
-    # and only values at least rare_threshold rows hold, as for categories (one patient's 11 children stays unsaid)
+    # Only a few values: a count column of many (a plane's 1 to 300 flights) would hand out each person's own count.
+    # As for categories, values fewer than rare_threshold rows hold are drawn alike (their mean count), so no rare
+    # value's own count shows in the output
     few = column.discrete and rows and distinct.size <= DISCRETE_MAX_DISTINCT
-    kept = counts >= rare_threshold
-    support = (distinct[kept], counts[kept]) if few and kept.any() else (np.zeros(0), np.zeros(0))
+    weights = counts.astype(float)
+    rare = counts < rare_threshold
+    weights[rare] = counts[rare].mean() if rare.any() else 0.0
+    support = (distinct, weights) if few else (np.zeros(0), np.zeros(0))
     return NumberTokens(column.name, column.kind, column.dtype, low, high, exact, coarse, fine, unit,
                         bool(np.isnan(numbers).any()), *support)
 
