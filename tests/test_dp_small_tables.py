@@ -195,3 +195,81 @@ def test_a_kind_held_in_one_class_is_decided_on_fewer_rows():
     columns = _noisy_decisions(counts, sigma=91.0, trials=500)
     assert np.mean([c.reason == UNDECIDED_REASON for c in columns]) < 0.02
     assert np.mean([c.declared.categories == ("no", "yes") for c in columns]) > 0.9
+
+
+def _spending(rows: int, seed: int) -> pd.DataFrame:
+    """AER CreditCard's shape: a point mass at 0 (a quarter of the rows, nearly all card = no) and a ratio whose
+    card = no values sit two decades below the rest."""
+    rng = np.random.default_rng(seed)
+    card = rng.random(rows) < 0.75
+    spent = np.where(card, np.round(rng.lognormal(4.8, 1.0, rows), 4), 0.0)
+    share = np.where(card, rng.lognormal(-2.8, 0.9, rows), rng.uniform(2e-4, 9e-4, rows))
+    return pd.DataFrame({"card": np.where(card, "yes", "no"), "spent": spent, "share": np.clip(share, 1e-4, 0.9)})
+
+
+def test_a_point_mass_at_zero_and_a_thin_low_tail_keep_bins_of_their_own():
+    """AER CreditCard at ε = 1 (issue 19): 128 fine cells at noise ~48 each on ~840 rows placed the bins by noise
+    (equally wide), merging `expenditure`'s zeros with amounts up to ~125 and `share`'s card = no values (clipped
+    by the DP range) with values up to 0.1. Fine cells follow the range histogram's DP mass, as many as the noisy
+    row count carries; 0 is a cell of its own; and the clipped or tail values get the bottom bin."""
+    from tabsynth.privacy.preprocess import FINE_CELLS, fit_encoding
+    from tabsynth.table.infer import conform, infer_schema
+
+    table = _spending(840, 0)
+    schema = infer_schema(table)
+    table = conform(table, schema)
+    columns = [schema[n] for n in ("spent", "share")]
+    zero_alone, low_alone = 0, 0
+    for seed in range(10):
+        prepared = fit_encoding(table, columns, rho=0.0005, delta=1e-9, noise=RandomSource.seeded(seed),
+                                histogram_sigma=48.0)
+        spent, share = prepared.encoding.codecs
+        assert len(spent.edges) - 1 < FINE_CELLS / 4  # few fine cells for a small table
+        codes = {"spent": spent.encode(table["spent"]), "share": share.encode(table["share"])}
+        alone = set(codes["spent"][table["spent"] == 0]).isdisjoint(codes["spent"][table["spent"] > 0])
+        zero_alone += alone
+        low = table["share"] < 1e-3
+        high_codes = codes["share"][table["share"] > 0.02]
+        low_alone += np.mean(np.isin(codes["share"][low], high_codes)) < 0.05
+        decoded = spent.decode(codes["spent"][table["spent"] == 0], np.random.default_rng(0))
+        if alone:  # the zero cell decodes to 0 exactly (noisy weights may be left on empty cells of its bin)
+            assert np.mean(decoded == 0) > 0.5
+    assert zero_alone >= 7  # 8 of 10 here; nearly never before (the zeros shared a bin with amounts up to ~100)
+    assert low_alone >= 8
+
+
+def test_tail_cells_are_charged_with_the_fine_histogram_and_their_noise_is_the_systems():
+    """Counting the tail cells beyond a DP range costs nothing more: one row still lands in one cell of the one
+    fine histogram, charged at its noise. With the system source (as every product path uses) two fits of the
+    same rows draw different noise: no stored or guessable seed."""
+    from tabsynth.privacy.accounting import gaussian_rho
+    from tabsynth.privacy.domains import TAIL_CELLS
+    from tabsynth.privacy.preprocess import fit_encoding
+    from tabsynth.table.infer import conform, infer_schema
+
+    table = _spending(840, 1)
+    schema = infer_schema(table)
+    table = conform(table, schema)
+    fits = [fit_encoding(table, [schema["share"]], rho=0.0005, delta=1e-9, noise=RandomSource.system(),
+                         histogram_sigma=48.0) for _ in range(2)]
+    for prepared in fits:
+        fine = [c for c in prepared.charges if c.record["what"][0] == "marginal"]
+        assert len(fine) == 1 and fine[0].rho == pytest.approx(gaussian_rho(48.0))
+        assert fine[0].record["cells"] >= len(prepared.encoding.codecs[0].edges) + 1  # the range's cells and more
+        assert sum(c.rho for c in prepared.charges) == pytest.approx(0.0005 + gaussian_rho(48.0))
+        assert fine[0].record["cells"] <= len(prepared.encoding.codecs[0].edges) + 2 * TAIL_CELLS + 2
+    assert not np.array_equal(fits[0].one_way["share"].noisy, fits[1].one_way["share"].noisy)
+
+
+def test_kept_tail_and_grid_cells():
+    from tabsynth.privacy.bounds import number_grid
+    from tabsynth.privacy.domains import grid_fine_edges, kept_tail
+
+    assert kept_tail(np.array([24.0, 7.0, 87.0, 106.0, 10.0, 0.0]), sigma=33.0) == 6
+    assert kept_tail(np.array([5.0, -20.0, 30.0]), sigma=48.0) == 0
+    grid = number_grid(None)
+    noisy = np.zeros(len(grid) + 1)
+    noisy[np.searchsorted(grid, [0.0, 150.0, 300.0], side="right")] = [200, 100, 500]
+    edges = grid_fine_edges(0.0, 500.0, None, 16, grid, noisy, point_zero=True)
+    assert edges[:2].tolist() == [0.0, np.nextafter(0.0, 1.0)] and edges[2] == 1e-4  # the zero cell is not cut
+    assert np.sum((edges >= 200) & (edges < 500)) >= 4 * np.sum((edges >= 100) & (edges < 200))  # cells follow mass

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
@@ -50,15 +51,36 @@ def bound_requests(column: Column) -> list[tuple[Column, np.ndarray, str]]:
     return [(column, bound_grid(column), BUCKET_SIDE["lower"])] if undeclared else []
 
 
+@dataclass(frozen=True, eq=False)
+class DPRange:
+    """A column's range: declared, or chosen from `noisy`, its noisy histogram over the public `grid`'s cells
+    (cell j: [grid[j-1], grid[j])) at noise `sigma`; None when both bounds were declared and nothing measured.
+    The histogram is a DP output: later steps may post-process it (where to place bins) at no further cost."""
+
+    low: float
+    high: float
+    records: list[dict]
+    grid: np.ndarray
+    noisy: np.ndarray | None = None
+    sigma: float | None = None
+    measured: tuple[str, ...] = ()  # the bounds chosen with DP ("lower", "upper"): a declared one is never widened
+
+
 def dp_bounds(column: Column, answers: Sequence[np.ndarray], rho: float,
               noise: RandomSource) -> tuple[float, float, list[dict]]:
     """The declared bounds, or DP ones from `answers` (the counts of bound_requests(column)): one noisy
     histogram costing `rho` per undeclared bound; also the record of what was released."""
+    found = dp_range(column, answers, rho, noise)
+    return found.low, found.high, found.records
+
+
+def dp_range(column: Column, answers: Sequence[np.ndarray], rho: float, noise: RandomSource) -> DPRange:
+    """dp_bounds, with the noisy range histogram the bounds were chosen from (when one was measured)."""
     grid = bound_grid(column)
     bounds = {side: declared_number(column.kind, getattr(column.declared, fact)) for side, fact in SIDES}
     missing = [side for side in bounds if bounds[side] is None]
     if not missing:
-        return bounds["lower"], bounds["upper"], []
+        return DPRange(bounds["lower"], bounds["upper"], [], grid)
     measured = range_histogram(column, answers[0], rho * len(missing), noise)
     sigma = measured.sigma
     noisy = measured.noisy.astype(float)
@@ -69,7 +91,7 @@ def dp_bounds(column: Column, answers: Sequence[np.ndarray], rho: float,
     bounds = {side: found[side] if value is None else value for side, value in bounds.items()}
     record = measured.record() | {"mechanism": "discrete Gaussian", "bounds": missing, "candidates": len(grid)}
     low, high = bounds["lower"], bounds["upper"]
-    return min(low, high), max(low, high), [record]
+    return DPRange(min(low, high), max(low, high), [record], grid, noisy, sigma, tuple(missing))
 
 
 def with_zero(noisy: np.ndarray, grid: np.ndarray, sigma: float, low: float, high: float) -> tuple[float, float]:

@@ -22,14 +22,25 @@ import numpy as np
 
 from tabsynth.errors import ModelError
 from tabsynth.privacy.accounting import gaussian_rho, gaussian_sigma
-from tabsynth.privacy.bounds import bound_requests, dp_bounds
-from tabsynth.privacy.domains import category_warning, clipping_warning, fine_edges, quantile_groups, with_outside_cells
+from tabsynth.privacy.bounds import DPRange, bound_requests, dp_range
+from tabsynth.privacy.domains import (
+    category_warning,
+    clipping_warning,
+    fine_edges,
+    grid_fine_edges,
+    kept_tail,
+    quantile_groups,
+    tail_points,
+    with_outside_cells,
+)
 from tabsynth.privacy.mechanisms import Measurement, RandomSource, discrete_gaussian, thresholded_counts
 from tabsynth.table.codecs import OTHER, BinCodec, CategoryCodec, Encoding
 from tabsynth.table.counts import as_counts
 from tabsynth.table.schema import Column
 
-FINE_CELLS = 128  # cells of the noisy histogram that quantile-like bins are cut from
+FINE_CELLS = 128  # cells of the noisy histogram that quantile-like bins are cut from, at most
+MIN_FINE_CELLS = 8
+FINE_ROWS_PER_SIGMA = 1.0  # fine cells: about one per this many noise scales of (DP-estimated) rows
 DAY, SECOND = 86_400.0, 1.0  # dates are coded as wall-clock seconds since 1970
 BINNINGS = ("quantile", "uniform")
 ROWS_PER_BIN_SIGMA = 4.0  # a coarse bin should hold at least this many one-way noise scales of rows
@@ -55,6 +66,26 @@ class OneWay:
     name: str
     noisy: np.ndarray
     sigma: float
+
+
+@dataclass(frozen=True, eq=False)
+class TailCells:
+    """The public grid cells a fine histogram also counts beyond a DP range: `under` below it, `over` above it, and
+    the range histogram's noisy counts of the same cells (`noisy`, at noise `sigma`), when one was measured."""
+
+    under: int
+    over: int
+    noisy: np.ndarray | None = None
+    sigma: float | None = None
+
+    def combined(self, below: np.ndarray, above: np.ndarray, sigma: float) -> tuple[np.ndarray, float]:
+        """The tail cells' counts (`below` and `above`: the fine histogram's, at noise `sigma`) averaged with the
+        range histogram's by inverse variance (post-processing of two DP outputs), and the noise of the result."""
+        fine = np.concatenate([below, above])
+        if self.noisy is None:
+            return fine, sigma
+        weight = sigma**-2 / (sigma**-2 + self.sigma**-2)
+        return weight * fine + (1 - weight) * self.noisy, 1 / math.sqrt(sigma**-2 + self.sigma**-2)
 
 
 @dataclass(frozen=True)
@@ -88,26 +119,45 @@ def fit_encoding(table, columns: list[Column], *, rho: float, delta: float, nois
     share = rho / sum(uses) if sum(uses) else 0.0
     lists = sum(1 for c, used in zip(columns, uses, strict=True) if used and c.kind == "categorical")
     categories, buckets = _domain_counts(counts, columns)
-    codecs, charges, fine = [], [], {}
+    codecs, charges, ranges = [], [], {}
     for column in columns:
         if _is_categorical(column):
             codec, spent = _category_codec(column, categories.get(column.name), share, delta / max(lists, 1), noise)
         else:
-            low, high, records = dp_bounds(column, buckets[column.name], share, noise)
-            spent = [Charge(record, record["rho"]) for record in records]
-            if binning == "quantile":
-                codec = _fine_codec(column, low, high)
-                # the histogram's noise is drawn in the column's turn (it does not depend on the counts), so a
-                # seeded fit draws the same noise as when each column's histogram was counted in its turn
-                outside = with_outside_cells(codec)  # also counts the values the range clips, at no extra cost
-                fine[len(codecs)] = codec, outside, discrete_gaussian(histogram_sigma, outside.size, noise)
-            else:
-                codec = _uniform_codec(column, low, high, bins)
+            found = dp_range(column, buckets[column.name], share, noise)
+            spent = [Charge(record, record["rho"]) for record in found.records]
+            codec = None if binning == "quantile" else _uniform_codec(column, found.low, found.high, bins)
+            ranges[len(codecs)] = column, found
         codecs.append(codec)
         charges.append(spent)
+    fine = {}
+    if binning == "quantile" and ranges:
+        cells = fine_cells([found for _, found in ranges.values()], histogram_sigma)
+        for i, (column, found) in ranges.items():
+            fine[i] = _fine_codec(column, found, cells)
+            fine[i] += (discrete_gaussian(histogram_sigma, fine[i][1].size, noise),)
     one_way, warnings = _measure_fine(counts, fine, codecs, charges, histogram_sigma, bins)
     return Preprocessed(Encoding(tuple(codecs)), [charge for spent in charges for charge in spent], one_way,
                         warnings)
+
+
+def fine_cells(ranges: list[DPRange], sigma: float) -> int:
+    """How many fine cells a range is cut into: about one per noise scale `sigma` of the rows, by a DP estimate
+    of the rows (post-processing: the inverse-variance-weighted mean of the range histograms' noisy sums inside
+    their ranges), between MIN_FINE_CELLS and FINE_CELLS; FINE_CELLS when no range was measured. On a small table
+    more cells hold more noise than rows, and bins cut from them are placed by the noise (AER CreditCard: 840
+    rows at noise 48 per cell spread over 128 cells gave bins equally wide, whatever the values)."""
+    sums, variances = [], []
+    for found in ranges:
+        if found.noisy is not None:
+            first, last = np.searchsorted(found.grid, [found.low, found.high], side="right")
+            sums.append(found.noisy[first:last + 1].sum())
+            variances.append((last + 1 - first) * found.sigma**2)
+    if not sums:
+        return FINE_CELLS
+    weights = 1.0 / np.array(variances)
+    rows = max(0.0, float(np.sum(weights * np.array(sums)) / weights.sum()))
+    return int(np.clip(rows // (FINE_ROWS_PER_SIGMA * sigma), MIN_FINE_CELLS, FINE_CELLS))
 
 
 def category_warnings(columns: list[Column], codecs, one_ways: list[np.ndarray]) -> list[str]:
@@ -169,29 +219,44 @@ def _uniform_codec(column: Column, low: float, high: float, bins: int) -> BinCod
                     _nullable(column))
 
 
-def _fine_codec(column: Column, low: float, high: float) -> BinCodec:
-    """One bin per fine cell (plus a missing cell where the dtype allows one): the histogram bins are cut from."""
-    unit = _unit(column, (high - low) / FINE_CELLS)
-    edges = fine_edges(low, high, unit, FINE_CELLS)
-    return BinCodec(column.name, column.kind, column.dtype, edges, np.arange(len(edges) - 1), np.diff(edges), unit,
-                    _nullable(column))
+def _fine_codec(column: Column, found: DPRange, cells: int) -> tuple[BinCodec, BinCodec, TailCells]:
+    """The fine cells the histogram is measured on: about `cells` over the DP range, placed by its noisy range
+    histogram (`grid_fine_edges`), plus the public grid's tail cells beyond each end chosen with DP, plus a cell
+    below and one above all that (and a missing cell where the dtype allows one). Also the fine codec over the range
+    alone, and its tail cells (`TailCells`)."""
+    unit = _unit(column, (found.high - found.low) / cells)
+    edges = grid_fine_edges(found.low, found.high, unit, cells, found.grid, found.noisy,
+                            point_zero=column.kind != "datetime")
+    codec = BinCodec(column.name, column.kind, column.dtype, edges, np.arange(len(edges) - 1), np.diff(edges), unit,
+                     _nullable(column))
+    under, over = tail_points(found.grid, edges, "lower" in found.measured, "upper" in found.measured)
+    measured = with_outside_cells(dataclasses.replace(codec, edges=np.concatenate([under, edges, over])))
+    tails = TailCells(len(under), len(over))
+    if found.noisy is not None and len(under) + len(over):
+        # the range histogram counted the same grid cells: its noisy counts are a second, independent look at them
+        lefts = np.concatenate([under, edges[-1:] if len(over) else [], over[:-1]])
+        tails = TailCells(len(under), len(over), found.noisy[np.searchsorted(found.grid, lefts, side="right")],
+                          found.sigma)
+    return codec, measured, tails
 
 
-def _measure_fine(counts, fine: dict[int, tuple[BinCodec, BinCodec, np.ndarray]], codecs: list,
+def _measure_fine(counts, fine: dict[int, tuple[BinCodec, BinCodec, TailCells, np.ndarray]], codecs: list,
                   charges: list[list[Charge]], sigma: float, bins: int) -> tuple[dict[str, OneWay], list[str]]:
     """The second scan: the fine histograms of all quantile-binned columns (fine[i]: the i-th column's fine codec,
-    the same with a cell below and above its range, and the noise) in one code_counts query; each column's codec
-    and charge are then filled in at its place i. Also a warning for each column whose range clips many values."""
+    the codec it is measured over (with tail and outside cells), its tail cells, and the noise) in
+    one code_counts query; each column's codec and charge are then filled in at its place i. Also a warning for
+    each column whose range clips many values."""
     if not fine:
         return {}, []
-    histograms = counts.code_counts([outside for _, outside, _ in fine.values()],
-                                    [(codec.name,) for codec, _, _ in fine.values()])
-    rows = noisy_rows([histograms[(codec.name,)] + noise for codec, _, noise in fine.values()])
+    histograms = counts.code_counts([entry[1] for entry in fine.values()],
+                                    [(entry[0].name,) for entry in fine.values()])
+    rows = noisy_rows([histograms[(entry[0].name,)] + entry[-1] for entry in fine.values()])
     chosen = coarse_bins(rows, sigma, bins)
     one_way, warnings = {}, [coarser_warning(len(fine), chosen, rows, sigma)] if chosen < bins else []
-    for i, (codec, _, noise) in fine.items():
-        codecs[i], one_way[codec.name], charge, warning = _quantile_codec(codec, histograms[(codec.name,)], noise,
-                                                                          sigma, chosen)
+    for i, (codec, measured, tails, noise) in fine.items():
+        codecs[i], one_way[codec.name], charge, warning = _quantile_codec(codec, measured.edges, tails,
+                                                                          histograms[(codec.name,)], noise, sigma,
+                                                                          chosen)
         charges[i].append(charge)
         warnings += [warning] if warning else []
     return one_way, warnings
@@ -218,26 +283,38 @@ def coarser_warning(columns: int, bins: int, rows: float, sigma: float) -> str:
             "ones, so values are kept only to within their bin; raise epsilon or use a larger table for finer bins")
 
 
-def _quantile_codec(fine: BinCodec, histogram: np.ndarray, noise: np.ndarray, sigma: float,
-                    bins: int) -> tuple[BinCodec, OneWay, Charge, str | None]:
-    """Quantile-like bins cut from the fine histogram plus its discrete Gaussian `noise` (of scale `sigma`); the
-    histogram's first and last cells count the values below and above the range (clipped into the edge bins)."""
+def _quantile_codec(fine: BinCodec, measured: np.ndarray, tails: TailCells, histogram: np.ndarray,
+                    noise: np.ndarray, sigma: float, bins: int) -> tuple[BinCodec, OneWay, Charge, str | None]:
+    """Quantile-like bins cut from the fine histogram plus its discrete Gaussian `noise` (of scale `sigma`). The
+    histogram's cells (between the `measured` edges): one below all, the tail cells below, the range's fine cells,
+    the tail cells above, one above all, then the missing cell(s). The tail cells whose noisy mass clears its noise
+    (`kept_tail`, on this histogram's counts and the range histogram's, weighed by their noise) join the range;
+    what stays outside is clipped into the edge cells, and counts there when the cells are merged into bins (a
+    clipped quarter of the values then gets a bin of its own rather than being spread over a wide one)."""
     measurement = Measurement(("marginal", fine.name), histogram.astype(np.int64) + noise, float(sigma),
                               gaussian_rho(sigma))
     charge = Charge(measurement.record() | {"mechanism": "discrete Gaussian", "note": "fine histogram"},
                     measurement.rho)
     noisy = measurement.noisy.astype(float)
-    inside = len(fine.edges) - 1
-    below, cells, above, missing = noisy[0], noisy[1:inside + 1], noisy[inside + 1], noisy[inside + 2:]
+    under, inside, ranged = tails.under, len(fine.edges) - 1, len(measured) - 1  # ranged: cells before missing
+    tail, tail_sigma = tails.combined(noisy[1:1 + under], noisy[1 + under + inside:ranged - 1], sigma)
+    start = 1 + under - kept_tail(tail[under - 1::-1] if under else tail[:0], tail_sigma)
+    end = 1 + under + inside + kept_tail(tail[under:], tail_sigma)
+    edges = measured[start:end + 1]
+    below, cells, above, missing = noisy[:start].sum(), noisy[start:end], noisy[end:ranged].sum(), noisy[ranged:]
+    # the clipped counts again, each tail cell at its combined estimate: less noise for the steward's warning
+    clipped = [tail[:start - 1].sum() + noisy[0], tail[end - 1 - inside:].sum() + noisy[ranged - 1]]
+    clipped_sigma = math.sqrt(sigma**2 * 2 + tail_sigma**2 * (start - 1 + ranged - 1 - end))
     weights = np.clip(cells, 0, None)
+    weights[[0, -1]] += np.clip([below, above], 0, None)  # the clipped values are coded into the edge cells
     groups = quantile_groups(weights, bins)
     coarse = np.bincount(groups, weights=cells)
     per_cell = np.bincount(groups).astype(float)
     coarse[[0, -1]] += [below, above]
-    per_cell[[0, -1]] += 1
+    per_cell[[0, -1]] += [start, ranged - end]
     coarse, per_cell = np.append(coarse, missing), np.append(per_cell, np.ones(len(missing)))
-    codec = dataclasses.replace(fine, groups=groups, weights=weights)
-    warning = clipping_warning(fine, below, above, below + cells.sum() + above, sigma)
+    codec = dataclasses.replace(fine, edges=edges, groups=groups, weights=weights)
+    warning = clipping_warning(codec, *clipped, below + cells.sum() + above, clipped_sigma / math.sqrt(2))
     return codec, OneWay(fine.name, coarse, sigma * math.sqrt(per_cell.mean())), charge, warning
 
 

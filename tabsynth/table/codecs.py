@@ -90,6 +90,8 @@ class BinCodec:
         offsets = rng.random(len(cells)) * (self.edges[cells + 1] - low)
         if self.unit is not None:
             offsets = np.floor(offsets / self.unit) * self.unit
+        else:  # a cell one float wide holds one value (such as 0): its own
+            offsets[self.edges[cells + 1] <= np.nextafter(low, np.inf)] = 0.0
         numbers = low + offsets if self.unit is None else np.round(low + offsets, 9)
         if len(numbers) == len(codes):
             return numbers
