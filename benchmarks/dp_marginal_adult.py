@@ -17,7 +17,7 @@ import argparse
 
 import numpy as np
 import pandas as pd
-from _common import Timer, adult_split, peak_rss_mb, write_results
+from _common import Timer, adult_split, markdown_table, peak_rss_mb, write_results
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
@@ -117,7 +117,7 @@ def main() -> None:
     title = (f"dp-marginal on UCI Adult, ε = {EPSILON:g}, δ = {DELTA:g} (80/20 split, mean of {args.runs} seeded "
              "runs; peak MB is the process maximum)")
     if args.dry_run:
-        print(pd.DataFrame(table).to_markdown(index=False, floatfmt=".4g"))
+        print(markdown_table(pd.DataFrame(table)))
     else:
         print(write_results("dp_marginal_adult", table, title, ("tabsynth", "numpy", "scikit-learn")))
     for row in summary:
