@@ -248,9 +248,9 @@ def _measure_fine(counts, fine: dict[int, tuple[BinCodec, BinCodec, TailCells, n
     each column whose range clips many values."""
     if not fine:
         return {}, []
-    histograms = counts.code_counts([entry[1] for entry in fine.values()],
-                                    [(entry[0].name,) for entry in fine.values()])
-    rows = noisy_rows([histograms[(entry[0].name,)] + entry[-1] for entry in fine.values()])
+    histograms = counts.code_counts([measured for _, measured, _, _ in fine.values()],
+                                    [(codec.name,) for codec, _, _, _ in fine.values()])
+    rows = noisy_rows([histograms[(codec.name,)] + noise for codec, _, _, noise in fine.values()])
     chosen = coarse_bins(rows, sigma, bins)
     one_way, warnings = {}, [coarser_warning(len(fine), chosen, rows, sigma)] if chosen < bins else []
     for i, (codec, measured, tails, noise) in fine.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from tabsynth.errors import InputError
 from tabsynth.run.dataset import preflight, release_linked, wants_dp
 from tabsynth.run.dataset_dp import release_dataset_dp
 from tabsynth.run.options import DatasetOptions, Progress, ReleaseResult
@@ -18,8 +19,6 @@ def release_dataset(options: DatasetOptions, progress: Progress | None = None) -
     if wants_dp(options, policy):
         return release_dataset_dp(options, policy, sink, say)
     if options.source_id or options.ledger:
-        from tabsynth.errors import InputError
-
         raise InputError("--source-id and --ledger apply to a differentially private release (give --epsilon or "
                          "--model dp-argn)")
     if options.model == "auto":

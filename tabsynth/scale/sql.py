@@ -384,7 +384,7 @@ def code_counts_via(query: Callable[[str], Mapping[str, np.ndarray]], source_sql
     """Counts.code_counts in one scan: a few covering column groups by GROUPING SETS (an engine expands each row
     once per set: 12 columns' 220 triples in ~70 sets of at most SET_CELLS cells), every clique summed from one.
     `query` runs SQL and returns its result as columns (name -> array); `types` are the columns' SQL types."""
-    maximal = covering_groups(cliques, {codec.name: codec.size for codec in codecs}, max_cells=SET_CELLS)
-    sql = grouping_sets_sql(source_sql, codecs, maximal, dialect, datetime_formats, types)
-    found = parse_grouping_sets(query(sql), codecs, maximal)
-    return derive_counts(found, cliques, {codec.name: codec.size for codec in codecs})
+    sizes = {codec.name: codec.size for codec in codecs}
+    groups = covering_groups(cliques, sizes, max_cells=SET_CELLS)
+    sql = grouping_sets_sql(source_sql, codecs, groups, dialect, datetime_formats, types)
+    return derive_counts(parse_grouping_sets(query(sql), codecs, groups), cliques, sizes)

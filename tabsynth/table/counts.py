@@ -103,12 +103,13 @@ def maximal_cliques(cliques: Sequence[Clique]) -> list[Clique]:
     """The cliques whose columns are not all inside another requested clique (one of each column set):
     the others are sums of these, so an engine need only count these."""
     sets = {frozenset(c): c for c in sorted(cliques, key=len, reverse=True)}
-    inside_another = {part for columns in sets for part in _proper_subsets(columns)}
+    inside_another = {part for columns in sets for part in _subsets(columns, len(columns) - 1)}
     return [clique for columns, clique in sets.items() if columns not in inside_another]
 
 
-def _proper_subsets(columns: frozenset) -> list[frozenset]:
-    return [frozenset(part) for k in range(len(columns)) for part in itertools.combinations(sorted(columns), k)]
+def _subsets(columns, largest: int) -> list[frozenset]:
+    """Every subset of `columns` of at most `largest` columns."""
+    return [frozenset(part) for k in range(largest + 1) for part in itertools.combinations(sorted(columns), k)]
 
 
 def project_counts(counts: np.ndarray, clique: Clique, sizes: dict[str, int], onto: Clique) -> np.ndarray:
@@ -146,8 +147,7 @@ def covering_groups(cliques: Sequence[Clique], sizes: dict[str, int], max_cells:
                 break
             group.add(best)
             cells *= sizes[best]
-        todo.difference_update(frozenset(part) for k in range(longest + 1)
-                               for part in itertools.combinations(sorted(group), k))
+        todo.difference_update(_subsets(group, longest))
         groups.append(tuple(name for name in sizes if name in group))
     return groups
 

@@ -61,11 +61,7 @@ def split_repeated_key(frame: pd.DataFrame, key: str, persons: str = PERSONS, ev
     foreign key, a surrogate event key, rows ordered by person then order column). `private` (a DP release):
     nothing decided from the rows: every other column is an event's, the events kept in the input's order."""
     _check_key(frame, key)
-    shape = repeated_key(frame, key)
-    if not private and not shape.varying:
-        raise SchemaError(f"{key}: every other column is constant within each {key}; the rows repeat whole "
-                          f"persons and there are no events to split off (drop the duplicate rows instead)")
-    constant = [] if private else shape.constant
+    constant = [] if private else _constant_columns(frame, key)
     person_rows = frame[[key, *constant]].drop_duplicates(key).sort_values(key, kind="stable")
     event_rows = frame[[key, *[c for c in frame.columns if c != key and c not in constant]]]
     order = None if private else choose_order(event_rows, skip={key}).column
@@ -87,6 +83,15 @@ def _in_order(rows: pd.DataFrame, key: str, order: str | None) -> pd.DataFrame:
         return rows.sort_values(key, kind="stable").reset_index(drop=True)
     position = pd.DataFrame({"key": rows[key].to_numpy(), "order": sortable(order, rows[order]).to_numpy()})
     return rows.take(position.sort_values(["key", "order"], kind="stable").index).reset_index(drop=True)
+
+
+def _constant_columns(frame: pd.DataFrame, key: str) -> list[str]:
+    """The columns constant within each key value; an error when no column varies (no events to split off)."""
+    shape = repeated_key(frame, key)
+    if not shape.varying:
+        raise SchemaError(f"{key}: every other column is constant within each {key}; the rows repeat whole "
+                          f"persons and there are no events to split off (drop the duplicate rows instead)")
+    return list(shape.constant)
 
 
 def _check_key(frame: pd.DataFrame, key: str) -> None:
