@@ -249,14 +249,27 @@ def _manifest(options, policy, relations, schemas, verdict, metrics, frames, tra
               linked_names: list[str], clipped: dict):
     manifest, _ = manifest_lib.build(
         options=options, schema=schemas[relations.root()], policy=policy.for_dataset(), model=_ModelRecord(options),
-        verdict=verdict, metrics=metrics,
-        input_info={"tables": {n: {"path": s.path, "rows": len(frames[n])} for n, s in relations.tables.items()}},
-        split_info={"holdout_share": policy.holdout_share, "unit": "person",
-                    "method": "each person (a root row and every row hanging from it) to the holdout independently",
-                    "train_persons": len(train[relations.root()]), "holdout_persons": len(holdout[relations.root()])},
+        verdict=verdict, metrics=metrics, **input_and_split(policy, relations, frames, train, holdout),
         timings=timings, sampling={"persons": len(synthetic[relations.root()]),
                                    "rows": {n: len(t) for n, t in synthetic.items()}, "clipped_to_bounds": clipped})
-    manifest["dataset"] = {**relations_record(relations), "linked_checks": linked_names}
+    return with_dataset(manifest, options, relations, schemas, {"linked_checks": linked_names})
+
+
+def input_and_split(policy, relations: Relations, frames, train, holdout) -> dict:
+    """manifest_lib.build's input_info and split_info for a dataset (a DP manifest keeps only their public part)."""
+    root, tables = relations.root(), relations.tables
+    return {"input_info": {"tables": {n: {"path": s.path, "rows": len(frames[n])} for n, s in tables.items()}},
+            "split_info": {"holdout_share": policy.holdout_share, "unit": "person",
+                           "method": "each person (a root row and every row hanging from it) to the holdout "
+                                     "independently",
+                           "train_persons": len(train[root]), "holdout_persons": len(holdout[root])}}
+
+
+def with_dataset(manifest: dict, options: DatasetOptions, relations: Relations, schemas: dict[str, Schema],
+                 dataset: dict) -> dict:
+    """The manifest of a dataset: its relations (and `dataset`), how a flat input was split, every table's public
+    schema in place of the single one."""
+    manifest["dataset"] = {**relations_record(relations), **dataset}
     if options.flat:
         manifest["dataset"]["released_as_one_table"] = options.flat.record(relations)
     manifest["schemas"] = {n: s.public() for n, s in schemas.items()}

@@ -34,9 +34,10 @@ from tabsynth.run.dataset import (
     check_persons,
     dataset_checks,
     declared_schemas,
+    input_and_split,
     read_frames,
-    relations_record,
     split_persons,
+    with_dataset,
     with_fakes,
     with_key_ids,
     within_bounds,
@@ -158,21 +159,13 @@ def _manifest(options, policy, relations, schemas, verdict, metrics, frames, tra
     record = PersonDPModel(model, caps)
     manifest, internal = manifest_lib.build(
         options=options, schema=schemas[relations.root()], policy=policy.for_dataset(), model=record,
-        verdict=verdict, metrics=metrics,
-        input_info={"tables": {n: {"path": s.path, "rows": len(frames[n])} for n, s in relations.tables.items()}},
-        split_info={"holdout_share": policy.holdout_share, "unit": "person",
-                    "method": "each person (a root row and every row hanging from it) to the holdout independently",
-                    "train_persons": len(train[relations.root()]), "holdout_persons": len(holdout[relations.root()])},
+        verdict=verdict, metrics=metrics, **input_and_split(policy, relations, frames, train, holdout),
         timings=timings, sampling=sampling, ledger=ledger)
     manifest["split"]["unit"] = "person"
     manifest["privacy"]["note"] = ("the true numbers of persons and rows are withheld; the synthetic persons number "
                                    "a noisy person count")
-    manifest["dataset"] = {**relations_record(relations), **facts.pop("dataset"), "max_events": caps,
-                           "not_modelled": NOT_MODELLED}
-    if options.flat:
-        manifest["dataset"]["released_as_one_table"] = options.flat.record(relations)
+    manifest = with_dataset(manifest, options, relations, schemas,
+                            {**facts.pop("dataset"), "max_events": caps, "not_modelled": NOT_MODELLED})
     manifest |= facts
-    manifest["schemas"] = {n: s.public() for n, s in schemas.items()}
     manifest["warnings"] = list(model.privacy_.get("warnings", []))
-    del manifest["schema"]
     return manifest, internal
